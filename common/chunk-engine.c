@@ -1,0 +1,566 @@
+/* shardkit: the chunk engine shared by every volume store.
+ * GPL-3.0-or-later.  See chunk-engine.h for the model.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "chunk-engine.h"
+#include "cleanup.h"
+
+/* Number of chunk locks.  Chunk n uses lock n % LOCK_STRIPES, so that up
+ * to LOCK_STRIPES consecutive chunks never share a lock (removal batches
+ * rely on that, see remove_whole_chunks).
+ */
+#define LOCK_STRIPES 1024
+/* Largest DeleteObjects batch S3 accepts, and our batch for any store. */
+#define REMOVE_BATCH 1000
+/* Volumes with more chunks than this are refused: the presence map would
+ * be over 512 MiB.  At the default 4 MiB chunks that is 16 PiB.
+ */
+#define MAX_CHUNKS (UINT64_C (1) << 32)
+
+struct chunk_engine {
+  char *name;
+  const struct chunk_store_ops *ops;
+  void *store;
+  uint64_t size;
+  uint32_t chunk_size;
+  unsigned shift;
+  uint64_t nr_chunks;
+  /* One bit per chunk, 1 = the chunk exists in the store.  Bits change
+   * only under the chunk's exclusive lock, but a byte holds bits of 8
+   * chunks with different locks, hence the atomic operations.
+   */
+  uint8_t *present;
+  pthread_rwlock_t locks[LOCK_STRIPES];
+};
+
+bool
+buffer_is_zero (const void *buf, size_t len)
+{
+  const unsigned char *p = buf;
+  size_t i, head = len < 16 ? len : 16;
+
+  /* Check a few bytes by hand, then compare the buffer with itself
+   * shifted: memcmp is vectorised and this needs no zero page.
+   */
+  for (i = 0; i < head; ++i)
+    if (p[i])
+      return false;
+  return len <= 16 || memcmp (p, p + 16, len - 16) == 0;
+}
+
+bool
+chunk_engine_is_present (const struct chunk_engine *e, uint64_t n)
+{
+  uint8_t byte = __atomic_load_n (&e->present[n >> 3], __ATOMIC_ACQUIRE);
+  return (byte >> (n & 7)) & 1;
+}
+
+static void
+set_present (struct chunk_engine *e, uint64_t n, bool yes)
+{
+  uint8_t bit = (uint8_t) (1u << (n & 7));
+
+  if (yes)
+    __atomic_fetch_or (&e->present[n >> 3], bit, __ATOMIC_RELEASE);
+  else
+    __atomic_fetch_and (&e->present[n >> 3], (uint8_t) ~bit, __ATOMIC_RELEASE);
+}
+
+static void
+found_chunk (void *opaque, uint64_t n)
+{
+  struct chunk_engine *e = opaque;
+
+  if (n >= e->nr_chunks) {
+    /* Left over from a larger volume of the same name, or a stray file:
+     * never served, never touched.
+     */
+    nbdkit_debug ("%s: ignoring chunk %" PRIu64 " beyond the end of the "
+                  "volume (%" PRIu64 " chunks)", e->name, n, e->nr_chunks);
+    return;
+  }
+  set_present (e, n, true);
+}
+
+struct chunk_engine *
+chunk_engine_new (const char *name, const struct chunk_store_ops *ops,
+                  void *store, uint64_t size, uint32_t chunk_size)
+{
+  struct chunk_engine *e;
+  size_t i;
+
+  if (chunk_size == 0 || (chunk_size & (chunk_size - 1)) != 0 || size == 0) {
+    nbdkit_error ("%s: invalid size %" PRIu64 " or chunk size %" PRIu32,
+                  name, size, chunk_size);
+    errno = EINVAL;
+    return NULL;
+  }
+  e = calloc (1, sizeof *e);
+  if (e == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  e->ops = ops;
+  e->store = store;
+  e->size = size;
+  e->chunk_size = chunk_size;
+  e->shift = (unsigned) __builtin_ctz (chunk_size);
+  e->nr_chunks = (size + chunk_size - 1) >> e->shift;
+  if (e->nr_chunks > MAX_CHUNKS) {
+    nbdkit_error ("%s: %" PRIu64 " chunks is too many (at most %" PRIu64
+                  "): use a larger chunk size", name, e->nr_chunks, MAX_CHUNKS);
+    free (e);
+    errno = EFBIG;
+    return NULL;
+  }
+  e->name = strdup (name);
+  e->present = calloc ((size_t) ((e->nr_chunks + 7) / 8), 1);
+  if (e->name == NULL || e->present == NULL) {
+    nbdkit_error ("calloc: %m");
+    free (e->name);
+    free (e->present);
+    free (e);
+    return NULL;
+  }
+  for (i = 0; i < LOCK_STRIPES; ++i)
+    pthread_rwlock_init (&e->locks[i], NULL);
+
+  if (ops->list (store, found_chunk, e) == -1) {
+    chunk_engine_free (e);
+    return NULL;
+  }
+  nbdkit_debug ("%s: %" PRIu64 " bytes, %" PRIu64 " chunks of %" PRIu32
+                ", %" PRIu64 " present", name, size, e->nr_chunks, chunk_size,
+                chunk_engine_count_present (e));
+  return e;
+}
+
+void
+chunk_engine_free (struct chunk_engine *e)
+{
+  size_t i;
+
+  if (e == NULL)
+    return;
+  for (i = 0; i < LOCK_STRIPES; ++i)
+    pthread_rwlock_destroy (&e->locks[i]);
+  free (e->present);
+  free (e->name);
+  free (e);
+}
+
+uint64_t
+chunk_engine_size (const struct chunk_engine *e)
+{
+  return e->size;
+}
+
+uint32_t
+chunk_engine_chunk_size (const struct chunk_engine *e)
+{
+  return e->chunk_size;
+}
+
+uint64_t
+chunk_engine_count_present (const struct chunk_engine *e)
+{
+  uint64_t i, count = 0;
+
+  for (i = 0; i < (e->nr_chunks + 7) / 8; ++i)
+    count += (uint64_t) __builtin_popcount (__atomic_load_n (&e->present[i],
+                                                             __ATOMIC_ACQUIRE));
+  return count;
+}
+
+/* The number of bytes of the volume that chunk n covers: the chunk size,
+ * except for a last chunk cut short by the end of the volume.
+ */
+static uint32_t
+chunk_span (const struct chunk_engine *e, uint64_t n)
+{
+  uint64_t start = n << e->shift;
+  uint64_t left = e->size - start;
+  return left < e->chunk_size ? (uint32_t) left : e->chunk_size;
+}
+
+static pthread_rwlock_t *
+chunk_lock (struct chunk_engine *e, uint64_t n)
+{
+  return &e->locks[n % LOCK_STRIPES];
+}
+
+static void
+cleanup_rwunlock (pthread_rwlock_t **l)
+{
+  if (*l)
+    pthread_rwlock_unlock (*l);
+}
+#define CLEANUP_RWUNLOCK __attribute__ ((cleanup (cleanup_rwunlock)))
+
+/* Iterate over the per-chunk pieces of [offset, offset+count). */
+struct piece {
+  uint64_t n;                   /* chunk number */
+  uint32_t off;                 /* offset inside the chunk */
+  uint32_t len;                 /* bytes in this piece */
+  uint64_t done;                /* bytes of the request before this piece */
+};
+
+#define FOR_EACH_PIECE(e, p, count, offset)                             \
+  for (struct piece p = first_piece ((e), (count), (offset));           \
+       p.done < (count);                                                \
+       next_piece ((e), &p, (count), (offset)))
+
+static struct piece
+first_piece (const struct chunk_engine *e, uint32_t count, uint64_t offset)
+{
+  struct piece p = { .done = 0 };
+
+  p.n = offset >> e->shift;
+  p.off = (uint32_t) (offset & (e->chunk_size - 1));
+  p.len = e->chunk_size - p.off;
+  if (p.len > count)
+    p.len = count;
+  return p;
+}
+
+static void
+next_piece (const struct chunk_engine *e, struct piece *p,
+            uint32_t count, uint64_t offset)
+{
+  p->done += p->len;
+  p->n++;
+  p->off = 0;
+  p->len = count - p->done < e->chunk_size ?
+    (uint32_t) (count - p->done) : e->chunk_size;
+}
+
+static int
+check_range (const struct chunk_engine *e, uint32_t count, uint64_t offset)
+{
+  if (offset > e->size || count > e->size - offset) {
+    nbdkit_error ("%s: request [%" PRIu64 ", +%" PRIu32 ") is beyond the "
+                  "end of the volume (%" PRIu64 " bytes)",
+                  e->name, offset, count, e->size);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+int
+chunk_engine_pread (struct chunk_engine *e, void *buf,
+                    uint32_t count, uint64_t offset)
+{
+  if (check_range (e, count, offset) == -1)
+    return -1;
+
+  FOR_EACH_PIECE (e, p, count, offset) {
+    unsigned char *dst = (unsigned char *) buf + p.done;
+    CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+    int r;
+
+    pthread_rwlock_rdlock (lock);
+    if (!chunk_engine_is_present (e, p.n)) {
+      memset (dst, 0, p.len);
+      continue;
+    }
+    r = e->ops->read (e->store, p.n, dst, p.len, p.off);
+    if (r == -1)
+      return -1;
+    if (r == 1) {
+      /* The map said present but the store has nothing: removed behind
+       * our back.  Absent reads as zeros, which is what the store holds.
+       */
+      nbdkit_debug ("%s: chunk %" PRIu64 " vanished from the store",
+                    e->name, p.n);
+      memset (dst, 0, p.len);
+    }
+  }
+  return 0;
+}
+
+/* Read-modify-write of one chunk for stores without partial writes:
+ * called with the chunk's exclusive lock held.  DATA == NULL writes
+ * zeros.  A chunk that ends up all zero is removed instead of stored.
+ */
+static int
+rewrite_chunk (struct chunk_engine *e, uint64_t n, const void *data,
+               uint32_t len, uint32_t off, bool fua)
+{
+  const uint32_t span = chunk_span (e, n);
+  CLEANUP_FREE unsigned char *whole = NULL;
+  int r;
+
+  whole = malloc (span);
+  if (whole == NULL) {
+    nbdkit_error ("malloc: %m");
+    return -1;
+  }
+  if (chunk_engine_is_present (e, n)) {
+    r = e->ops->read (e->store, n, whole, span, 0);
+    if (r == -1)
+      return -1;
+    if (r == 1)
+      memset (whole, 0, span);
+  }
+  else
+    memset (whole, 0, span);
+
+  if (data)
+    memcpy (whole + off, data, len);
+  else
+    memset (whole + off, 0, len);
+
+  if (buffer_is_zero (whole, span)) {
+    if (chunk_engine_is_present (e, n)) {
+      if (e->ops->remove (e->store, &n, 1, fua) == -1)
+        return -1;
+      set_present (e, n, false);
+    }
+    return 0;
+  }
+  if (e->ops->write (e->store, n, whole, span, 0, fua) == -1)
+    return -1;
+  set_present (e, n, true);
+  return 0;
+}
+
+int
+chunk_engine_pwrite (struct chunk_engine *e, const void *buf,
+                     uint32_t count, uint64_t offset, bool fua)
+{
+  if (check_range (e, count, offset) == -1)
+    return -1;
+
+  FOR_EACH_PIECE (e, p, count, offset) {
+    const unsigned char *src = (const unsigned char *) buf + p.done;
+    const bool whole = p.off == 0 && p.len == chunk_span (e, p.n);
+    CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+    bool present;
+
+    pthread_rwlock_wrlock (lock);
+    present = chunk_engine_is_present (e, p.n);
+
+    if (buffer_is_zero (src, p.len)) {
+      /* Zeros into an absent chunk change nothing; zeros over a whole
+       * chunk remove it.
+       */
+      if (!present)
+        continue;
+      if (whole) {
+        if (e->ops->remove (e->store, &p.n, 1, fua) == -1)
+          return -1;
+        set_present (e, p.n, false);
+        continue;
+      }
+    }
+
+    if (whole || e->ops->partial_write) {
+      if (e->ops->write (e->store, p.n, src, p.len, p.off, fua) == -1)
+        return -1;
+      set_present (e, p.n, true);
+    }
+    else if (rewrite_chunk (e, p.n, src, p.len, p.off, fua) == -1)
+      return -1;
+  }
+  return 0;
+}
+
+static void
+unlock_stripes (struct chunk_engine *e, uint64_t first, size_t count)
+{
+  size_t i;
+
+  for (i = 0; i < count; ++i)
+    pthread_rwlock_unlock (chunk_lock (e, first + i));
+}
+
+/* Remove the COUNT whole chunks starting at FIRST, in batches.  COUNT is at
+ * most REMOVE_BATCH < LOCK_STRIPES, so the chunks use distinct locks;
+ * taking them in chunk order can deadlock with another batch only if the
+ * two batches wrap the stripe array in different places, so take them in
+ * stripe order instead.
+ */
+static int
+remove_whole_chunks (struct chunk_engine *e, uint64_t first, size_t count,
+                     bool fua)
+{
+  uint64_t ns[REMOVE_BATCH];
+  size_t i, k = 0;
+  size_t split = 0;             /* chunks before the stripe wrap */
+  int r = 0;
+
+  /* Stripe order: chunks whose stripe index is below FIRST's come after
+   * the wrap; lock those first.
+   */
+  for (i = 0; i < count; ++i)
+    if ((first + i) % LOCK_STRIPES == 0 && i > 0)
+      split = i;
+  for (i = split; i < count; ++i)
+    pthread_rwlock_wrlock (chunk_lock (e, first + i));
+  for (i = 0; i < split; ++i)
+    pthread_rwlock_wrlock (chunk_lock (e, first + i));
+
+  for (i = 0; i < count; ++i)
+    if (chunk_engine_is_present (e, first + i))
+      ns[k++] = first + i;
+  if (k > 0) {
+    r = e->ops->remove (e->store, ns, k, fua);
+    if (r == 0)
+      for (i = 0; i < k; ++i)
+        set_present (e, ns[i], false);
+  }
+  unlock_stripes (e, first, count);
+  return r;
+}
+
+/* Trim and zero: both make the range read as zeros. */
+static int
+clear_range (struct chunk_engine *e, uint32_t count, uint64_t offset,
+             bool fast, bool fua)
+{
+  uint64_t batch_first = 0;
+  size_t batch_len = 0;
+
+  if (check_range (e, count, offset) == -1)
+    return -1;
+
+  /* A store that cannot punch holes must rewrite partial chunks: for a
+   * fast zero, refuse before changing anything.
+   */
+  if (fast && e->ops->punch == NULL) {
+    FOR_EACH_PIECE (e, p, count, offset) {
+      if (!(p.off == 0 && p.len == chunk_span (e, p.n)) &&
+          chunk_engine_is_present (e, p.n)) {
+        errno = ENOTSUP;
+        return -1;
+      }
+    }
+  }
+
+  FOR_EACH_PIECE (e, p, count, offset) {
+    const bool whole = p.off == 0 && p.len == chunk_span (e, p.n);
+
+    if (whole) {
+      if (batch_len == 0)
+        batch_first = p.n;
+      batch_len++;
+      if (batch_len == REMOVE_BATCH) {
+        if (remove_whole_chunks (e, batch_first, batch_len, fua) == -1)
+          return -1;
+        batch_len = 0;
+      }
+      continue;
+    }
+
+    /* A partial chunk, at the start or the end of the range. */
+    {
+      CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+      int r;
+
+      pthread_rwlock_wrlock (lock);
+      if (!chunk_engine_is_present (e, p.n))
+        continue;
+      if (e->ops->punch) {
+        r = e->ops->punch (e->store, p.n, p.len, p.off, fua);
+        if (r == -1)
+          return -1;
+        if (r == 1) {
+          if (e->ops->remove (e->store, &p.n, 1, fua) == -1)
+            return -1;
+          set_present (e, p.n, false);
+        }
+      }
+      else if (rewrite_chunk (e, p.n, NULL, p.len, p.off, fua) == -1)
+        return -1;
+    }
+  }
+  if (batch_len > 0 &&
+      remove_whole_chunks (e, batch_first, batch_len, fua) == -1)
+    return -1;
+  return 0;
+}
+
+int
+chunk_engine_trim (struct chunk_engine *e, uint32_t count, uint64_t offset,
+                   bool fua)
+{
+  return clear_range (e, count, offset, false, fua);
+}
+
+int
+chunk_engine_zero (struct chunk_engine *e, uint32_t count, uint64_t offset,
+                   bool fast, bool fua)
+{
+  /* The volume format stores zeros as absence, so zeroing is trimming
+   * whether or not the client allowed holes: reads see zeros either way.
+   */
+  return clear_range (e, count, offset, fast, fua);
+}
+
+int
+chunk_engine_flush (struct chunk_engine *e)
+{
+  return e->ops->sync (e->store);
+}
+
+int
+chunk_engine_extents (struct chunk_engine *e, uint32_t count, uint64_t offset,
+                      bool req_one, struct nbdkit_extents *extents)
+{
+  if (check_range (e, count, offset) == -1)
+    return -1;
+
+  FOR_EACH_PIECE (e, p, count, offset) {
+    const uint64_t base = p.n << e->shift;
+    CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+
+    pthread_rwlock_rdlock (lock);
+    if (!chunk_engine_is_present (e, p.n)) {
+      if (nbdkit_add_extent (extents, base + p.off, p.len,
+                             NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO) == -1)
+        return -1;
+    }
+    else if (e->ops->extents) {
+      if (e->ops->extents (e->store, p.n, p.len, p.off, base, extents) == -1)
+        return -1;
+    }
+    else if (nbdkit_add_extent (extents, base + p.off, p.len, 0) == -1)
+      return -1;
+
+    /* With REQ_ONE the client wants just the first extent; absent chunks
+     * are cheap, so keep merging holes but stop at the first data.
+     */
+    if (req_one && chunk_engine_is_present (e, p.n))
+      break;
+  }
+  return 0;
+}
+
+int
+chunk_engine_cache (struct chunk_engine *e, uint32_t count, uint64_t offset)
+{
+  if (check_range (e, count, offset) == -1)
+    return -1;
+  if (e->ops->prefetch == NULL)
+    return 0;
+
+  FOR_EACH_PIECE (e, p, count, offset) {
+    CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+
+    pthread_rwlock_rdlock (lock);
+    if (chunk_engine_is_present (e, p.n) &&
+        e->ops->prefetch (e->store, p.n, p.len, p.off) == -1)
+      return -1;
+  }
+  return 0;
+}

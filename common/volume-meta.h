@@ -1,0 +1,64 @@
+/* shardkit: the NAME.meta file of a volume.
+ * GPL-3.0-or-later.
+ *
+ * NAME.meta is small, plain text, one key=value per line:
+ *
+ *   # shardkit volume metadata
+ *   format=shardkit-volume
+ *   version=1
+ *   size=1073741824
+ *   chunk-size=4194304
+ *   uuid=5e0f8f9c-2a53-4a57-9d0e-6c1b8a3f1e42
+ *   created=2026-11-25T11:50:00Z
+ *
+ * It is written once, when the volume is created, and never rewritten.
+ */
+#ifndef SHARDKIT_VOLUME_META_H
+#define SHARDKIT_VOLUME_META_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VOLUME_META_FORMAT "shardkit-volume"
+#define VOLUME_META_VERSION 1
+#define VOLUME_META_MAX_BYTES 4096     /* larger files are corrupt */
+
+#define CHUNK_SIZE_MIN (UINT32_C (64) * 1024)
+#define CHUNK_SIZE_MAX (UINT32_C (1024) * 1024 * 1024)
+#define CHUNK_SIZE_DEFAULT (UINT32_C (4) * 1024 * 1024)
+/* NBD sizes are signed 64 bit in nbdkit. */
+#define VOLUME_SIZE_MAX ((uint64_t) INT64_MAX)
+
+struct volume_meta {
+  uint64_t size;                /* bytes */
+  uint32_t chunk_size;          /* bytes, power of two */
+  char uuid[37];                /* canonical 8-4-4-4-12 hex form */
+  char created[32];             /* ISO 8601 UTC */
+};
+
+/* True if CS is a power of two between CHUNK_SIZE_MIN and CHUNK_SIZE_MAX. */
+extern bool chunk_size_is_valid (uint64_t cs);
+
+/* Fill *M for a new volume: given size and chunk size, a fresh random
+ * UUID, the current time.  Returns 0, or -1 with errno set.
+ */
+extern int volume_meta_init (struct volume_meta *m,
+                             uint64_t size, uint32_t chunk_size);
+
+/* Parse the LEN bytes at TEXT.  On success returns 0.  On failure
+ * returns -1 and writes a one-line reason into ERR (ERRLEN bytes).
+ * Every malformed input is refused: unknown format or version, missing,
+ * repeated or out-of-range keys, a line without '=', control bytes.
+ * Unknown keys are ignored so that a later minor change stays readable.
+ */
+extern int volume_meta_parse (const char *text, size_t len,
+                              struct volume_meta *m,
+                              char *err, size_t errlen);
+
+/* Return the text of *M as malloc'd NUL-terminated string, or NULL
+ * with errno set.
+ */
+extern char *volume_meta_format (const struct volume_meta *m);
+
+#endif /* SHARDKIT_VOLUME_META_H */

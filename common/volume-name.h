@@ -1,0 +1,27 @@
+/* shardkit: which strings are acceptable volume (export) names.
+ * GPL-3.0-or-later.
+ */
+#ifndef SHARDKIT_VOLUME_NAME_H
+#define SHARDKIT_VOLUME_NAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define VOLUME_NAME_MAX 200
+
+/* A volume name is letters, digits and "._-", does not start with '.',
+ * and is 1..VOLUME_NAME_MAX bytes.  Such a name can be used as a file name
+ * component and as part of an S3 key without any escaping, and can never
+ * climb out of its directory or prefix.
+ *
+ * Returns true if NAME is acceptable.  Otherwise returns false and, when
+ * WHY is not NULL, points *WHY at a static string saying what is wrong.
+ */
+extern bool volume_name_is_valid (const char *name, const char **why);
+
+/* If FILENAME is "NAME.meta" with NAME a valid volume name, copy NAME
+ * into OUT (size at least VOLUME_NAME_MAX+1) and return true.
+ */
+extern bool volume_name_from_meta_file (const char *filename, char *out);
+
+#endif /* SHARDKIT_VOLUME_NAME_H */

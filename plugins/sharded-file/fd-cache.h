@@ -1,0 +1,49 @@
+/* shardkit sharded-file: a bounded cache of open chunk file descriptors.
+ * GPL-3.0-or-later.
+ *
+ * A 1 TiB volume has 262144 chunk files at 4 MiB; keeping one descriptor
+ * per chunk would exceed any sane RLIMIT_NOFILE.  The cache keeps at most
+ * MAX descriptors, closing the least recently used idle one first.  It
+ * also remembers which files were written since the last sync, including
+ * those whose descriptor was closed in the meantime, so that a flush can
+ * make every acknowledged write durable.
+ */
+#ifndef SHARDKIT_FD_CACHE_H
+#define SHARDKIT_FD_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fd_cache;
+
+/* Opens chunk N relative to the cache's directory.  CREATE: create it if
+ * missing (sets *CREATED).  Returns an fd, or -1 with errno set; with
+ * !CREATE a missing file gives -1 and errno ENOENT.
+ */
+typedef int (*fd_cache_open_fn) (void *opaque, uint64_t n, bool create,
+                                 bool *created);
+
+extern struct fd_cache *fd_cache_new (size_t max, fd_cache_open_fn open_fn,
+                                      void *opaque);
+/* Closes every descriptor (no sync: call fd_cache_sync first). */
+extern void fd_cache_free (struct fd_cache *c);
+
+/* Get the descriptor of chunk N, opening it if needed; hold it until
+ * fd_cache_put.  Returns the fd, or -1 with errno set.
+ */
+extern int fd_cache_get (struct fd_cache *c, uint64_t n, bool create,
+                         bool *created);
+/* Release a descriptor got from fd_cache_get.  DIRTIED: it was written
+ * and not yet made durable.
+ */
+extern void fd_cache_put (struct fd_cache *c, uint64_t n, bool dirtied);
+/* Close chunk N's descriptor (the file is about to be removed) and forget
+ * that it needed a sync.  The caller holds the chunk's exclusive lock, so
+ * nobody else holds the descriptor.
+ */
+extern void fd_cache_forget (struct fd_cache *c, uint64_t n);
+/* fdatasync every file written since the last successful sync. */
+extern int fd_cache_sync (struct fd_cache *c);
+
+#endif /* SHARDKIT_FD_CACHE_H */

@@ -1,0 +1,309 @@
+/* shardkit sharded-file: open, create and lock one volume in a directory.
+ * GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nbdkit-plugin.h>
+
+#include "chunk-engine.h"
+#include "cleanup.h"
+#include "fd-cache.h"
+#include "file-store.h"
+#include "file-volume.h"
+#include "volume-name.h"
+
+#define META_NAME_MAX (VOLUME_NAME_MAX + 16)
+
+static void
+meta_file_name (const char *name, char *buf, size_t len)
+{
+  snprintf (buf, len, "%s.meta", name);
+}
+
+/* Read the whole of a small file into BUF (LEN bytes at most).  Returns the
+ * number of bytes, or -1.  A file larger than LEN gives LEN+1... so the
+ * caller can tell "too big" from "exactly LEN".
+ */
+static ssize_t
+read_small_file (int fd, char *buf, size_t len)
+{
+  size_t got = 0;
+
+  while (got <= len) {
+    ssize_t r = pread (fd, buf + got, len + 1 - got, (off_t) got);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == 0)
+      break;
+    got += (size_t) r;
+  }
+  return (ssize_t) got;
+}
+
+static int
+parse_meta_fd (int fd, const char *dirname, const char *name,
+               struct volume_meta *m)
+{
+  char buf[VOLUME_META_MAX_BYTES + 1];
+  char why[256];
+  ssize_t len;
+
+  len = read_small_file (fd, buf, VOLUME_META_MAX_BYTES);
+  if (len == -1) {
+    nbdkit_error ("%s/%s.meta: read: %m", dirname, name);
+    return -1;
+  }
+  if (volume_meta_parse (buf, (size_t) len, m, why, sizeof why) == -1) {
+    nbdkit_error ("%s/%s.meta: corrupt volume metadata: %s",
+                  dirname, name, why);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+int
+file_volume_read_meta (int dirfd, const char *dirname, const char *name,
+                       struct volume_meta *m)
+{
+  char fname[META_NAME_MAX];
+  CLEANUP_CLOSE int fd = -1;
+
+  meta_file_name (name, fname, sizeof fname);
+  fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1) {
+    if (errno == ENOENT)
+      nbdkit_error ("volume '%s' does not exist in %s", name, dirname);
+    else
+      nbdkit_error ("%s/%s: open: %m", dirname, fname);
+    return -1;
+  }
+  return parse_meta_fd (fd, dirname, name, m);
+}
+
+/* Write NAME.meta atomically: a temporary file, synced, then linked to its
+ * final name (which fails rather than replacing a volume made meanwhile
+ * by someone else), then the directory synced.
+ */
+static int
+create_meta (int dirfd, const char *dirname, const char *name,
+             uint64_t size, uint32_t chunk_size)
+{
+  char tmpname[META_NAME_MAX + 32], fname[META_NAME_MAX];
+  CLEANUP_FREE char *text = NULL;
+  struct volume_meta m;
+  size_t len, done = 0;
+  int fd, r = -1;
+
+  if (volume_meta_init (&m, size, chunk_size) == -1 ||
+      (text = volume_meta_format (&m)) == NULL) {
+    nbdkit_error ("%s: cannot make metadata for volume '%s': %m",
+                  dirname, name);
+    return -1;
+  }
+  len = strlen (text);
+  meta_file_name (name, fname, sizeof fname);
+  snprintf (tmpname, sizeof tmpname, ".%s.tmp.%ld", fname, (long) getpid ());
+
+  fd = openat (dirfd, tmpname,
+               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd == -1) {
+    nbdkit_error ("%s/%s: create: %m", dirname, tmpname);
+    return -1;
+  }
+  while (done < len) {
+    ssize_t w = write (fd, text + done, len - done);
+    if (w == -1) {
+      if (errno == EINTR)
+        continue;
+      nbdkit_error ("%s/%s: write: %m", dirname, tmpname);
+      goto out;
+    }
+    done += (size_t) w;
+  }
+  if (fsync (fd) == -1) {
+    nbdkit_error ("%s/%s: fsync: %m", dirname, tmpname);
+    goto out;
+  }
+  if (linkat (dirfd, tmpname, dirfd, fname, 0) == -1) {
+    if (errno == EEXIST)
+      r = 0;                    /* created meanwhile: checked by the caller */
+    else
+      nbdkit_error ("%s/%s: link: %m", dirname, fname);
+    goto out;
+  }
+  if (fsync (dirfd) == -1) {
+    nbdkit_error ("%s: fsync: %m", dirname);
+    goto out;
+  }
+  nbdkit_debug ("created volume %s in %s: %" PRIu64 " bytes, chunk size %"
+                PRIu32 ", uuid %s", name, dirname, size, chunk_size, m.uuid);
+  r = 0;
+ out:
+  close (fd);
+  unlinkat (dirfd, tmpname, 0);
+  return r;
+}
+
+static int
+check_against_create (const char *dirname, const char *name,
+                      const struct volume_meta *m,
+                      const struct file_volume_create *create)
+{
+  if (create == NULL)
+    return 0;
+  if (create->size && create->size != m->size) {
+    nbdkit_error ("size=%" PRIu64 " does not match volume '%s' in %s, "
+                  "which has %" PRIu64 " bytes (a volume's size is fixed "
+                  "at creation)", create->size, name, dirname, m->size);
+    errno = EINVAL;
+    return -1;
+  }
+  if (create->chunk_size && create->chunk_size != m->chunk_size) {
+    nbdkit_error ("chunk-size=%" PRIu32 " does not match volume '%s' in %s, "
+                  "which has chunk size %" PRIu32, create->chunk_size,
+                  name, dirname, m->chunk_size);
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+/* Open NAME.meta, creating the volume first if asked to. */
+static int
+open_meta (int dirfd, const char *dirname, const char *name,
+           const struct file_volume_create *create)
+{
+  char fname[META_NAME_MAX];
+  int fd;
+
+  meta_file_name (name, fname, sizeof fname);
+  fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd == -1 && errno == ENOENT && create && create->size) {
+    uint32_t cs = create->chunk_size ? create->chunk_size : CHUNK_SIZE_DEFAULT;
+    if (create_meta (dirfd, dirname, name, create->size, cs) == -1)
+      return -1;
+    fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  }
+  if (fd == -1) {
+    if (errno == ENOENT)
+      nbdkit_error ("volume '%s' does not exist in %s%s", name, dirname,
+                    create && create->size == 0 ?
+                    " (give size= to create it)" : "");
+    else
+      nbdkit_error ("%s/%s: open: %m", dirname, fname);
+    return -1;
+  }
+  return fd;
+}
+
+static int
+lock_meta (int fd, const char *dirname, const char *name, int how)
+{
+  if (flock (fd, how | LOCK_NB) == -1) {
+    if (errno == EWOULDBLOCK)
+      nbdkit_error ("volume '%s' in %s is in use by another process "
+                    "(it holds the volume's lock%s)", name, dirname,
+                    how == LOCK_EX ? "" : " for writing");
+    else
+      nbdkit_error ("%s/%s.meta: flock: %m", dirname, name);
+    return -1;
+  }
+  return 0;
+}
+
+int
+file_volume_prepare (int dirfd, const char *dirname, const char *name,
+                     const struct file_volume_create *create)
+{
+  CLEANUP_CLOSE int fd = -1;
+  struct volume_meta m;
+
+  fd = open_meta (dirfd, dirname, name, create);
+  if (fd == -1)
+    return -1;
+  if (parse_meta_fd (fd, dirname, name, &m) == -1 ||
+      check_against_create (dirname, name, &m, create) == -1)
+    return -1;
+  /* A shared lock fails only if some process has the volume read-write:
+   * say so now rather than at the first client.  Closing fd drops it.
+   */
+  return lock_meta (fd, dirname, name, LOCK_SH);
+}
+
+struct file_volume *
+file_volume_open (int dirfd, const char *dirname, const char *name,
+                  bool readonly, const struct file_volume_create *create,
+                  size_t max_open_files)
+{
+  struct file_volume *v;
+  const char *why;
+
+  if (!volume_name_is_valid (name, &why)) {
+    nbdkit_error ("export name refused: %s", why);
+    errno = EINVAL;
+    return NULL;
+  }
+  v = calloc (1, sizeof *v);
+  if (v == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  v->meta_fd = -1;
+  v->dirfd = dirfd;
+  v->dirname = dirname;
+  v->readonly = readonly;
+  v->name = strdup (name);
+  if (v->name == NULL) {
+    nbdkit_error ("strdup: %m");
+    goto err;
+  }
+
+  v->meta_fd = open_meta (dirfd, dirname, name, readonly ? NULL : create);
+  if (v->meta_fd == -1 ||
+      lock_meta (v->meta_fd, dirname, name, readonly ? LOCK_SH : LOCK_EX) == -1 ||
+      parse_meta_fd (v->meta_fd, dirname, name, &v->meta) == -1 ||
+      check_against_create (dirname, name, &v->meta, create) == -1)
+    goto err;
+
+  v->fds = fd_cache_new (max_open_files, file_store_open_chunk, v);
+  if (v->fds == NULL) {
+    nbdkit_error ("fd cache: %m");
+    goto err;
+  }
+  v->engine = chunk_engine_new (name, &file_store_ops, v,
+                                v->meta.size, v->meta.chunk_size);
+  if (v->engine == NULL)
+    goto err;
+  return v;
+
+ err:
+  file_volume_close (v);
+  return NULL;
+}
+
+void
+file_volume_close (struct file_volume *v)
+{
+  if (v == NULL)
+    return;
+  chunk_engine_free (v->engine);
+  fd_cache_free (v->fds);
+  if (v->meta_fd >= 0)
+    close (v->meta_fd);         /* drops the lock */
+  free (v->name);
+  free (v);
+}

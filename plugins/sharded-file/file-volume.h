@@ -1,0 +1,54 @@
+/* shardkit sharded-file: one volume in a directory (NAME.meta and
+ * NAME.<n>.chunk files), with its chunk engine and file store.
+ * GPL-3.0-or-later.
+ */
+#ifndef SHARDKIT_FILE_VOLUME_H
+#define SHARDKIT_FILE_VOLUME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "volume-meta.h"
+
+struct file_volume {
+  char *name;
+  const char *dirname;          /* for messages */
+  int dirfd;                    /* borrowed from the plugin */
+  int meta_fd;                  /* holds the flock for the volume */
+  bool readonly;
+  struct volume_meta meta;
+  struct fd_cache *fds;
+  bool dir_dirty;               /* entries created/removed since last sync */
+  struct chunk_engine *engine;
+};
+
+/* Options for creating a volume that does not exist yet. */
+struct file_volume_create {
+  uint64_t size;                /* 0: never create */
+  uint32_t chunk_size;          /* 0: default; else must match if existing */
+};
+
+/* Open volume NAME in the directory DIRFD (called DIRNAME in messages).
+ * Takes a shared (READONLY) or exclusive lock on it, which fails at once
+ * if another process holds a conflicting one.  CREATE may be NULL.
+ * Returns NULL after nbdkit_error on failure.
+ */
+extern struct file_volume *file_volume_open (int dirfd, const char *dirname,
+                                             const char *name, bool readonly,
+                                             const struct file_volume_create *create,
+                                             size_t max_open_files);
+extern void file_volume_close (struct file_volume *v);
+
+/* Create the volume NAME if missing (atomically), or check that an
+ * existing one matches CREATE.  Then check that no other process serves it
+ * read-write.  Used at start-up so that mistakes fail early.
+ */
+extern int file_volume_prepare (int dirfd, const char *dirname,
+                                const char *name,
+                                const struct file_volume_create *create);
+
+/* Read and parse NAME.meta.  Returns 0, or -1 after nbdkit_error. */
+extern int file_volume_read_meta (int dirfd, const char *dirname,
+                                  const char *name, struct volume_meta *m);
+
+#endif /* SHARDKIT_FILE_VOLUME_H */

@@ -1,0 +1,1 @@
+# Tests of chunk-cache (none yet).

@@ -1,0 +1,16 @@
+# Unit tests of common/.
+check_PROGRAMS += test-volume-name test-volume-meta test-chunk-engine
+TESTS += test-volume-name test-volume-meta test-chunk-engine
+EXTRA_DIST += nbdkit-shim.h
+
+test_volume_name_SOURCES = test-volume-name.c test-util.h
+test_volume_name_CFLAGS = $(UNIT_CFLAGS)
+test_volume_name_LDADD = $(UNIT_LDADD)
+
+test_volume_meta_SOURCES = test-volume-meta.c test-util.h
+test_volume_meta_CFLAGS = $(UNIT_CFLAGS)
+test_volume_meta_LDADD = $(UNIT_LDADD)
+
+test_chunk_engine_SOURCES = test-chunk-engine.c nbdkit-shim.c nbdkit-shim.h test-util.h
+test_chunk_engine_CFLAGS = $(UNIT_CFLAGS)
+test_chunk_engine_LDADD = $(UNIT_LDADD)

@@ -1,0 +1,1 @@
+# Tests of retry-backoff (none yet).

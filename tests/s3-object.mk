@@ -1,0 +1,1 @@
+# Tests of s3-object (none yet).

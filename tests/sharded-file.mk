@@ -1,0 +1,2 @@
+# Functional tests of the sharded-file plugin.
+TESTS +=

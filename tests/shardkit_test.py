@@ -1,0 +1,199 @@
+"""Helpers for shardkit's functional tests.
+
+Every test starts its own nbdkit on a private Unix socket in a private
+temporary directory and stops it, also when the test fails.  Tests exit
+with 77 to be counted as skipped when a tool they need is missing.
+"""
+
+import atexit
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import nbd
+
+SKIP = 77
+
+BUILDDIR = os.environ.get("top_builddir",
+                          os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NBDKIT = os.environ.get("NBDKIT", os.path.join(BUILDDIR, "nbdkit"))
+VALGRIND = bool(os.environ.get("SHARDKIT_VALGRIND"))
+
+_cleanups = []
+
+
+def _run_cleanups():
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception as e:          # keep cleaning up the rest
+            print("cleanup failed: %r" % e, file=sys.stderr)
+
+
+atexit.register(_run_cleanups)
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_sig, lambda s, f: sys.exit(128 + s))
+
+
+def on_exit(fn):
+    """Run FN when the test exits, however it exits (LIFO)."""
+    _cleanups.append(fn)
+
+
+def skip(why):
+    print("SKIP:", why)
+    sys.exit(SKIP)
+
+
+def need_tool(path_or_name, package):
+    """Skip unless a program is available; return its path."""
+    p = path_or_name if os.path.isabs(path_or_name or "") else \
+        shutil.which(path_or_name or "")
+    if not p or not os.access(p, os.X_OK):
+        skip("%s not found (apt-get install %s)" % (path_or_name, package))
+    return p
+
+
+def tmpdir(prefix="shardkit-test-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    on_exit(lambda: shutil.rmtree(d, ignore_errors=True))
+    return d
+
+
+def seed_from_env(default=None):
+    """The random seed: $SEED if set, else DEFAULT, else random.  Printed
+    so that a failure can be replayed with SEED=n."""
+    s = os.environ.get("SEED")
+    seed = int(s) if s else (default if default is not None
+                             else random.SystemRandom().randrange(1 << 32))
+    print("seed:", seed, "(replay with SEED=%d)" % seed, flush=True)
+    return seed
+
+
+def fail(msg):
+    print("FAIL:", msg, file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Server:
+    """An nbdkit process serving on a private Unix socket.
+
+    args: everything after "nbdkit -f -U SOCK", e.g.
+          ["--filter=chunk-cache", "sharded-file", "dir=/x", "export=a"].
+    """
+
+    def __init__(self, args, readonly=False, verbose=True, env=None,
+                 wait=True, tmp=None, nbdkit=None):
+        self.dir = tmp or tmpdir("shardkit-srv-")
+        self.sock = os.path.join(self.dir, "nbd.sock")
+        self.log = os.path.join(self.dir, "nbdkit.log")
+        cmd = [nbdkit or NBDKIT, "-f", "-U", self.sock]
+        if readonly:
+            cmd.append("-r")
+        if verbose:
+            cmd.append("-v")
+        cmd += list(args)
+        self.cmd = cmd
+        self.logf = open(self.log, "w+b")
+        e = dict(os.environ)
+        if env:
+            e.update(env)
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=self.logf,
+                                     env=e)
+        on_exit(self.kill)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=60 if VALGRIND else 20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("nbdkit exited with %d at start-up:\n%s"
+                                   % (self.proc.returncode, self.output()))
+            if os.path.exists(self.sock):
+                s = socket.socket(socket.AF_UNIX)
+                try:
+                    s.connect(self.sock)
+                    return
+                except OSError:
+                    pass
+                finally:
+                    s.close()
+            time.sleep(0.02)
+        raise RuntimeError("nbdkit did not start in %ds:\n%s"
+                           % (timeout, self.output()))
+
+    def uri(self, export=""):
+        return "nbd+unix:///%s?socket=%s" % (export, self.sock)
+
+    def connect(self, export="", meta_contexts=("base:allocation",)):
+        h = nbd.NBD()
+        h.set_export_name(export)
+        for m in meta_contexts:
+            h.add_meta_context(m)
+        h.connect_unix(self.sock)
+        return h
+
+    def output(self):
+        self.logf.flush()
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, timeout=60 if VALGRIND else 20, check_exit=True):
+        """Stop cleanly with SIGTERM; return nbdkit's exit status.  Under
+        valgrind a non-zero status (an error or a leak) fails the test."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                if check_exit:
+                    fail("nbdkit did not exit on SIGTERM:\n" + self.output())
+        rc = self.proc.returncode
+        if check_exit and VALGRIND and rc != 0:
+            fail("nbdkit exited %d under valgrind:\n%s" % (rc, self.output()))
+        return rc
+
+    def kill(self):
+        """SIGKILL (a crash).  Also the cleanup of last resort."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        try:
+            self.logf.close()
+        except Exception:
+            pass
+
+
+def start_fails(args, readonly=False, timeout=20):
+    """Run nbdkit with ARGS and expect it to refuse to start; return its
+    output.  Fails the test if it starts serving."""
+    d = tmpdir("shardkit-srv-")
+    sock = os.path.join(d, "nbd.sock")
+    cmd = [NBDKIT, "-f", "-U", sock] + (["-r"] if readonly else []) + list(args)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        fail("nbdkit started although it should have refused: %s" % cmd)
+    if p.returncode == 0:
+        fail("nbdkit exited 0 although it should have refused: %s" % cmd)
+    return out.decode("utf-8", "replace")

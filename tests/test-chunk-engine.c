@@ -1,0 +1,329 @@
+/* Unit test: the chunk engine over an in-memory store, in both store
+ * kinds (partial writes with hole punching, like files; whole-chunk
+ * writes only, like S3), against a flat reference image.  Random
+ * unaligned requests; checks data, sparseness and extents.
+ * GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk-engine.h"
+#include "nbdkit-shim.h"
+#include "test-util.h"
+
+#define NBDKIT_EXTENT_HOLE (1<<0)
+#define NBDKIT_EXTENT_ZERO (1<<1)
+
+struct mem_store {
+  uint32_t chunk_size;
+  uint64_t size;
+  uint64_t nr_chunks;
+  unsigned char **chunks;       /* NULL = absent */
+  unsigned writes, removes, remove_calls, partial_writes;
+  bool fail_next_write;         /* inject one ENOSPC */
+};
+
+static int
+m_read (void *s, uint64_t n, void *buf, uint32_t len, uint32_t off)
+{
+  struct mem_store *m = s;
+  if (m->chunks[n] == NULL)
+    return 1;
+  memcpy (buf, m->chunks[n] + off, len);
+  return 0;
+}
+
+static int
+m_write (void *s, uint64_t n, const void *buf, uint32_t len, uint32_t off,
+         bool fua)
+{
+  struct mem_store *m = s;
+  if (m->fail_next_write) {
+    m->fail_next_write = false;
+    errno = ENOSPC;
+    return -1;
+  }
+  if (m->chunks[n] == NULL)
+    m->chunks[n] = calloc (1, m->chunk_size);
+  memcpy (m->chunks[n] + off, buf, len);
+  m->writes++;
+  {
+    uint64_t span = m->size - n * m->chunk_size;
+    if (span > m->chunk_size)
+      span = m->chunk_size;
+    if (off != 0 || len != span)
+      m->partial_writes++;
+  }
+  return 0;
+}
+
+static int
+m_remove (void *s, const uint64_t *ns, size_t count, bool fua)
+{
+  struct mem_store *m = s;
+  size_t i;
+  m->remove_calls++;
+  for (i = 0; i < count; ++i) {
+    free (m->chunks[ns[i]]);
+    m->chunks[ns[i]] = NULL;
+    m->removes++;
+  }
+  return 0;
+}
+
+static int
+m_punch (void *s, uint64_t n, uint32_t len, uint32_t off, bool fua)
+{
+  struct mem_store *m = s;
+  uint32_t i;
+  memset (m->chunks[n] + off, 0, len);
+  for (i = 0; i < m->chunk_size; ++i)
+    if (m->chunks[n][i])
+      return 0;
+  return 1;
+}
+
+static int
+m_sync (void *s)
+{
+  return 0;
+}
+
+static int
+m_list (void *s, void (*found) (void *, uint64_t), void *opaque)
+{
+  struct mem_store *m = s;
+  uint64_t n;
+  for (n = 0; n < m->nr_chunks; ++n)
+    if (m->chunks[n])
+      found (opaque, n);
+  return 0;
+}
+
+static const struct chunk_store_ops file_like = {
+  .partial_write = true,
+  .read = m_read, .write = m_write, .remove = m_remove, .punch = m_punch,
+  .sync = m_sync, .list = m_list,
+};
+static const struct chunk_store_ops object_like = {
+  .partial_write = false,
+  .read = m_read, .write = m_write, .remove = m_remove,
+  .sync = m_sync, .list = m_list,
+};
+
+static uint64_t rng_state;
+static uint64_t
+rnd (void)
+{
+  /* xorshift64*: reproducible from the printed seed. */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * UINT64_C (2685821657736338717);
+}
+
+static void
+random_request (uint64_t size, uint32_t cs, uint64_t *off, uint32_t *len)
+{
+  switch (rnd () % 4) {
+  case 0:                       /* aligned whole chunks */
+    *off = (rnd () % (size / cs)) * cs;
+    *len = cs * (uint32_t) (1 + rnd () % 3);
+    break;
+  case 1:                       /* tiny */
+    *off = rnd () % size;
+    *len = 1 + (uint32_t) (rnd () % 17);
+    break;
+  default:                      /* unaligned, often crossing chunks */
+    *off = rnd () % size;
+    *len = 1 + (uint32_t) (rnd () % (3 * cs));
+  }
+  if (*off + *len > size)
+    *len = (uint32_t) (size - *off);
+  if (*len == 0)
+    *len = 1, *off = size - 1;
+}
+
+static void
+run (const struct chunk_store_ops *ops, const char *what, uint64_t seed)
+{
+  const uint32_t cs = 65536;
+  const uint64_t size = 10 * 65536 + 1234;       /* short last chunk */
+  struct mem_store m = { .chunk_size = cs, .size = size };
+  unsigned char *ref, *buf;
+  struct chunk_engine *e;
+  uint64_t n, i;
+  int iter;
+
+  rng_state = seed;
+  m.nr_chunks = (size + cs - 1) / cs;
+  m.chunks = calloc (m.nr_chunks, sizeof *m.chunks);
+  ref = calloc (1, size);
+  buf = malloc (size);
+
+  /* Pre-existing chunk 3 is found by the listing. */
+  m.chunks[3] = calloc (1, cs);
+  memset (m.chunks[3], 0x33, cs);
+  memset (ref + 3 * cs, 0x33, cs);
+
+  e = chunk_engine_new (what, ops, &m, size, cs);
+  CHECK (e != NULL);
+  CHECK (chunk_engine_count_present (e) == 1);
+
+  for (iter = 0; iter < 3000; ++iter) {
+    uint64_t off;
+    uint32_t len;
+    int op = (int) (rnd () % 10);
+
+    random_request (size, cs, &off, &len);
+    switch (op) {
+    case 0: case 1: case 2:     /* random data */
+      for (i = 0; i < len; ++i)
+        buf[i] = (unsigned char) rnd ();
+      CHECK (chunk_engine_pwrite (e, buf, len, off, rnd () & 1) == 0);
+      memcpy (ref + off, buf, len);
+      break;
+    case 3:                     /* zeros written as data */
+      memset (buf, 0, len);
+      CHECK (chunk_engine_pwrite (e, buf, len, off, false) == 0);
+      memset (ref + off, 0, len);
+      break;
+    case 4:
+      CHECK (chunk_engine_trim (e, len, off, false) == 0);
+      memset (ref + off, 0, len);
+      break;
+    case 5:
+      CHECK (chunk_engine_zero (e, len, off, false, rnd () & 1) == 0);
+      memset (ref + off, 0, len);
+      break;
+    case 6:
+      CHECK (chunk_engine_flush (e) == 0);
+      break;
+    default:
+      CHECK (chunk_engine_pread (e, buf, len, off) == 0);
+      if (memcmp (buf, ref + off, len) != 0) {
+        fprintf (stderr, "%s: seed %" PRIu64 " iter %d: read [%" PRIu64
+                 ", +%" PRIu32 ") differs\n", what, seed, iter, off, len);
+        test_failures++;
+        goto out;
+      }
+    }
+  }
+
+  /* Whole image, store contents and sparseness. */
+  CHECK (chunk_engine_pread (e, buf, (uint32_t) size, 0) == 0);
+  CHECK (memcmp (buf, ref, size) == 0);
+  for (n = 0; n < m.nr_chunks; ++n) {
+    uint64_t span = n == m.nr_chunks - 1 ? size - n * cs : cs;
+    bool zero = true;
+    for (i = 0; i < span; ++i)
+      if (ref[n * cs + i]) {
+        zero = false;
+        break;
+      }
+    /* A chunk holding data must be stored.  With whole-chunk stores every
+     * all-zero chunk must be gone; with punching stores a chunk made zero
+     * by a data write of zeros may remain.
+     */
+    if (!zero)
+      CHECK (m.chunks[n] != NULL);
+    if (zero && !ops->partial_write && m.chunks[n] != NULL) {
+      fprintf (stderr, "%s: chunk %" PRIu64 " is all zero but stored\n",
+               what, n);
+      test_failures++;
+    }
+    CHECK (chunk_engine_is_present (e, n) == (m.chunks[n] != NULL));
+  }
+  if (!ops->partial_write)
+    CHECK (m.partial_writes == 0);
+
+  /* Extents agree with the store. */
+  {
+    static struct nbdkit_extents ex;
+    size_t k;
+    ex.count = 0;
+    CHECK (chunk_engine_extents (e, (uint32_t) size, 0, false, &ex) == 0);
+    for (k = 0; k < ex.count; ++k) {
+      uint64_t first = ex.e[k].offset / cs;
+      uint64_t last = (ex.e[k].offset + ex.e[k].length - 1) / cs;
+      for (n = first; n <= last; ++n)
+        CHECK ((ex.e[k].type == 0) == (m.chunks[n] != NULL));
+    }
+    CHECK (ex.count > 0 && ex.e[ex.count-1].offset + ex.e[ex.count-1].length
+           == size);
+  }
+
+  /* Out of range requests fail with EINVAL. */
+  shim_quiet = 1;
+  errno = 0;
+  CHECK (chunk_engine_pread (e, buf, 2, size - 1) == -1 && errno == EINVAL);
+  CHECK (chunk_engine_trim (e, 1, size, false) == -1 && errno == EINVAL);
+  shim_quiet = 0;
+
+  /* A failing store write is reported and does not mark the chunk. */
+  {
+    uint64_t target = 7 * cs;
+    chunk_engine_trim (e, cs, target, false);
+    m.fail_next_write = true;
+    memset (buf, 0xab, 100);
+    errno = 0;
+    CHECK (chunk_engine_pwrite (e, buf, 100, target, false) == -1);
+    CHECK (errno == ENOSPC);
+    CHECK (!chunk_engine_is_present (e, 7));
+    CHECK (chunk_engine_pread (e, buf, 100, target) == 0);
+    for (i = 0; i < 100; ++i)
+      CHECK (buf[i] == 0);
+  }
+
+  /* Fast zero on a store that cannot punch refuses partial chunks. */
+  if (!ops->partial_write) {
+    memset (buf, 1, 10);
+    CHECK (chunk_engine_pwrite (e, buf, 10, 2 * cs + 5, false) == 0);
+    errno = 0;
+    CHECK (chunk_engine_zero (e, 3, 2 * cs + 6, true, false) == -1 &&
+           errno == ENOTSUP);
+    CHECK (chunk_engine_pread (e, buf, 10, 2 * cs + 5) == 0 && buf[1] == 1);
+    /* Whole chunks are fine. */
+    CHECK (chunk_engine_zero (e, cs, 2 * cs, true, false) == 0);
+    CHECK (!chunk_engine_is_present (e, 2));
+  }
+
+  /* Large trims remove in batches. */
+  m.remove_calls = 0;
+  memset (buf, 7, cs);
+  for (n = 0; n < 10; ++n)
+    CHECK (chunk_engine_pwrite (e, buf, cs, n * cs, false) == 0);
+  CHECK (chunk_engine_trim (e, (uint32_t) size, 0, false) == 0);
+  CHECK (chunk_engine_count_present (e) == 0);
+  CHECK (m.remove_calls == 1);
+
+ out:
+  chunk_engine_free (e);
+  for (n = 0; n < m.nr_chunks; ++n)
+    free (m.chunks[n]);
+  free (m.chunks);
+  free (ref);
+  free (buf);
+}
+
+int
+main (int argc, char *argv[])
+{
+  uint64_t seed = argc > 1 ? strtoull (argv[1], NULL, 0) : UINT64_C (0x5eed);
+  int i;
+
+  for (i = 0; i < 4; ++i) {
+    run (&file_like, "file-like", seed + (uint64_t) i);
+    run (&object_like, "object-like", seed + (uint64_t) i);
+  }
+  CHECK (buffer_is_zero ("", 0));
+  CHECK (buffer_is_zero ("\0\0\0", 3));
+  CHECK (!buffer_is_zero ("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0x", 18));
+  TEST_EXIT ();
+}
