@@ -1,2 +1,5 @@
 # Functional tests of the sharded-file plugin.
-TESTS +=
+TESTS += \
+	test-sharded-file-basic.py
+EXTRA_DIST += \
+	test-sharded-file-basic.py
