@@ -15,3 +15,8 @@ SUFFIXES = .pod .1
 	$(AM_V_GEN)$(POD2MAN) --section=1 --center="shardkit" \
 	  --release="shardkit $(PACKAGE_VERSION)" --name=$(basename $(notdir $@)) \
 	  $< > $@.tmp && mv $@.tmp $@
+
+# nbdkit loads the .so; libtool's .la files have no use in its directories.
+install-data-hook:
+	@for f in $(plugin_LTLIBRARIES); do rm -f "$(DESTDIR)$(plugindir)/$$f"; done
+	@for f in $(filter_LTLIBRARIES); do rm -f "$(DESTDIR)$(filterdir)/$$f"; done
