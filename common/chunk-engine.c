@@ -344,13 +344,22 @@ chunk_engine_pwrite (struct chunk_engine *e, const void *buf,
   FOR_EACH_PIECE (e, p, count, offset) {
     const unsigned char *src = (const unsigned char *) buf + p.done;
     const bool whole = p.off == 0 && p.len == chunk_span (e, p.n);
+    const bool zero = buffer_is_zero (src, p.len);
     CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
     bool present;
 
-    pthread_rwlock_wrlock (lock);
+    /* A store that writes in place can take writes to one chunk side by
+     * side (like a file: the kernel orders overlapping ones), so they
+     * share the lock; only what may remove the chunk, and read-modify-
+     * write, needs it alone.  Trims and zeros always hold it exclusive.
+     */
+    if (e->ops->partial_write && !(whole && zero))
+      pthread_rwlock_rdlock (lock);
+    else
+      pthread_rwlock_wrlock (lock);
     present = chunk_engine_is_present (e, p.n);
 
-    if (buffer_is_zero (src, p.len)) {
+    if (zero) {
       /* Zeros into an absent chunk change nothing; zeros over a whole
        * chunk remove it.
        */

@@ -57,6 +57,8 @@ file_store_open_chunk (void *volume, uint64_t n, bool create, bool *created)
         *created = true;
       __atomic_store_n (&v->dir_dirty, true, __ATOMIC_RELEASE);
     }
+    else if (errno == EEXIST)   /* a concurrent writer created it */
+      fd = openat (v->dirfd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   }
   if (fd == -1) {
     if (errno != ENOENT)
@@ -134,17 +136,6 @@ sync_dir (struct file_volume *v)
   return 0;
 }
 
-static void
-remove_chunk_file (struct file_volume *v, uint64_t n)
-{
-  char fname[CHUNK_NAME_MAX];
-
-  chunk_file_name (v, n, fname, sizeof fname);
-  fd_cache_forget (v->fds, n);
-  if (unlinkat (v->dirfd, fname, 0) == 0)
-    __atomic_store_n (&v->dir_dirty, true, __ATOMIC_RELEASE);
-}
-
 static int
 store_write (void *store, uint64_t n, const void *buf, uint32_t len,
              uint32_t off, bool fua)
@@ -165,12 +156,10 @@ store_write (void *store, uint64_t n, const void *buf, uint32_t len,
         continue;
       nbdkit_error ("%s: chunk %" PRIu64 ": pwrite: %s", v->name, n,
                     strerror (saved));
-      fd_cache_put (v->fds, n, true);
-      /* A chunk file we just made and could not fill would read as
-       * zeros, which is right, but it would cost a file: drop it.
+      /* A failed write leaves its range undefined, as on a disk.  A file
+       * we just created is kept: another writer may share it by now.
        */
-      if (created)
-        remove_chunk_file (v, n);
+      fd_cache_put (v->fds, n, true);
       errno = saved;
       return -1;
     }
