@@ -1,5 +1,6 @@
 # Functional tests of the sharded-file plugin.
-TESTS += \
-	test-sharded-file-basic.py
-EXTRA_DIST += \
-	test-sharded-file-basic.py
+SHARDED_FILE_TESTS = \
+	test-sharded-file-basic.py \
+	test-sharded-file-differential.py
+TESTS += $(SHARDED_FILE_TESTS)
+EXTRA_DIST += $(SHARDED_FILE_TESTS)
