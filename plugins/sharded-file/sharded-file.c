@@ -69,9 +69,11 @@ sharded_file_config (const char *key, const char *value)
 
   if (strcmp (key, "dir") == 0) {
     free (dir);
-    dir = nbdkit_realpath (value);
-    if (dir == NULL)
+    dir = realpath (value, NULL);
+    if (dir == NULL) {
+      nbdkit_error ("dir=%s: %m", value);
       return -1;
+    }
   }
   else if (strcmp (key, "export") == 0) {
     const char *why;
