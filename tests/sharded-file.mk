@@ -1,6 +1,7 @@
 # Functional tests of the sharded-file plugin.
 SHARDED_FILE_TESTS = \
 	test-sharded-file-basic.py \
-	test-sharded-file-differential.py
+	test-sharded-file-differential.py \
+	test-sharded-file-race.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
