@@ -1,0 +1,563 @@
+"""Real S3 servers on loopback for shardkit's tests and benchmarks.
+
+Two servers, each started per test run on a free port of 127.0.0.1 and
+stopped by PID when the test exits, however it exits:
+
+  CephRGW  Ceph's RADOS Gateway (Debian's ceph-mon, ceph-osd, radosgw,
+           ceph-common) as a one-node cluster whose only OSD keeps its data
+           in RAM (memstore).  A production S3 implementation: it checks
+           SigV4 signatures, Content-MD5 and x-amz-content-sha256, so every
+           test against it also proves the plugin's signing.  The gateway
+           alone can be stopped and started again (monitor and OSD keep
+           running, so the data stays): "the server went away mid-I/O".
+
+  S3rver   s3rver (npm, pinned in tests/s3rver/package.json) keeps every
+           object as a plain file, so a test can change an object's bytes
+           at rest (corruption).  It does not verify signatures.
+
+A server that cannot be started because a package is missing skips the
+test (exit 77) with a message naming the package.
+
+Usage:
+    from s3_server import CephRGW
+    s3 = CephRGW()          # starts, creates a user and s3.bucket
+    s3.put("k", b"data"); s3.keys(); s3.get("k", 0, 3)
+    plugin_args = s3.plugin_args()   # endpoint=, bucket=, access-key=, ...
+
+Daemons get PR_SET_PDEATHSIG=SIGKILL so that even a test killed with
+SIGKILL leaves nothing behind; create servers from the main thread.
+"""
+
+import ctypes
+import hashlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+try:
+    from shardkit_test import on_exit, skip
+except ImportError:                     # used outside the test suite
+    import atexit
+
+    def on_exit(fn):
+        atexit.register(fn)
+
+    def skip(why):
+        print("SKIP:", why)
+        sys.exit(77)
+
+SRCDIR = os.path.dirname(os.path.abspath(__file__))
+REGION = "us-east-1"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def proc_state(pid):
+    """The state letter of /proc/PID/stat ('R', 'S', 'Z', ...), or None if
+    the process is gone.  A zombie has exited although kill -0 works."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+    except OSError:
+        return None
+    return s[s.rindex(")") + 2]
+
+
+def proc_cpu_seconds(pid):
+    """utime + stime of PID (and its waited-for children) in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    # fields[0] is field 3 (state); utime/stime are fields 14/15.
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def is_running(proc):
+    if proc is None:
+        return False
+    if proc.poll() is not None:
+        return False
+    st = proc_state(proc.pid)
+    return st is not None and st not in ("Z", "X")
+
+
+def stop_process(proc, timeout=5.0):
+    """SIGTERM, wait up to TIMEOUT, then SIGKILL.  Reaps the process."""
+    if proc is None:
+        return
+    if is_running(proc):
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and is_running(proc):
+            time.sleep(0.02)
+        if is_running(proc):
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _need(prog, package):
+    p = shutil.which(prog) or (os.path.join("/usr/bin", prog)
+                               if os.access(os.path.join("/usr/bin", prog),
+                                            os.X_OK) else None)
+    if not p:
+        skip("%s not found: S3 test server unavailable "
+             "(apt-get install %s)" % (prog, package))
+    return p
+
+
+def _boto3():
+    try:
+        import boto3
+        import botocore.config
+        return boto3, botocore.config
+    except ImportError:
+        skip("python module boto3 not found (apt-get install python3-boto3)")
+
+
+def _wait_http(port, deadline, proc=None, what="server", log=None):
+    """Wait until an HTTP server answers on 127.0.0.1:PORT."""
+    while time.monotonic() < deadline:
+        if proc is not None and not is_running(proc):
+            raise RuntimeError("%s exited at start-up (%s)%s"
+                               % (what, proc.returncode, _tail(log)))
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/")
+            c.getresponse().read()
+            c.close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("%s did not answer on port %d%s"
+                       % (what, port, _tail(log)))
+
+
+def _tail(path, n=30):
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, "rb") as f:
+        lines = f.read().decode("utf-8", "replace").splitlines()
+    return ":\n" + "\n".join(lines[-n:])
+
+
+class S3Server:
+    """What the two servers share: a boto3 client and object helpers."""
+
+    access_key = None
+    secret_key = None
+    bucket = None
+    port = None
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def client(self, access_key=None, secret_key=None, **config):
+        """A boto3 S3 client: path-style addressing, region us-east-1,
+        no retries (tests see what the server answers)."""
+        boto3, bconfig = _boto3()
+        cfg = dict(s3={"addressing_style": "path"},
+                   retries={"max_attempts": 1, "mode": "standard"},
+                   connect_timeout=5, read_timeout=30,
+                   signature_version="s3v4")
+        cfg.update(config)
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=access_key or self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+            config=bconfig.Config(**cfg))
+
+    @property
+    def s3(self):
+        if getattr(self, "_s3", None) is None:
+            self._s3 = self.client()
+        return self._s3
+
+    def create_bucket(self, name):
+        self.s3.create_bucket(Bucket=name)
+
+    def put(self, key, data, bucket=None, **kw):
+        self.s3.put_object(Bucket=bucket or self.bucket, Key=key, Body=data,
+                           **kw)
+
+    def get(self, key, offset=None, length=None, bucket=None):
+        """The object's bytes, or LENGTH bytes from OFFSET (ranged GET)."""
+        kw = {}
+        if offset is not None:
+            end = "" if length is None else str(offset + length - 1)
+            kw["Range"] = "bytes=%d-%s" % (offset, end)
+        r = self.s3.get_object(Bucket=bucket or self.bucket, Key=key, **kw)
+        return r["Body"].read()
+
+    def head(self, key, bucket=None):
+        return self.s3.head_object(Bucket=bucket or self.bucket, Key=key)
+
+    def exists(self, key, bucket=None):
+        import botocore.exceptions
+        try:
+            self.head(key, bucket)
+            return True
+        except botocore.exceptions.ClientError as e:
+            if e.response["Error"]["Code"] in ("404", "NoSuchKey",
+                                               "NotFound"):
+                return False
+            raise
+
+    def delete(self, key, bucket=None):
+        self.s3.delete_object(Bucket=bucket or self.bucket, Key=key)
+
+    def list(self, prefix="", bucket=None, page_size=1000):
+        """Every object under PREFIX as {key: size}, following continuation
+        tokens (ListObjectsV2)."""
+        out = {}
+        kw = dict(Bucket=bucket or self.bucket, Prefix=prefix,
+                  MaxKeys=page_size)
+        while True:
+            r = self.s3.list_objects_v2(**kw)
+            for o in r.get("Contents", []):
+                out[o["Key"]] = o["Size"]
+            if not r.get("IsTruncated"):
+                return out
+            kw["ContinuationToken"] = r["NextContinuationToken"]
+
+    def keys(self, prefix="", bucket=None):
+        return sorted(self.list(prefix, bucket))
+
+    def delete_prefix(self, prefix="", bucket=None):
+        ks = self.keys(prefix, bucket)
+        for i in range(0, len(ks), 1000):
+            self.s3.delete_objects(
+                Bucket=bucket or self.bucket,
+                Delete={"Objects": [{"Key": k} for k in ks[i:i + 1000]],
+                        "Quiet": True})
+
+    def upload_dir(self, directory, prefix="", bucket=None):
+        """Copy every regular file of DIRECTORY to PREFIX/NAME (file for
+        object, as any sync tool would)."""
+        for name in sorted(os.listdir(directory)):
+            p = os.path.join(directory, name)
+            if os.path.isfile(p):
+                with open(p, "rb") as f:
+                    self.put(prefix + name, f.read(), bucket)
+
+    def download_dir(self, directory, prefix="", bucket=None):
+        """Copy every object under PREFIX to DIRECTORY/NAME."""
+        for k in self.keys(prefix, bucket):
+            name = k[len(prefix):]
+            with open(os.path.join(directory, name), "wb") as f:
+                f.write(self.get(k, bucket=bucket))
+
+    def plugin_args(self, prefix=None, with_keys=True):
+        """s3-object parameters reaching this server."""
+        a = ["endpoint=" + self.endpoint, "bucket=" + self.bucket,
+             "region=" + REGION, "url-style=path"]
+        if prefix is not None:
+            a.append("prefix=" + prefix)
+        if with_keys:
+            a += ["access-key=" + self.access_key,
+                  "secret-key=" + self.secret_key]
+        return a
+
+
+class CephRGW(S3Server):
+    """A one-node Ceph cluster (monitor, memstore OSD, gateway) on loopback.
+
+    The data lives in the OSD's RAM (about twice what is stored): keep it
+    small.  stop() is registered with on_exit; calling it early is fine.
+    """
+
+    ACCESS_KEY = "SHARDKITTESTACCESS01"
+    SECRET_KEY = "shardkit/test+Secret/Key0123456789abcdefgh"
+
+    def __init__(self, bucket="shardkit", start=True, timeout=60):
+        self.ceph_mon = _need("ceph-mon", "ceph-mon")
+        self.ceph_osd = _need("ceph-osd", "ceph-osd")
+        self.radosgw = _need("radosgw", "radosgw")
+        self.radosgw_admin = _need("radosgw-admin", "radosgw")
+        self.ceph = _need("ceph", "ceph-common")
+        self.monmaptool = _need("monmaptool", "ceph-common")
+        _boto3()
+        self.access_key = self.ACCESS_KEY
+        self.secret_key = self.SECRET_KEY
+        self.bucket = bucket
+        self.timeout = timeout
+        self.mon = self.osd = self.gw = None
+        self.dir = tempfile.mkdtemp(prefix="shardkit-ceph-")
+        on_exit(self._remove_dir)
+        on_exit(self.stop)
+        self.start_seconds = None
+        if start:
+            self.start()
+
+    def _remove_dir(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # The cluster's configuration; see ../shared notes in the commit log:
+    # every setting below matters for a start in about 2 s.
+    def _write_conf(self):
+        d = self.dir
+        for sub in ("mon/ceph-a", "osd/ceph-0", "run", "log", "rgw"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        self.conf = os.path.join(d, "ceph.conf")
+        no_cephx = """\
+auth cluster required = none
+auth service required = none
+auth client required = none
+ms mon client mode = crc
+"""
+        with open(self.conf, "w") as f:
+            f.write("""\
+[global]
+fsid = {fsid}
+mon host = v2:127.0.0.1:{mon_port}
+mon initial members = a
+public addr = 127.0.0.1
+ms bind ipv4 = true
+ms bind ipv6 = false
+{no_cephx}
+run dir = {d}/run
+admin socket = {d}/run/$name.asok
+log file = {d}/log/$name.log
+mon cluster log file = {d}/log/cluster.log
+log to stderr = false
+err to stderr = true
+keyring = {d}/keyring
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+mon allow pool size one = true
+mon warn on pool no redundancy = false
+osd crush chooseleaf type = 0
+
+[mon]
+mon data = {d}/mon/$cluster-$id
+paxos propose interval = 0.05
+mon allow pool delete = true
+
+[osd]
+osd data = {d}/osd/$cluster-$id
+osd objectstore = memstore
+memstore device bytes = 4294967296
+osd op num shards = 2
+osd op num threads per shard = 1
+osd memory target = 536870912
+
+[client]
+{no_cephx}
+
+[client.rgw.gw]
+{no_cephx}
+rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
+rgw data = {d}/rgw
+rgw dns name = 127.0.0.1
+rgw gc obj min wait = 30
+rgw gc processor period = 30
+rgw init timeout = 60
+""".format(fsid=uuid.uuid4(), d=d, mon_port=self.mon_port,
+           rgw_port=self.port, no_cephx=no_cephx))
+
+    def _run(self, *cmd, timeout=30):
+        r = subprocess.run(list(cmd), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError("%s failed (%d):\n%s"
+                               % (" ".join(cmd), r.returncode,
+                                  r.stdout.decode("utf-8", "replace")))
+        return r.stdout.decode("utf-8", "replace")
+
+    def _daemon(self, name, *cmd):
+        log = open(os.path.join(self.dir, "log", name + ".out"), "ab")
+        p = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=log,
+                             preexec_fn=_die_with_parent)
+        log.close()
+        return p
+
+    def start(self):
+        t0 = time.monotonic()
+        deadline = t0 + self.timeout
+        self.mon_port = free_port()
+        self.port = free_port()
+        self._write_conf()
+        c = ["-c", self.conf]
+        monmap = os.path.join(self.dir, "monmap")
+        self._run(self.monmaptool, "--create", "--clobber",
+                  "--fsid", self._fsid(), "--addv", "a",
+                  "[v2:127.0.0.1:%d]" % self.mon_port, monmap)
+        self._run(self.ceph_mon, *c, "--mkfs", "-i", "a", "--monmap", monmap)
+        self.mon = self._daemon("mon", self.ceph_mon, *c, "-f", "-i", "a")
+        osd_id = self._run(self.ceph, *c, "--connect-timeout", "20",
+                           "osd", "create").strip()
+        if osd_id != "0":
+            raise RuntimeError("ceph osd create returned %r" % osd_id)
+        self._run(self.ceph_osd, *c, "-i", "0", "--mkfs")
+        self.osd = self._daemon("osd", self.ceph_osd, *c, "-f", "-i", "0")
+        self.start_gateway(deadline)
+        self._run(self.radosgw_admin, *c, "user", "create", "--uid=shardkit",
+                  "--display-name=shardkit tests",
+                  "--access-key=" + self.access_key,
+                  "--secret=" + self.secret_key)
+        self.create_bucket(self.bucket)
+        self.start_seconds = time.monotonic() - t0
+
+    def _fsid(self):
+        with open(self.conf) as f:
+            for line in f:
+                if line.startswith("fsid ="):
+                    return line.split("=", 1)[1].strip()
+
+    def start_gateway(self, deadline=None):
+        """Start radosgw (again) on the same port; returns when it answers."""
+        if is_running(self.gw):
+            return
+        deadline = deadline or time.monotonic() + self.timeout
+        self.gw = self._daemon("rgw", self.radosgw, "-c", self.conf, "-f",
+                               "-n", "client.rgw.gw")
+        _wait_http(self.port, deadline, self.gw, "radosgw",
+                   os.path.join(self.dir, "log", "client.rgw.gw.log"))
+
+    def stop_gateway(self, kill=False):
+        """Stop radosgw only (SIGKILL if KILL): the monitor and OSD keep
+        the data.  Clients see connection refused until start_gateway()."""
+        if kill and is_running(self.gw):
+            self.gw.kill()
+        stop_process(self.gw)
+        self.gw = None
+
+    def restart_gateway(self, kill=False):
+        self.stop_gateway(kill)
+        self.start_gateway()
+
+    def stop(self):
+        """Gateway, then OSD, then monitor (a gateway whose OSD vanishes at
+        the same moment can hang in shutdown); SIGKILL after a few seconds.
+        The data is in RAM and goes with the OSD."""
+        for attr in ("gw", "osd", "mon"):
+            stop_process(getattr(self, attr), timeout=3)
+            setattr(self, attr, None)
+
+    def pids(self):
+        return {a: getattr(self, a).pid for a in ("mon", "osd", "gw")
+                if getattr(self, a) is not None}
+
+
+class S3rver(S3Server):
+    """s3rver (npm) on loopback, objects kept as plain files under
+    self.dir.  Accepts any secret for its access key S3RVER: it does not
+    verify SigV4 signatures."""
+
+    ACCESS_KEY = "S3RVER"
+    SECRET_KEY = "S3RVER"
+
+    def __init__(self, bucket="shardkit", start=True, timeout=30):
+        self.node = _need("node", "nodejs")
+        self.script = os.path.join(SRCDIR, "s3rver", "node_modules",
+                                   "s3rver", "bin", "s3rver.js")
+        if not os.path.exists(self.script):
+            skip("s3rver not installed: run scripts/install-deps.sh test "
+                 "(npm ci in tests/s3rver)")
+        _boto3()
+        self.access_key = self.ACCESS_KEY
+        self.secret_key = self.SECRET_KEY
+        self.bucket = bucket
+        self.timeout = timeout
+        self.proc = None
+        self.dir = tempfile.mkdtemp(prefix="shardkit-s3rver-")
+        on_exit(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        on_exit(self.stop)
+        self.start_seconds = None
+        if start:
+            self.start()
+
+    def start(self):
+        t0 = time.monotonic()
+        self.port = self.port or free_port()
+        self.data = os.path.join(self.dir, "data")
+        os.makedirs(self.data, exist_ok=True)
+        self.log = os.path.join(self.dir, "s3rver.log")
+        log = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [self.node, self.script, "-d", self.data, "-a", "127.0.0.1",
+             "-p", str(self.port), "--silent", "--no-vhost-buckets"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            preexec_fn=_die_with_parent)
+        log.close()
+        _wait_http(self.port, t0 + self.timeout, self.proc, "s3rver",
+                   self.log)
+        if not os.path.isdir(os.path.join(self.data, self.bucket)):
+            self.create_bucket(self.bucket)
+        self.start_seconds = time.monotonic() - t0
+
+    def stop(self):
+        stop_process(self.proc, timeout=3)
+        self.proc = None
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def object_path(self, key, bucket=None):
+        """The file holding KEY's bytes at rest."""
+        parts = key.split("/")
+        return os.path.join(self.data, bucket or self.bucket, *parts[:-1],
+                            "%s._S3rver_object" % parts[-1])
+
+    def corrupt(self, key, offset=0, data=None, bucket=None):
+        """Change the stored bytes of KEY at OFFSET (default: flip every
+        bit of one byte) without changing its size, its ETag or its
+        metadata: what bit rot or a buggy server would do."""
+        p = self.object_path(key, bucket)
+        with open(p, "r+b") as f:
+            f.seek(offset)
+            old = f.read(len(data) if data is not None else 1)
+            new = data if data is not None else bytes(b ^ 0xff for b in old)
+            if len(old) != len(new):
+                raise ValueError("corrupt(%s, %d): beyond the object's end"
+                                 % (key, offset))
+            f.seek(offset)
+            f.write(new)
+        return old
+
+    def truncate(self, key, length, bucket=None):
+        """Shorten the stored object KEY to LENGTH bytes (a short body)."""
+        os.truncate(self.object_path(key, bucket), length)
+
+
+def md5_b64(data):
+    import base64
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
