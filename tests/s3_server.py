@@ -279,6 +279,31 @@ class S3Server:
             with open(os.path.join(directory, name), "wb") as f:
                 f.write(self.get(k, bucket=bucket))
 
+    def signed_request(self, conn, method, key="", body=b"", headers=None,
+                       query="", payload_sha256=None, bucket=None,
+                       secret_key=None):
+        """Send one SigV4-signed request over the http.client connection
+        CONN (kept alive between calls) and return (status, headers, body).
+        PAYLOAD_SHA256 overrides the signed x-amz-content-sha256 (to test
+        that the server checks it)."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        from urllib.parse import quote
+        path = "/%s/%s" % (bucket or self.bucket, quote(key, safe="/~"))
+        url = self.endpoint + path + ("?" + query if query else "")
+        h = dict(headers or {})
+        h["x-amz-content-sha256"] = payload_sha256 or \
+            hashlib.sha256(body).hexdigest()
+        req = AWSRequest(method=method, url=url, data=body, headers=h)
+        SigV4Auth(Credentials(self.access_key,
+                              secret_key or self.secret_key),
+                  "s3", REGION).add_auth(req)
+        conn.request(method, path + ("?" + query if query else ""),
+                     body=body, headers=dict(req.headers.items()))
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+
     def plugin_args(self, prefix=None, with_keys=True):
         """s3-object parameters reaching this server."""
         a = ["endpoint=" + self.endpoint, "bucket=" + self.bucket,
