@@ -2,6 +2,7 @@
 SHARDED_FILE_TESTS = \
 	test-sharded-file-basic.py \
 	test-sharded-file-differential.py \
-	test-sharded-file-race.py
+	test-sharded-file-race.py \
+	test-sharded-file-persist.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
