@@ -61,8 +61,14 @@ file_store_open_chunk (void *volume, uint64_t n, bool create, bool *created)
       fd = openat (v->dirfd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   }
   if (fd == -1) {
-    if (errno != ENOENT)
+    if (errno != ENOENT) {
       nbdkit_error ("%s/%s: open: %m", v->dirname, fname);
+      /* Something that is not a chunk file in its place (a directory, a
+       * symlink refused by O_NOFOLLOW): the volume is damaged, EIO.
+       */
+      if (errno == EISDIR || errno == ELOOP || errno == ENOTDIR)
+        errno = EIO;
+    }
     return -1;
   }
   if (fstat (fd, &st) == -1) {

@@ -85,8 +85,11 @@ sharded_file_config (const char *key, const char *value)
   }
   else if (strcmp (key, "size") == 0) {
     r = nbdkit_parse_size (value);
-    if (r == -1)
+    if (r == -1) {
+      /* nbdkit's own message does not say which parameter. */
+      nbdkit_error ("size='%s': not a size", value);
       return -1;
+    }
     if (r == 0) {
       nbdkit_error ("size='%s': a volume cannot be empty", value);
       return -1;
@@ -95,8 +98,10 @@ sharded_file_config (const char *key, const char *value)
   }
   else if (strcmp (key, "chunk-size") == 0) {
     r = nbdkit_parse_size (value);
-    if (r == -1)
+    if (r == -1) {
+      nbdkit_error ("chunk-size='%s': not a size", value);
       return -1;
+    }
     if (!chunk_size_is_valid ((uint64_t) r)) {
       nbdkit_error ("chunk-size='%s': must be a power of two from 64K to 1G",
                     value);
