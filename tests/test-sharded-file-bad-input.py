@@ -6,10 +6,12 @@ size fails only the requests that touch it, with EIO; other chunks and
 the server are fine."""
 
 import os
+import shutil
+import subprocess
 
 import nbd
 
-from shardkit_test import Server, check, fail, start_fails, tmpdir
+from shardkit_test import NBDKIT, Server, check, fail, start_fails, tmpdir
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -159,15 +161,33 @@ h.shutdown()
 srv.stop()
 os.unlink(os.path.join(d, "v.2.chunk"))
 
-# An unreadable directory.  root bypasses permission bits, so this part
-# can only be checked as an ordinary user.
-if os.geteuid() == 0:
-    print("unreadable-dir part skipped: running as root, which ignores "
-          "directory permissions")
-else:
+# An unreadable directory.  root bypasses permission bits, so as root the
+# server is run as "nobody" (setpriv); without setpriv that part is
+# skipped.
+def unreadable_dir_refused(prefix):
+    os.chmod(top, 0o755)
     os.chmod(d, 0)
     try:
-        refuses(["sharded-file", "dir=" + d, "export=v"], "vols")
+        p = subprocess.run(prefix + [NBDKIT, "-f", "-U",
+                                     os.path.join(top, "u.sock"),
+                                     "sharded-file", "dir=" + d, "export=v"],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=60)
     finally:
         os.chmod(d, 0o755)
+    out = p.stdout + p.stderr
+    check(p.returncode != 0, "served an unreadable dir=")
+    check(d in out and "Permission denied" in out,
+          "unreadable dir= message: %r" % out)
+
+
+setpriv = shutil.which("setpriv")
+if os.geteuid() != 0:
+    unreadable_dir_refused([])
+elif setpriv:
+    unreadable_dir_refused([setpriv, "--reuid=nobody", "--regid=nogroup",
+                            "--clear-groups"])
+else:
+    print("unreadable-dir part skipped: running as root (which ignores "
+          "directory permissions) and no setpriv to drop privileges")
 print("ok")
