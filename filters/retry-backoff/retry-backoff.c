@@ -1,0 +1,821 @@
+/* shardkit: nbdkit retry-backoff filter.
+ * GPL-3.0-or-later.
+ *
+ * Retries requests that fail with a transient errno, with exponential
+ * backoff and full jitter, a bound on attempts and a deadline per request,
+ * and reopens the plugin context after a run of consecutive failures (see
+ * nbdkit-retry-backoff-filter(1)).
+ *
+ * Concurrency: nbdkit's own retry filter serializes requests because
+ * reopening under a request in flight is unsafe.  We keep the parallel
+ * thread model instead (a store such as S3 needs requests in parallel to
+ * be fast) and protect the plugin context with a per-connection
+ * reader/writer lock: each attempt holds it shared for the duration of
+ * the call into the plugin only, a reopen holds it exclusive, so a reopen
+ * waits for the attempts in flight and never pulls a context from under
+ * one.  Nobody holds the lock while sleeping between attempts.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <nbdkit-filter.h>
+
+#include "backoff.h"
+#include "cleanup.h"
+#include "duration.h"
+#include "errno-policy.h"
+
+/* Parameters. */
+static uint64_t retry_delay = 100 * NS_PER_MS;      /* retry-delay= */
+static uint64_t retry_max_delay = 10 * NS_PER_S;    /* retry-max-delay= */
+static uint64_t retry_deadline = 60 * NS_PER_S;     /* retry-deadline= */
+static unsigned retries = 8;                        /* retries= */
+static unsigned reopen_after = 3;                   /* reopen-after= */
+static bool retry_readonly;                         /* retry-readonly= */
+static struct errno_policy policy;                  /* defaults + retry-on= */
+
+/* Keep a typo from silently disabling retries for a day. */
+#define MAX_RETRIES 1000
+
+static void
+retry_backoff_load (void)
+{
+  errno_policy_init (&policy);
+}
+
+static int
+parse_duration_param (const char *key, const char *value, uint64_t *ns)
+{
+  const char *why;
+
+  if (parse_duration (value, ns, &why) == -1) {
+    nbdkit_error ("%s='%s': %s", key, value, why);
+    return -1;
+  }
+  return 0;
+}
+
+/* A whole number from 0 to MAX (nbdkit_parse_unsigned's messages are
+ * confusing for words: "empty string where we expected a number").
+ */
+static int
+parse_unsigned_param (const char *key, const char *value, unsigned max,
+                      unsigned *u)
+{
+  char *end;
+  unsigned long n;
+
+  errno = 0;
+  n = strtoul (value, &end, 10);
+  if (errno || end == value || *end != '\0' || value[0] == '-' ||
+      n > max) {
+    nbdkit_error ("%s='%s': expected a whole number from 0 to %u",
+                  key, value, max);
+    return -1;
+  }
+  *u = (unsigned) n;
+  return 0;
+}
+
+/* nbdkit_parse_bool's message does not name the parameter. */
+static int
+parse_bool_param (const char *key, const char *value, bool *b)
+{
+  static const char *const yes[] = { "1", "true", "yes", "on" };
+  static const char *const no[] = { "0", "false", "no", "off" };
+  size_t i;
+
+  for (i = 0; i < 4; i++) {
+    if (strcasecmp (value, yes[i]) == 0) {
+      *b = true;
+      return 0;
+    }
+    if (strcasecmp (value, no[i]) == 0) {
+      *b = false;
+      return 0;
+    }
+  }
+  nbdkit_error ("%s='%s': expected true or false", key, value);
+  return -1;
+}
+
+static int
+retry_backoff_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
+                      const char *key, const char *value)
+{
+  if (strcmp (key, "retry-delay") == 0)
+    return parse_duration_param (key, value, &retry_delay);
+  if (strcmp (key, "retry-max-delay") == 0)
+    return parse_duration_param (key, value, &retry_max_delay);
+  if (strcmp (key, "retry-deadline") == 0) {
+    if (parse_duration_param (key, value, &retry_deadline) == -1)
+      return -1;
+    if (retry_deadline == 0) {
+      nbdkit_error ("retry-deadline='%s': must be more than 0", value);
+      return -1;
+    }
+    return 0;
+  }
+  if (strcmp (key, "retries") == 0)
+    return parse_unsigned_param (key, value, MAX_RETRIES, &retries);
+  if (strcmp (key, "reopen-after") == 0)
+    return parse_unsigned_param (key, value, MAX_RETRIES, &reopen_after);
+  if (strcmp (key, "retry-readonly") == 0)
+    return parse_bool_param (key, value, &retry_readonly);
+  if (strcmp (key, "retry-on") == 0) {
+    char why[128];
+
+    if (errno_policy_add_list (&policy, value, why, sizeof why) == -1) {
+      nbdkit_error ("retry-on='%s': %s", value, why);
+      return -1;
+    }
+    return 0;
+  }
+  return next (nxdata, key, value);
+}
+
+static int
+retry_backoff_config_complete (nbdkit_next_config_complete *next,
+                               nbdkit_backend *nxdata)
+{
+  if (retry_max_delay < retry_delay) {
+    char d[32], m[32];
+
+    format_duration (retry_delay, d, sizeof d);
+    format_duration (retry_max_delay, m, sizeof m);
+    nbdkit_error ("retry-max-delay=%s is less than retry-delay=%s", m, d);
+    return -1;
+  }
+  return next (nxdata);
+}
+
+#define retry_backoff_config_help \
+  "retries=<N>               Retries of a failed request (default 8).\n" \
+  "retry-delay=<DURATION>    First delay ceiling, doubled per retry\n" \
+  "                          (default 100ms).\n" \
+  "retry-max-delay=<DURATION> Largest delay ceiling (default 10s).\n" \
+  "retry-deadline=<DURATION> No attempt later than this after the first\n" \
+  "                          (default 60s).\n" \
+  "reopen-after=<N>          Reopen the plugin after N consecutive failures\n" \
+  "                          (default 3; 0 = never).\n" \
+  "retry-on=<ERRNO>[,...]    More errnos to retry, besides EIO, ETIMEDOUT,\n" \
+  "                          EAGAIN, ESHUTDOWN, ECONNRESET, ECONNREFUSED,\n" \
+  "                          ENOTCONN, EPIPE.\n" \
+  "retry-readonly=true|false Reopen read-only, and go read-only on EROFS\n" \
+  "                          (default false)."
+
+/* Per connection. */
+struct handle {
+  nbdkit_context *context;      /* For nbdkit_context_get_backend/set_next. */
+  char *exportname;
+  bool readonly;                /* As the client opened the connection. */
+
+  pthread_rwlock_t lock;        /* See the comment at the top. */
+  nbdkit_next *next;            /* Current plugin context; NULL after a
+                                 * failed reopen until a reopen succeeds. */
+  unsigned generation;          /* Reopens done (successful or not). */
+  int64_t size;                 /* Export size, to check a reopen. */
+
+  atomic_bool forced_readonly;  /* retry-readonly has kicked in. */
+  atomic_uint consecutive;      /* Failed attempts in a row, any request. */
+
+  /* For the summary at close. */
+  atomic_uint_fast64_t requests_retried, retries, recoveries, give_ups,
+    reopens, reopen_failures;
+};
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * NS_PER_S + (uint64_t) ts.tv_nsec;
+}
+
+/* A printable errno: "EIO", or the number. */
+static const char *
+ename (int err, char *buf, size_t len)
+{
+  const char *n = errno_name (err);
+
+  if (n)
+    return n;
+  snprintf (buf, len, "errno %d", err);
+  return buf;
+}
+
+static void *
+retry_backoff_open (nbdkit_next_open *next, nbdkit_context *context,
+                    int readonly, const char *exportname, int is_tls)
+{
+  struct handle *h;
+  pthread_rwlockattr_t attr;
+  uint64_t start = now_ns ();
+  unsigned attempt;
+
+  h = calloc (1, sizeof *h);
+  if (h == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  h->context = context;
+  h->readonly = readonly;
+  h->size = -1;
+  h->exportname = strdup (exportname);
+  if (h->exportname == NULL) {
+    nbdkit_error ("strdup: %m");
+    free (h);
+    return NULL;
+  }
+  /* glibc's rwlocks prefer readers by default: under a steady stream of
+   * requests a reopen would wait forever.
+   */
+  pthread_rwlockattr_init (&attr);
+  pthread_rwlockattr_setkind_np (&attr,
+                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init (&h->lock, &attr);
+  pthread_rwlockattr_destroy (&attr);
+
+  /* Opening the plugin at connect time is retried like a request: an S3
+   * endpoint that is restarting refuses connections for a few seconds.
+   */
+  for (attempt = 1; ; attempt++) {
+    uint64_t now, delay;
+    int err;
+    char eb[32], db[32];
+
+    errno = 0;
+    if (next (context, readonly, exportname) == 0)
+      break;
+    err = errno ? errno : EIO;
+    now = now_ns ();
+    if (!errno_policy_is_transient (&policy, err) || attempt > retries ||
+        now - start >= retry_deadline) {
+      if (attempt > 1)
+        nbdkit_debug ("retry-backoff: open: giving up after %u attempts: %s",
+                      attempt, ename (err, eb, sizeof eb));
+      pthread_rwlock_destroy (&h->lock);
+      free (h->exportname);
+      free (h);
+      errno = err;
+      return NULL;
+    }
+    delay = backoff_jitter (backoff_ceiling (retry_delay, retry_max_delay,
+                                             attempt),
+                            backoff_random ());
+    if (delay > retry_deadline - (now - start))
+      delay = retry_deadline - (now - start);
+    format_duration (delay, db, sizeof db);
+    nbdkit_debug ("retry-backoff: open exportname=\"%s\" failed: %s; "
+                  "retry %u of %u in %s", exportname,
+                  ename (err, eb, sizeof eb), attempt, retries, db);
+    if (nbdkit_nanosleep (delay / NS_PER_S, delay % NS_PER_S) == -1) {
+      pthread_rwlock_destroy (&h->lock);
+      free (h->exportname);
+      free (h);
+      errno = err;
+      return NULL;
+    }
+  }
+  return h;
+}
+
+static int
+retry_backoff_prepare (nbdkit_next *next, void *handle, int readonly)
+{
+  struct handle *h = handle;
+
+  /* nbdkit passes the current plugin context to every callback, but a
+   * request sleeping between attempts must see a reopen done meanwhile by
+   * another request, so requests use h->next under h->lock instead.
+   */
+  h->next = next;
+  h->size = next->get_size (next);
+  return h->size == -1 ? -1 : 0;
+}
+
+static void
+retry_backoff_close (void *handle)
+{
+  struct handle *h = handle;
+
+  nbdkit_debug ("retry-backoff: connection summary: "
+                "%" PRIuFAST64 " requests retried, %" PRIuFAST64 " retries, "
+                "%" PRIuFAST64 " recovered, %" PRIuFAST64 " gave up, "
+                "%" PRIuFAST64 " reopens (%" PRIuFAST64 " failed)",
+                (uint_fast64_t) h->requests_retried,
+                (uint_fast64_t) h->retries, (uint_fast64_t) h->recoveries,
+                (uint_fast64_t) h->give_ups, (uint_fast64_t) h->reopens,
+                (uint_fast64_t) h->reopen_failures);
+  /* The plugin context is nbdkit's to finalize and close, also when it
+   * is one we opened (nbdkit_context_set_next handed it over).
+   */
+  pthread_rwlock_destroy (&h->lock);
+  free (h->exportname);
+  free (h);
+}
+
+/* Callbacks that only ask the plugin something.  The passthrough that
+ * nbdkit would supply uses the context it passes in, which is NULL after
+ * a failed reopen; a filter above us may ask for the first time just
+ * then.  Answers come from the current context, or fail cleanly.
+ */
+static nbdkit_next *
+current_next (struct handle *h)
+{
+  nbdkit_next *next = h->next;
+
+  if (next == NULL)
+    nbdkit_error ("the plugin context is closed: a reopen failed");
+  return next;
+}
+
+#define FORWARD(type, fn, failed)                                       \
+  static type                                                           \
+  retry_backoff_##fn (nbdkit_next *unused, void *handle)                \
+  {                                                                     \
+    struct handle *h = handle;                                          \
+    nbdkit_next *next;                                                  \
+    type r = (failed);                                                  \
+                                                                        \
+    pthread_rwlock_rdlock (&h->lock);                                   \
+    if ((next = current_next (h)) != NULL)                              \
+      r = next->fn (next);                                              \
+    pthread_rwlock_unlock (&h->lock);                                   \
+    return r;                                                           \
+  }
+FORWARD (int64_t, get_size, -1)
+FORWARD (const char *, export_description, NULL)
+FORWARD (int, can_write, -1)
+FORWARD (int, can_flush, -1)
+FORWARD (int, is_rotational, -1)
+FORWARD (int, can_trim, -1)
+FORWARD (int, can_zero, -1)
+FORWARD (int, can_fast_zero, -1)
+FORWARD (int, can_extents, -1)
+FORWARD (int, can_fua, -1)
+FORWARD (int, can_multi_conn, -1)
+FORWARD (int, can_cache, -1)
+#undef FORWARD
+
+static int
+retry_backoff_block_size (nbdkit_next *unused, void *handle,
+                          uint32_t *minimum, uint32_t *preferred,
+                          uint32_t *maximum)
+{
+  struct handle *h = handle;
+  nbdkit_next *next;
+  int r = -1;
+
+  pthread_rwlock_rdlock (&h->lock);
+  if ((next = current_next (h)) != NULL)
+    r = next->block_size (next, minimum, preferred, maximum);
+  pthread_rwlock_unlock (&h->lock);
+  return r;
+}
+
+static bool
+context_closed (struct handle *h)
+{
+  bool closed;
+
+  pthread_rwlock_rdlock (&h->lock);
+  closed = h->next == NULL;
+  pthread_rwlock_unlock (&h->lock);
+  return closed;
+}
+
+/* One request, as the client made it: every attempt repeats exactly this
+ * (same buffer, offset, count and flags, FUA included).  NBD writes,
+ * zeroes and trims at a fixed offset are idempotent, so repeating one that
+ * may or may not have reached the store leaves the same result.
+ */
+enum op { OP_PREAD, OP_PWRITE, OP_FLUSH, OP_TRIM, OP_ZERO, OP_EXTENTS,
+          OP_CACHE };
+static const char *const op_names[] = {
+  "pread", "pwrite", "flush", "trim", "zero", "extents", "cache",
+};
+
+struct request {
+  enum op op;
+  void *rbuf;
+  const void *wbuf;
+  uint32_t count;
+  uint64_t offset;
+  uint32_t flags;
+  struct nbdkit_extents *extents;
+};
+
+static bool
+is_write (enum op op)
+{
+  return op == OP_PWRITE || op == OP_TRIM || op == OP_ZERO;
+}
+
+/* nbdkit asserts that a request fits what the context it reaches
+ * advertises.  The context nbdkit opened was checked at the handshake;
+ * one we reopened may differ (read-only now, or a plugin that changed its
+ * mind), so check, which also fills nbdkit's caches of these answers.
+ */
+static int
+check_reopened (struct handle *h, nbdkit_next *next, const struct request *r,
+                int *err)
+{
+  int64_t size = next->get_size (next);
+
+  if (size == -1) {
+    *err = EIO;
+    return -1;
+  }
+  if (size != h->size) {
+    nbdkit_error ("the export changed size on reopen "
+                  "(%" PRIi64 " to %" PRIi64 " bytes)", h->size, size);
+    *err = EIO;
+    return -1;
+  }
+  switch (r->op) {
+  case OP_PWRITE:
+  case OP_TRIM:
+  case OP_ZERO:
+    if (next->can_write (next) != 1 ||
+        (r->op == OP_TRIM && next->can_trim (next) != 1) ||
+        (r->op == OP_ZERO && next->can_zero (next) <= NBDKIT_ZERO_NONE)) {
+      *err = EROFS;
+      return -1;
+    }
+    if (r->op == OP_ZERO && (r->flags & NBDKIT_FLAG_FAST_ZERO) &&
+        next->can_fast_zero (next) != 1) {
+      *err = ENOTSUP;
+      return -1;
+    }
+    if ((r->flags & NBDKIT_FLAG_FUA) &&
+        next->can_fua (next) <= NBDKIT_FUA_NONE) {
+      *err = EIO;
+      return -1;
+    }
+    return 0;
+  case OP_FLUSH:
+    if (next->can_flush (next) != 1) {
+      *err = EIO;
+      return -1;
+    }
+    return 0;
+  case OP_EXTENTS:
+    if (next->can_extents (next) != 1) {
+      *err = EIO;
+      return -1;
+    }
+    return 0;
+  case OP_CACHE:
+    if (next->can_cache (next) <= NBDKIT_CACHE_NONE) {
+      *err = EIO;
+      return -1;
+    }
+    return 0;
+  case OP_PREAD:
+    return 0;
+  }
+  abort ();
+}
+
+static void
+cleanup_extents (struct nbdkit_extents **e)
+{
+  if (*e)
+    nbdkit_extents_free (*e);
+}
+
+/* Extents: a failed attempt may have added some extents already, so each
+ * attempt fills a fresh list and only a successful one is handed on.
+ */
+static int
+extents_attempt (nbdkit_next *next, const struct request *r, int *err)
+{
+  __attribute__ ((cleanup (cleanup_extents))) struct nbdkit_extents *e = NULL;
+  size_t i;
+
+  e = nbdkit_extents_new (r->offset, (uint64_t) next->get_size (next));
+  if (e == NULL) {
+    *err = errno;
+    return -1;
+  }
+  if (next->extents (next, r->count, r->offset, r->flags, e, err) == -1)
+    return -1;
+  for (i = 0; i < nbdkit_extents_count (e); i++) {
+    struct nbdkit_extent x = nbdkit_get_extent (e, i);
+
+    if (nbdkit_add_extent (r->extents, x.offset, x.length, x.type) == -1) {
+      *err = errno;
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* One attempt.  *GEN is set to the context generation it used, so that a
+ * failure leads to at most one reopen of that context.
+ */
+static int
+attempt (struct handle *h, const struct request *r, unsigned *gen, int *err)
+{
+  nbdkit_next *next;
+  int ret;
+
+  pthread_rwlock_rdlock (&h->lock);
+  next = h->next;
+  *gen = h->generation;
+  *err = 0;
+  if (is_write (r->op) && h->forced_readonly) {
+    *err = EROFS;
+    ret = -1;
+  }
+  else if (next == NULL) {          /* The last reopen failed. */
+    *err = ESHUTDOWN;
+    ret = -1;
+  }
+  else if (h->generation > 0 && check_reopened (h, next, r, err) == -1)
+    ret = -1;
+  else {
+    switch (r->op) {
+    case OP_PREAD:
+      ret = next->pread (next, r->rbuf, r->count, r->offset, r->flags, err);
+      break;
+    case OP_PWRITE:
+      ret = next->pwrite (next, r->wbuf, r->count, r->offset, r->flags, err);
+      break;
+    case OP_FLUSH:
+      ret = next->flush (next, r->flags, err);
+      break;
+    case OP_TRIM:
+      ret = next->trim (next, r->count, r->offset, r->flags, err);
+      break;
+    case OP_ZERO:
+      ret = next->zero (next, r->count, r->offset, r->flags, err);
+      break;
+    case OP_EXTENTS:
+      ret = extents_attempt (next, r, err);
+      break;
+    case OP_CACHE:
+      ret = next->cache (next, r->count, r->offset, r->flags, err);
+      break;
+    default:
+      abort ();
+    }
+  }
+  pthread_rwlock_unlock (&h->lock);
+  if (ret == -1 && *err == 0)
+    *err = EIO;
+  return ret;
+}
+
+/* Replace the plugin context by a fresh one, unless another request did
+ * so since generation GEN failed.  Closes the old context first: a plugin
+ * whose connection state went bad may also hold a resource (a session, a
+ * lock) that the new context needs.
+ */
+static int
+reopen (struct handle *h, unsigned gen, int *err)
+{
+  nbdkit_next *old, *next;
+  bool ro;
+
+  pthread_rwlock_wrlock (&h->lock);
+  if (h->generation != gen) {
+    pthread_rwlock_unlock (&h->lock);
+    return 0;
+  }
+  h->generation++;
+  h->reopens++;
+  ro = h->readonly || retry_readonly || h->forced_readonly;
+  nbdkit_debug ("retry-backoff: reopening the plugin context "
+                "(%u consecutive failures, readonly=%d)",
+                (unsigned) h->consecutive, ro);
+
+  old = nbdkit_context_set_next (h->context, NULL);
+  h->next = NULL;
+  if (old) {
+    if (old->finalize (old) == -1)
+      nbdkit_debug ("retry-backoff: finalizing the old plugin context "
+                    "failed (ignored)");
+    nbdkit_next_context_close (old);
+  }
+
+  errno = 0;
+  next = nbdkit_next_context_open (nbdkit_context_get_backend (h->context),
+                                   ro, h->exportname, false);
+  if (next == NULL) {
+    *err = errno && errno_policy_is_transient (&policy, errno)
+      ? errno : ESHUTDOWN;
+    goto failed;
+  }
+  if (next->prepare (next) == -1) {
+    *err = ESHUTDOWN;
+    next->finalize (next);
+    nbdkit_next_context_close (next);
+    goto failed;
+  }
+  nbdkit_context_set_next (h->context, next);
+  h->next = next;
+  /* Read-only from now on, once a reopen made it so. */
+  if (ro && !h->readonly)
+    h->forced_readonly = true;
+  h->consecutive = 0;
+  pthread_rwlock_unlock (&h->lock);
+  return 0;
+
+ failed:
+  h->reopen_failures++;
+  nbdkit_debug ("retry-backoff: reopening the plugin context failed");
+  pthread_rwlock_unlock (&h->lock);
+  return -1;
+}
+
+static int
+retrying (struct handle *h, const struct request *r, int *err)
+{
+  uint64_t start, now, delay, ceiling;
+  unsigned gen, failures;
+  int e;
+  char eb[32], db[32];
+
+  if (attempt (h, r, &gen, err) == 0) {
+    if (h->consecutive)
+      h->consecutive = 0;
+    return 0;
+  }
+  start = now_ns ();
+  e = *err;
+  for (failures = 1; ; failures++) {
+    if (retry_readonly && e == EROFS && is_write (r->op) &&
+        !h->readonly && !h->forced_readonly) {
+      /* The store refuses writes: serve reads only from now on, and stop
+       * sending it writes that it will refuse anyway.
+       */
+      nbdkit_debug ("retry-backoff: %s: EROFS: connection continues read-only "
+                    "(retry-readonly)", op_names[r->op]);
+      h->forced_readonly = true;
+    }
+    if (!errno_policy_is_transient (&policy, e)) {
+      if (failures > 1)
+        goto give_up;
+      *err = e;
+      return -1;
+    }
+    h->consecutive++;
+    now = now_ns ();
+    if (failures > retries || now - start >= retry_deadline)
+      goto give_up;
+    if (failures == 1)
+      h->requests_retried++;
+
+    ceiling = backoff_ceiling (retry_delay, retry_max_delay, failures);
+    delay = backoff_jitter (ceiling, backoff_random ());
+    /* The last attempt is made at the deadline, not after it. */
+    if (delay > retry_deadline - (now - start))
+      delay = retry_deadline - (now - start);
+    format_duration (delay, db, sizeof db);
+    if (r->op == OP_FLUSH)
+      nbdkit_debug ("retry-backoff: flush failed: %s; retry %u of %u in %s",
+                    ename (e, eb, sizeof eb), failures, retries, db);
+    else
+      nbdkit_debug ("retry-backoff: %s offset=%" PRIu64 " count=%" PRIu32
+                    " failed: %s; retry %u of %u in %s",
+                    op_names[r->op], r->offset, r->count,
+                    ename (e, eb, sizeof eb), failures, retries, db);
+    if (nbdkit_nanosleep (delay / NS_PER_S, delay % NS_PER_S) == -1)
+      goto give_up;          /* The server is shutting down. */
+    h->retries++;
+
+    if ((reopen_after > 0 && h->consecutive >= reopen_after) ||
+        context_closed (h)) {
+      if (reopen (h, gen, &e) == -1)
+        continue;            /* A failed reopen is a failed attempt. */
+    }
+    if (attempt (h, r, &gen, &e) == 0) {
+      h->recoveries++;
+      h->consecutive = 0;
+      return 0;
+    }
+  }
+
+ give_up:
+  h->give_ups++;
+  nbdkit_debug ("retry-backoff: %s offset=%" PRIu64 " count=%" PRIu32
+                ": giving up after %u attempts in %.3fs: %s",
+                op_names[r->op], r->offset, r->count, failures,
+                (double) (now_ns () - start) / NS_PER_S,
+                ename (e, eb, sizeof eb));
+  *err = e;
+  return -1;
+}
+
+static int
+retry_backoff_pread (nbdkit_next *next, void *handle, void *buf,
+                     uint32_t count, uint64_t offset, uint32_t flags,
+                     int *err)
+{
+  struct request r = { .op = OP_PREAD, .rbuf = buf, .count = count,
+                       .offset = offset, .flags = flags };
+  return retrying (handle, &r, err);
+}
+
+static int
+retry_backoff_pwrite (nbdkit_next *next, void *handle, const void *buf,
+                      uint32_t count, uint64_t offset, uint32_t flags,
+                      int *err)
+{
+  struct request r = { .op = OP_PWRITE, .wbuf = buf, .count = count,
+                       .offset = offset, .flags = flags };
+  return retrying (handle, &r, err);
+}
+
+static int
+retry_backoff_flush (nbdkit_next *next, void *handle, uint32_t flags,
+                     int *err)
+{
+  struct request r = { .op = OP_FLUSH, .flags = flags };
+  return retrying (handle, &r, err);
+}
+
+static int
+retry_backoff_trim (nbdkit_next *next, void *handle, uint32_t count,
+                    uint64_t offset, uint32_t flags, int *err)
+{
+  struct request r = { .op = OP_TRIM, .count = count, .offset = offset,
+                       .flags = flags };
+  return retrying (handle, &r, err);
+}
+
+static int
+retry_backoff_zero (nbdkit_next *next, void *handle, uint32_t count,
+                    uint64_t offset, uint32_t flags, int *err)
+{
+  struct request r = { .op = OP_ZERO, .count = count, .offset = offset,
+                       .flags = flags };
+  return retrying (handle, &r, err);
+}
+
+static int
+retry_backoff_extents (nbdkit_next *next, void *handle, uint32_t count,
+                       uint64_t offset, uint32_t flags,
+                       struct nbdkit_extents *extents, int *err)
+{
+  struct request r = { .op = OP_EXTENTS, .count = count, .offset = offset,
+                       .flags = flags, .extents = extents };
+  return retrying (handle, &r, err);
+}
+
+static int
+retry_backoff_cache (nbdkit_next *next, void *handle, uint32_t count,
+                     uint64_t offset, uint32_t flags, int *err)
+{
+  struct request r = { .op = OP_CACHE, .count = count, .offset = offset,
+                       .flags = flags };
+  return retrying (handle, &r, err);
+}
+
+static struct nbdkit_filter filter = {
+  .name              = "retry-backoff",
+  .longname          = "shardkit retry-backoff filter",
+  .load              = retry_backoff_load,
+  .config            = retry_backoff_config,
+  .config_complete   = retry_backoff_config_complete,
+  .config_help       = retry_backoff_config_help,
+  .open              = retry_backoff_open,
+  .prepare           = retry_backoff_prepare,
+  .close             = retry_backoff_close,
+  .get_size          = retry_backoff_get_size,
+  .export_description = retry_backoff_export_description,
+  .block_size        = retry_backoff_block_size,
+  .can_write         = retry_backoff_can_write,
+  .can_flush         = retry_backoff_can_flush,
+  .is_rotational     = retry_backoff_is_rotational,
+  .can_trim          = retry_backoff_can_trim,
+  .can_zero          = retry_backoff_can_zero,
+  .can_fast_zero     = retry_backoff_can_fast_zero,
+  .can_extents       = retry_backoff_can_extents,
+  .can_fua           = retry_backoff_can_fua,
+  .can_multi_conn    = retry_backoff_can_multi_conn,
+  .can_cache         = retry_backoff_can_cache,
+  .pread             = retry_backoff_pread,
+  .pwrite            = retry_backoff_pwrite,
+  .flush             = retry_backoff_flush,
+  .trim              = retry_backoff_trim,
+  .zero              = retry_backoff_zero,
+  .extents           = retry_backoff_extents,
+  .cache             = retry_backoff_cache,
+};
+
+NBDKIT_REGISTER_FILTER (filter)
