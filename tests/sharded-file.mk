@@ -6,6 +6,7 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-persist.py \
 	test-sharded-file-exports.py \
 	test-sharded-file-lock.py \
-	test-sharded-file-bad-input.py
+	test-sharded-file-bad-input.py \
+	test-sharded-file-extents.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
