@@ -7,6 +7,7 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-exports.py \
 	test-sharded-file-lock.py \
 	test-sharded-file-bad-input.py \
-	test-sharded-file-extents.py
+	test-sharded-file-extents.py \
+	test-sharded-file-large.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
