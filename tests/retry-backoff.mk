@@ -1,1 +1,11 @@
-# Tests of retry-backoff (none yet).
+# Tests of the retry-backoff filter.
+
+# The filter's pure parts (duration parser, backoff, errno policy).
+check_PROGRAMS += test-retry-backoff-units
+TESTS += test-retry-backoff-units
+test_retry_backoff_units_SOURCES = test-retry-backoff-units.c test-util.h \
+	../filters/retry-backoff/backoff.c \
+	../filters/retry-backoff/duration.c \
+	../filters/retry-backoff/errno-policy.c
+test_retry_backoff_units_CFLAGS = $(SHARDKIT_CFLAGS) \
+	-I$(top_srcdir)/filters/retry-backoff

@@ -48,11 +48,13 @@ parse_duration (const char *str, uint64_t *ns, const char **why)
   if (*p == '+')
     p++;
   for (; isdigit ((unsigned char) *p); p++, ndigits++) {
-    if (whole > (UINT64_MAX - 9) / 10) {
+    uint64_t d = (uint64_t) (*p - '0');
+
+    if (whole > (UINT64_MAX - d) / 10) {
       *why = "too large";
       return -1;
     }
-    whole = whole * 10 + (uint64_t) (*p - '0');
+    whole = whole * 10 + d;
   }
   if (*p == '.') {
     p++;
@@ -70,7 +72,9 @@ parse_duration (const char *str, uint64_t *ns, const char **why)
     return -1;
   }
 
-  /* The unit, if any; trailing blanks are tolerated. */
+  /* The unit, if any ("2s" or "2 s"); trailing blanks are tolerated. */
+  while (isspace ((unsigned char) *p))
+    p++;
   if (*p != '\0' && !isspace ((unsigned char) *p)) {
     const char *u = p;
     size_t ulen;
