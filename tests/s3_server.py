@@ -586,3 +586,27 @@ class S3rver(S3Server):
 def md5_b64(data):
     import base64
     return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def need_s3_object_plugin():
+    """Skip (77) unless the build tree has the s3-object plugin."""
+    top = os.environ.get("top_builddir",
+                         os.path.dirname(os.path.dirname(
+                             os.path.abspath(__file__))))
+    so = os.path.join(top, "plugins", "s3-object", ".libs",
+                      "nbdkit-s3-object-plugin.so")
+    if not os.path.exists(so):
+        skip("the s3-object plugin is not built (%s missing)" % so)
+    return so
+
+
+def chunk_keys(keys, volume):
+    """The chunk numbers of VOLUME among object KEYS (any prefix)."""
+    import re
+    r = re.compile(r"(?:^|/)%s\.(\d+)\.chunk$" % re.escape(volume))
+    out = []
+    for k in keys:
+        m = r.search(k)
+        if m:
+            out.append(int(m.group(1)))
+    return sorted(out)

@@ -1,0 +1,218 @@
+"""s3-object credentials, against Ceph's gateway (which verifies every
+SigV4 signature): access-key=/secret-key= (the secret also as +FILE, -FD
+and - from a terminal), the environment, the shared credentials file with
+profile= and AWS_PROFILE, which source wins, wrong credentials, an unknown
+profile, a missing bucket and no credentials at all (one clean error
+naming the S3 error code, the gateway keeps serving).  The secret never
+appears in nbdkit's -v output other than in nbdkit's own echo of a
+secret-key= given in clear on the command line."""
+
+import os
+import pty
+import subprocess
+import time
+
+import nbd
+
+from s3_server import CephRGW, need_s3_object_plugin
+from shardkit_test import (NBDKIT, Server, VALGRIND, check, fail, on_exit,
+                           tmpdir)
+
+MiB = 1024 * 1024
+need_s3_object_plugin()
+
+# Nothing from the caller's environment may leak into the cases below.
+for v in list(os.environ):
+    if v.startswith("AWS_"):
+        del os.environ[v]
+home = tmpdir()
+os.environ["HOME"] = home               # no ~/.aws/credentials
+
+s3 = CephRGW()
+KEY, SECRET = s3.access_key, s3.secret_key
+BASE = ["s3-object", "endpoint=" + s3.endpoint, "bucket=" + s3.bucket,
+        "prefix=cred/", "region=us-east-1", "export=cred", "size=8M",
+        "chunk-size=64K"]
+outputs = []                            # every nbdkit -v output, for grep
+n = [0]
+
+
+def works(srv, what):
+    """A write and a read through SRV reach the bucket."""
+    n[0] += 1
+    h = srv.connect()
+    pat = ("%s-%d" % (what, n[0])).encode() * 100
+    off = n[0] * 65536 + 100
+    h.pwrite(pat, off)
+    h.flush()
+    check(h.pread(len(pat), off) == pat, "%s: read back" % what)
+    h.shutdown()
+    srv.stop()
+    outputs.append((what, srv.output()))
+    chunk = [k for k in s3.keys("cred/") if k.endswith(".%d.chunk" % n[0])]
+    check(len(chunk) == 1, "%s: chunk object written: %s" % (what,
+                                                            s3.keys("cred/")))
+    check(s3.get(chunk[0], 100, len(pat)) == pat, "%s: bytes in the bucket"
+          % what)
+    print("ok:", what, flush=True)
+
+
+def refused(args, env=None, codes=(), what=""):
+    """nbdkit refuses to start, or starts and fails the connection; either
+    way with one clean message naming one of CODES, in bounded time."""
+    t0 = time.monotonic()
+    srv = Server(args, env=env, wait=False)
+    try:
+        srv.wait_ready()
+    except RuntimeError:
+        pass                             # refused at start-up
+    else:
+        try:
+            h = srv.connect()
+            h.pread(512, 0)
+            fail("%s: a connection worked" % what)
+        except nbd.Error:
+            pass
+        srv.stop(check_exit=False)
+    out = srv.output()
+    outputs.append((what, out))
+    took = time.monotonic() - t0
+    check(took < (120 if VALGRIND else 30), "%s took %.0f s" % (what, took))
+    check(any(c in out for c in codes), "%s: no %s in the output:\n%s"
+          % (what, "/".join(codes), out[-3000:]))
+    check("Segmentation" not in out and "Aborted" not in out, what + " crash")
+    # The gateway keeps serving.
+    s3.keys()
+    print("ok: %s refused (%.1f s)" % (what, took), flush=True)
+    return out
+
+
+def envs(**kw):
+    e = dict(os.environ)
+    e.update(kw)
+    return e
+
+
+# 1. On the command line.
+works(Server(BASE + ["access-key=" + KEY, "secret-key=" + SECRET]),
+      "parameters")
+
+# 2. The secret from a file (+FILE), from an inherited descriptor (-FD),
+#    from the terminal (-).
+d = tmpdir()
+sf = os.path.join(d, "secret")
+with open(sf, "w") as f:
+    f.write(SECRET + "\n")
+os.chmod(sf, 0o600)
+works(Server(BASE + ["access-key=" + KEY, "secret-key=+" + sf]),
+      "secret-key=+FILE")
+
+r, w = os.pipe()
+os.write(w, SECRET.encode() + b"\n")
+os.close(w)
+
+
+class FdServer(Server):
+    """Server whose nbdkit inherits extra descriptors / a terminal."""
+
+    def __init__(self, args, stdin=subprocess.DEVNULL, pass_fds=()):
+        self.dir = tmpdir("shardkit-srv-")
+        self.sock = os.path.join(self.dir, "nbd.sock")
+        self.log = os.path.join(self.dir, "nbdkit.log")
+        self.cmd = [NBDKIT, "-f", "-U", self.sock, "-v"] + list(args)
+        self.logf = open(self.log, "w+b")
+        self.proc = subprocess.Popen(self.cmd, stdin=stdin, stdout=self.logf,
+                                     stderr=self.logf, pass_fds=pass_fds)
+        on_exit(self.kill)
+
+
+s = FdServer(BASE + ["access-key=" + KEY, "secret-key=-%d" % r],
+             pass_fds=(r,))
+s.wait_ready()
+os.close(r)
+works(s, "secret-key=-FD")
+
+master, slave = pty.openpty()
+s = FdServer(BASE + ["access-key=" + KEY, "secret-key=-"], stdin=slave)
+os.close(slave)
+time.sleep(0.3)                          # let it print its prompt
+os.write(master, SECRET.encode() + b"\n")
+s.wait_ready()
+works(s, "secret-key=- (terminal)")
+os.close(master)
+
+# 3. The environment.
+works(Server(BASE, env=envs(AWS_ACCESS_KEY_ID=KEY,
+                            AWS_SECRET_ACCESS_KEY=SECRET)), "environment")
+
+# 4. The shared credentials file: [default], profile=, AWS_PROFILE.
+cred = os.path.join(d, "credentials")
+with open(cred, "w") as f:
+    f.write("""\
+# comment
+[default]
+aws_access_key_id = %s
+aws_secret_access_key = %s
+
+[wrong]
+aws_access_key_id = %s
+aws_secret_access_key = not-the-secret
+
+[shardkit]
+aws_access_key_id=%s
+aws_secret_access_key=%s
+""" % (KEY, SECRET, KEY, KEY, SECRET))
+os.chmod(cred, 0o600)
+works(Server(BASE, env=envs(AWS_SHARED_CREDENTIALS_FILE=cred)),
+      "credentials file [default]")
+works(Server(BASE + ["profile=shardkit"],
+             env=envs(AWS_SHARED_CREDENTIALS_FILE=cred, AWS_PROFILE="wrong")),
+      "credentials file profile= (wins over AWS_PROFILE)")
+refused(BASE + ["profile=wrong"], env=envs(AWS_SHARED_CREDENTIALS_FILE=cred),
+        codes=("SignatureDoesNotMatch",), what="profile=wrong")
+refused(BASE, env=envs(AWS_SHARED_CREDENTIALS_FILE=cred, AWS_PROFILE="wrong"),
+        codes=("SignatureDoesNotMatch",), what="AWS_PROFILE=wrong")
+# ~/.aws/credentials when AWS_SHARED_CREDENTIALS_FILE is not set.
+os.makedirs(os.path.join(home, ".aws"))
+os.rename(cred, os.path.join(home, ".aws", "credentials"))
+cred = os.path.join(home, ".aws", "credentials")
+works(Server(BASE + ["profile=shardkit"]), "~/.aws/credentials profile=")
+refused(BASE + ["profile=no-such-profile"], codes=("no-such-profile",),
+        what="unknown profile")
+
+# 5. First found wins: parameters over the environment over the file.
+works(Server(BASE + ["access-key=" + KEY, "secret-key=+" + sf],
+             env=envs(AWS_ACCESS_KEY_ID="NOSUCHKEY",
+                      AWS_SECRET_ACCESS_KEY="wrong", AWS_PROFILE="wrong")),
+      "parameters win over the environment")
+works(Server(BASE, env=envs(AWS_ACCESS_KEY_ID=KEY,
+                            AWS_SECRET_ACCESS_KEY=SECRET,
+                            AWS_PROFILE="wrong")),
+      "environment wins over the credentials file")
+os.unlink(cred)
+
+# 6. Wrong credentials, missing bucket, anonymous: clean errors.
+refused(BASE + ["access-key=" + KEY, "secret-key=not-the-secret"],
+        codes=("SignatureDoesNotMatch",), what="wrong secret")
+refused(BASE + ["access-key=NOSUCHKEY", "secret-key=+" + sf],
+        codes=("InvalidAccessKeyId",), what="unknown access key")
+out = refused([a if not a.startswith("bucket=") else "bucket=no-such-bucket"
+               for a in BASE] + ["access-key=" + KEY, "secret-key=+" + sf],
+              codes=("NoSuchBucket",), what="missing bucket")
+check("no-such-bucket" in out, "the error names the bucket:\n" + out[-2000:])
+refused(BASE, codes=("AccessDenied",), what="anonymous on a private bucket")
+refused(BASE + ["access-key=" + KEY], codes=("secret",),
+        what="access-key= without secret-key=")
+
+# After all that, the volume still works and holds every case's data.
+works(Server(BASE + ["access-key=" + KEY, "secret-key=+" + sf]), "final")
+
+# 7. The secret in -v output: only nbdkit's own echo of its command line
+#    (config key=secret-key, value=...) may show it; the plugin never does.
+for what, out in outputs:
+    for line in out.splitlines():
+        if SECRET in line and "config key=secret-key, value=" not in line:
+            fail("%s: the secret key in nbdkit's output: %s" % (what, line))
+        if "not-the-secret" in line and "config key=" not in line:
+            fail("%s: a (wrong) secret in nbdkit's output: %s" % (what, line))
+print("ok")

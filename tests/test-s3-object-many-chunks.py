@@ -1,0 +1,113 @@
+"""s3-object with more than 1000 chunk objects (64K chunks), against
+Ceph's gateway: S3 lists at most 1000 keys per ListObjectsV2 answer and
+deletes at most 1000 per DeleteObjects, so both must page/batch.  After a
+restart of nbdkit every chunk beyond the first 1000 keys is known (its
+data reads back, extents say data), reads of absent chunks make no
+request (they work while the gateway is down), and one trim of the whole
+volume removes every chunk object."""
+
+import struct
+import time
+
+import nbd
+
+from s3_server import CephRGW, chunk_keys, need_s3_object_plugin
+from shardkit_test import Server, check
+
+KiB = 1024
+MiB = 1024 * KiB
+CHUNK = 64 * KiB
+NDATA = 1100                    # chunks with data
+SIZE = 1200 * CHUNK             # 75 MiB, the last 100 chunks empty
+
+need_s3_object_plugin()
+s3 = CephRGW()
+args = ["s3-object"] + s3.plugin_args(prefix="many/") + [
+    "export=many", "size=%d" % SIZE, "chunk-size=64K", "connections=8"]
+
+
+def chunk_data(n):
+    return struct.pack(">I", n + 1) * (CHUNK // 4)
+
+
+t0 = time.monotonic()
+srv = Server(args)
+h = srv.connect()
+# 4 MiB requests (64 chunks each), several in flight.
+step = 64
+cookies = []
+for first in range(0, NDATA, step):
+    count = min(step, NDATA - first)
+    data = b"".join(chunk_data(n) for n in range(first, first + count))
+    cookies.append(h.aio_pwrite(data, first * CHUNK))
+    while h.aio_in_flight() >= 4:
+        h.poll(-1)
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+for ck in cookies:
+    h.aio_command_completed(ck)
+h.flush()
+t1 = time.monotonic()
+print("wrote %d chunks in %.1f s" % (NDATA, t1 - t0), flush=True)
+h.shutdown()
+srv.stop()
+
+keys = s3.keys("many/")                 # follows continuation tokens
+check(chunk_keys(keys, "many") == list(range(NDATA)),
+      "%d chunk objects in the bucket (got %d)"
+      % (NDATA, len(chunk_keys(keys, "many"))))
+check(len(keys) == NDATA + 1, "chunks and one .meta: %d keys" % len(keys))
+
+# A fresh nbdkit learns the chunk map from paginated listings.
+srv = Server(args)
+h = srv.connect()
+t2 = time.monotonic()
+for n in (0, 999, 1000, 1001, 1099):
+    check(h.pread(CHUNK, n * CHUNK) == chunk_data(n), "chunk %d" % n)
+tail = h.pread(100 * CHUNK, 1000 * CHUNK)
+check(tail == b"".join(chunk_data(n) for n in range(1000, 1100)),
+      "chunks 1000-1099 (beyond the first listing page)")
+
+ext = []
+
+
+def cb(meta, off, ents, err):
+    if meta == "base:allocation":
+        ext.extend(zip(ents[0::2], ents[1::2]))
+
+
+pos = 0
+while pos < SIZE:
+    ext.clear()
+    h.block_status(SIZE - pos, pos, cb)
+    for length, flags in ext:
+        if pos < NDATA * CHUNK:
+            check(flags & nbd.STATE_HOLE == 0,
+                  "extents: data at chunk %d" % (pos // CHUNK))
+        else:
+            check(flags & nbd.STATE_HOLE, "extents: hole at chunk %d"
+                  % (pos // CHUNK))
+        pos += length
+print("reopened and checked in %.1f s" % (time.monotonic() - t2), flush=True)
+
+# The listing taken at open answers reads of absent chunks: with the
+# gateway down they still read as zeros (no request is made).
+s3.stop_gateway()
+check(h.pread(50 * CHUNK, NDATA * CHUNK) == bytes(50 * CHUNK),
+      "absent chunks read as zeros without asking the server")
+s3.start_gateway()
+
+# One trim of everything: DeleteObjects in batches of at most 1000 keys.
+t3 = time.monotonic()
+h.trim(SIZE, 0)
+h.flush()
+print("trimmed %d chunks in %.1f s" % (NDATA, time.monotonic() - t3),
+      flush=True)
+keys = s3.keys("many/")
+check(chunk_keys(keys, "many") == [], "all chunk objects removed, %d left"
+      % len(chunk_keys(keys, "many")))
+check(len(keys) == 1 and keys[0].endswith("many.meta"), "the .meta stays")
+check(h.pread(CHUNK, 1050 * CHUNK) == bytes(CHUNK), "trimmed reads zero")
+h.shutdown()
+srv.stop()
+print("ok")
