@@ -8,6 +8,7 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-lock.py \
 	test-sharded-file-bad-input.py \
 	test-sharded-file-extents.py \
-	test-sharded-file-large.py
+	test-sharded-file-large.py \
+	test-sharded-file-clients.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
