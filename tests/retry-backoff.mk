@@ -9,3 +9,11 @@ test_retry_backoff_units_SOURCES = test-retry-backoff-units.c test-util.h \
 	../filters/retry-backoff/errno-policy.c
 test_retry_backoff_units_CFLAGS = $(SHARDKIT_CFLAGS) \
 	-I$(top_srcdir)/filters/retry-backoff
+
+# Functional tests: nbdkit's error filter (and eval plugin) below the filter.
+TESTS += \
+	test-retry-backoff-differential.py \
+	test-retry-backoff-bounds.py
+EXTRA_DIST += \
+	test-retry-backoff-differential.py \
+	test-retry-backoff-bounds.py

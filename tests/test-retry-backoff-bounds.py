@@ -1,0 +1,156 @@
+"""retry-backoff: the bounds.  A read that always fails ends within
+retry-deadline (+10%) instead of hanging; retries= bounds the attempts;
+every delay stays within the exponential ceiling and retry-max-delay; a
+permanent errno (ENOSPC) is returned at once with no retry."""
+
+import errno
+import re
+import time
+
+import nbd
+
+from shardkit_test import VALGRIND, Server, check
+
+MiB = 1024 * 1024
+SLACK = 1.0 if VALGRIND else 0.10     # fraction of the deadline allowed over
+
+
+def server(*params, **kw):
+    return Server(["--filter=retry-backoff", "--filter=error",
+                   "memory", "size=1M"] + list(params), **kw)
+
+
+def timed_fail(fn):
+    t = time.monotonic()
+    try:
+        fn()
+    except nbd.Error as e:
+        return time.monotonic() - t, e
+    check(False, "request succeeded although every attempt fails")
+
+
+def retry_lines(out):
+    """(op, errno name, retry n, delay in seconds) per retry line."""
+    res = []
+    for m in re.finditer(r"retry-backoff: (\w+) .*failed: (\w+); retry (\d+) "
+                         r"of \d+ in ([0-9.]+)(ms|s)\b", out):
+        d = float(m.group(4)) / (1000 if m.group(5) == "ms" else 1)
+        res.append((m.group(1), m.group(2), int(m.group(3)), d))
+    return res
+
+
+# 1. error-rate=100%: the read fails, within the deadline plus 10%.  Many
+#    retries allowed and short delays, so the deadline is what ends it.
+deadline = 2.0
+srv = server("error-pread-rate=100%", "error=EIO",
+             "retry-deadline=%gs" % deadline, "retries=1000",
+             "retry-delay=20ms", "retry-max-delay=200ms")
+h = srv.connect()
+elapsed, e = timed_fail(lambda: h.pread(4096, 0))
+print("always-failing read failed after %.3fs (deadline %gs): %s"
+      % (elapsed, deadline, e))
+check(e.errnum == errno.EIO, "errno %s, expected EIO" % e.errno)
+check(elapsed <= deadline * (1 + SLACK),
+      "took %.3fs, more than the deadline %gs + 10%%" % (elapsed, deadline))
+# The last attempt is made at the deadline, so it did not give up early.
+check(elapsed >= deadline * 0.95,
+      "gave up after %.3fs, well before the deadline %gs"
+      % (elapsed, deadline))
+# Other requests are not affected, and the connection still works.
+h.pwrite(b"ok" * 100, 0)
+h.shutdown()
+srv.stop()
+out = srv.output()
+lines = retry_lines(out)
+check(len(lines) >= 10, "only %d retries in %gs" % (len(lines), deadline))
+for op, en, n, d in lines:
+    check(d <= 0.200 + 1e-9, "delay %.4fs above retry-max-delay" % d)
+check(re.search(r"pread offset=0 count=4096: giving up after \d+ attempts",
+                out), "no give-up line")
+check(re.search(r"connection summary: 1 requests retried, \d+ retries, "
+                r"0 recovered, 1 gave up", out), "summary")
+
+# 2. retries= bounds the attempts, and the delays follow the exponential
+#    ceilings min(max, delay * 2^(n-1)): 10, 20, 40, 40, 40 ms.
+srv = server("error-pread-rate=100%", "error=EIO", "retries=5",
+             "retry-delay=10ms", "retry-max-delay=40ms", "reopen-after=0")
+h = srv.connect()
+elapsed, e = timed_fail(lambda: h.pread(512, 4096))
+h.shutdown()
+srv.stop()
+out = srv.output()
+lines = retry_lines(out)
+check([n for _, _, n, _ in lines] == [1, 2, 3, 4, 5],
+      "retry numbers %s" % [n for _, _, n, _ in lines])
+for _, en, n, d in lines:
+    check(en == "EIO", "errno %s" % en)
+    ceiling = min(0.040, 0.010 * 2 ** (n - 1))
+    check(d <= ceiling + 1e-9, "retry %d waited %.4fs > ceiling %.3fs"
+          % (n, d, ceiling))
+check(len(re.findall(r"injecting EIO error into pread", out)) == 6,
+      "expected 6 attempts (1 + 5 retries)")
+check("giving up after 6 attempts" in out, "give-up line")
+check(elapsed < (0.010 + 0.020 + 0.040 * 3) * (1 + SLACK) + 0.5,
+      "5 retries took %.3fs" % elapsed)
+print("retries=5: 6 attempts, delays %s, %.3fs"
+      % (["%.1fms" % (d * 1000) for *_, d in lines], elapsed))
+
+# 3. Full jitter: over many retries with the same ceiling, delays spread
+#    over the whole [0, ceiling] range (not all at the ceiling).
+srv = server("error-pread-rate=100%", "error=EIO", "retries=60",
+             "retry-delay=5ms", "retry-max-delay=5ms", "reopen-after=0")
+h = srv.connect()
+timed_fail(lambda: h.pread(512, 0))
+h.shutdown()
+srv.stop()
+ds = [d for *_, d in retry_lines(srv.output())]
+check(len(ds) == 60, "%d retries" % len(ds))
+check(all(d <= 0.005 + 1e-9 for d in ds), "a delay above the ceiling")
+check(min(ds) < 0.0015 and max(ds) > 0.0035,
+      "delays not spread over [0, 5ms]: min %.4f max %.4f"
+      % (min(ds), max(ds)))
+
+# 4. ENOSPC is permanent: returned at once, one attempt, no retry line,
+#    even with a long retry delay configured.
+srv = server("error-pwrite-rate=100%", "error=ENOSPC", "retry-delay=5s")
+h = srv.connect()
+elapsed, e = timed_fail(lambda: h.pwrite(b"x" * 4096, 0))
+h.shutdown()
+srv.stop()
+out = srv.output()
+print("ENOSPC write failed after %.3fs: %s" % (elapsed, e))
+check(e.errnum == errno.ENOSPC, "errno %s, expected ENOSPC" % e.errno)
+check(elapsed < (5.0 if VALGRIND else 1.0), "took %.3fs" % elapsed)
+check(len(re.findall(r"injecting ENOSPC error into pwrite", out)) == 1,
+      "ENOSPC write attempted more than once")
+check(retry_lines(out) == [], "a retry was logged for ENOSPC")
+check(re.search(r"connection summary: 0 requests retried, 0 retries", out),
+      "summary")
+
+# 5. Likewise EPERM and EINVAL (the error filter's other permanent ones).
+for name, code in (("EPERM", errno.EPERM), ("EINVAL", errno.EINVAL)):
+    srv = server("error-pread-rate=100%", "error=" + name, "retry-delay=5s")
+    h = srv.connect()
+    elapsed, e = timed_fail(lambda: h.pread(100, 0))
+    h.shutdown()
+    srv.stop()
+    check(e.errnum == code, "%s: errno %s" % (name, e.errno))
+    check(retry_lines(srv.output()) == [], "%s was retried" % name)
+
+# 6. ENOMEM is not transient by default, but retry-on= makes it so.
+srv = server("error-pread-rate=100%", "error=ENOMEM", "retries=2",
+             "retry-delay=1ms")
+h = srv.connect()
+timed_fail(lambda: h.pread(100, 0))
+h.shutdown()
+srv.stop()
+check(retry_lines(srv.output()) == [], "ENOMEM retried by default")
+srv = server("error-pread-rate=100%", "error=ENOMEM", "retries=2",
+             "retry-delay=1ms", "retry-on=ENOMEM")
+h = srv.connect()
+timed_fail(lambda: h.pread(100, 0))
+h.shutdown()
+srv.stop()
+check([x[1:3] for x in retry_lines(srv.output())] ==
+      [("ENOMEM", 1), ("ENOMEM", 2)], "retry-on=ENOMEM not retried twice")
+print("ok")
