@@ -8,7 +8,11 @@ S3_OBJECT_TESTS = \
 	test-s3-object-credentials.py \
 	test-s3-object-rmw.py \
 	test-s3-object-many-chunks.py \
-	test-s3-object-gateway-restart.py
+	test-s3-object-gateway-restart.py \
+	test-s3-object-corruption.py \
+	test-s3-object-raw.py \
+	test-s3-object-portability.py \
+	test-s3-object-differential.py
 TESTS += $(S3_OBJECT_TESTS)
 EXTRA_DIST += \
 	$(S3_OBJECT_TESTS) \
