@@ -16,7 +16,7 @@ client_pkgs=(
     libnbd-bin python3-libnbd qemu-utils
 )
 test_pkgs=(
-    libnbd-dev fio valgrind nbd-client
+    libnbd-dev fio valgrind nbd-client strace
     python3-botocore python3-boto3 nbdkit-plugin-python
     ceph-mon ceph-osd radosgw ceph-common
     nodejs npm
