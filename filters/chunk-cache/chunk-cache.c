@@ -1,0 +1,523 @@
+/* shardkit: nbdkit chunk-cache filter.
+ * GPL-3.0-or-later.
+ *
+ * A persistent local cache in front of a slow plugin, with parallel
+ * background write-back and read-ahead (see nbdkit-chunk-cache-filter(1)).
+ * This file holds the parameters and the nbdkit callbacks; blocks.c the
+ * block state machine, store.c the cache files, workers.c the threads.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "cleanup.h"
+
+struct cache_config cfg = {
+  .mode = MODE_WRITEBACK,
+  .durability = DUR_REMOTE,
+  .threads = 8,
+  .delay = 1.0,
+  .readahead = 4,
+  .stats_interval = 1.0,
+  .shutdown_timeout = 300,
+};
+static bool max_dirty_set;
+static char *dir_real;
+
+static int
+parse_seconds (const char *key, const char *value, double *out)
+{
+  char *end;
+  double d;
+
+  errno = 0;
+  d = strtod (value, &end);
+  if (errno || end == value || d < 0 || d > 86400 ||
+      !(*end == '\0' || strcmp (end, "s") == 0 ||
+        (strcmp (end, "ms") == 0 && (d /= 1000, 1)))) {
+    nbdkit_error ("%s='%s': expected seconds (e.g. 1, 0.5, 200ms)",
+                  key, value);
+    return -1;
+  }
+  *out = d;
+  return 0;
+}
+
+static int
+chunk_cache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
+                    const char *key, const char *value)
+{
+  int64_t r;
+
+  if (strcmp (key, "cache-dir") == 0) {
+    free (dir_real);
+    dir_real = nbdkit_realpath (value);
+    if (dir_real == NULL)
+      return -1;
+    cfg.dir = dir_real;
+  }
+  else if (strcmp (key, "cache-block-size") == 0) {
+    r = nbdkit_parse_size (value);
+    if (r == -1)
+      return -1;
+    if (r < 4096 || r > 64 * 1024 * 1024 || (r & (r - 1)) != 0) {
+      nbdkit_error ("cache-block-size='%s': must be a power of two from "
+                    "4K to 64M", value);
+      return -1;
+    }
+    cfg.block_size = r;
+  }
+  else if (strcmp (key, "cache-size") == 0) {
+    r = nbdkit_parse_size (value);
+    if (r == -1)
+      return -1;
+    cfg.cache_size = r;
+  }
+  else if (strcmp (key, "max-dirty") == 0) {
+    r = nbdkit_parse_size (value);
+    if (r == -1)
+      return -1;
+    if (r == 0) {
+      nbdkit_error ("max-dirty must be greater than 0");
+      return -1;
+    }
+    cfg.max_dirty = r;
+    max_dirty_set = true;
+  }
+  else if (strcmp (key, "cache-mode") == 0) {
+    if (strcmp (value, "writeback") == 0)
+      cfg.mode = MODE_WRITEBACK;
+    else if (strcmp (value, "writethrough") == 0)
+      cfg.mode = MODE_WRITETHROUGH;
+    else if (strcmp (value, "readonly") == 0)
+      cfg.mode = MODE_READONLY;
+    else {
+      nbdkit_error ("cache-mode='%s': expected writeback, writethrough "
+                    "or readonly", value);
+      return -1;
+    }
+  }
+  else if (strcmp (key, "durability") == 0) {
+    if (strcmp (value, "remote") == 0)
+      cfg.durability = DUR_REMOTE;
+    else if (strcmp (value, "local") == 0)
+      cfg.durability = DUR_LOCAL;
+    else {
+      nbdkit_error ("durability='%s': expected remote or local", value);
+      return -1;
+    }
+  }
+  else if (strcmp (key, "writeback-threads") == 0) {
+    if (nbdkit_parse_unsigned (key, value, &cfg.threads) == -1)
+      return -1;
+    if (cfg.threads < 1 || cfg.threads > 256) {
+      nbdkit_error ("writeback-threads must be from 1 to 256");
+      return -1;
+    }
+  }
+  else if (strcmp (key, "writeback-delay") == 0)
+    return parse_seconds (key, value, &cfg.delay);
+  else if (strcmp (key, "readahead") == 0) {
+    if (nbdkit_parse_unsigned (key, value, &cfg.readahead) == -1)
+      return -1;
+    if (cfg.readahead > 64) {
+      nbdkit_error ("readahead must be at most 64 blocks");
+      return -1;
+    }
+  }
+  else if (strcmp (key, "stats-file") == 0)
+    cfg.stats_file = value;
+  else if (strcmp (key, "stats-interval") == 0) {
+    if (parse_seconds (key, value, &cfg.stats_interval) == -1)
+      return -1;
+    if (cfg.stats_interval < 0.01)
+      cfg.stats_interval = 0.01;
+  }
+  else if (strcmp (key, "shutdown-timeout") == 0)
+    return parse_seconds (key, value, &cfg.shutdown_timeout);
+  else
+    return next (nxdata, key, value);
+  return 0;
+}
+
+static int
+chunk_cache_config_complete (nbdkit_next_config_complete *next,
+                             nbdkit_backend *nxdata)
+{
+  if (cfg.durability == DUR_LOCAL && cfg.dir == NULL) {
+    nbdkit_error ("durability=local needs cache-dir=<DIR>: a temporary "
+                  "file does not survive a crash");
+    return -1;
+  }
+  if (cfg.durability == DUR_LOCAL && cfg.mode != MODE_WRITEBACK) {
+    nbdkit_error ("durability=local only applies to cache-mode=writeback");
+    return -1;
+  }
+  if (!max_dirty_set)
+    cfg.max_dirty = cfg.cache_size ? cfg.cache_size / 2 :
+      (uint64_t) 1024 * 1024 * 1024;
+  if (cfg.cache_size && cfg.max_dirty > cfg.cache_size) {
+    nbdkit_error ("max-dirty must not be larger than cache-size (dirty "
+                  "blocks cannot be evicted)");
+    return -1;
+  }
+  return next (nxdata);
+}
+
+#define chunk_cache_config_help \
+  "cache-dir=<DIR>          Keep the cache (and dirty data) in DIR.\n" \
+  "cache-size=<SIZE>        Bound the cache; clean blocks evicted LRU.\n" \
+  "cache-block-size=<SIZE>  Cache block size (default: plugin's, else 1M).\n" \
+  "cache-mode=writeback|writethrough|readonly\n" \
+  "durability=remote|local  What a flush waits for (default remote).\n" \
+  "writeback-threads=<N>    Parallel write-back workers (default 8).\n" \
+  "writeback-delay=<SECS>   Delay before writing back (default 1).\n" \
+  "max-dirty=<SIZE>         Writers wait when this much is dirty.\n" \
+  "readahead=<N>            Blocks read ahead on sequential reads (4).\n" \
+  "stats-file=<FILE>        Write statistics here.\n" \
+  "shutdown-timeout=<SECS>  Bound on write-back at exit (default 300)."
+
+static int
+chunk_cache_thread_model (void)
+{
+  return NBDKIT_THREAD_MODEL_PARALLEL;
+}
+
+static int
+chunk_cache_get_ready (int thread_model)
+{
+  /* The workers call the plugin from their own threads, outside
+   * nbdkit's request locks: only safe for a parallel plugin.
+   */
+  if (thread_model < NBDKIT_THREAD_MODEL_PARALLEL) {
+    nbdkit_error ("chunk-cache needs a plugin (and filters) with the "
+                  "parallel thread model");
+    return -1;
+  }
+  return 0;
+}
+
+static int
+chunk_cache_after_fork (nbdkit_backend *backend)
+{
+  CLEANUP_FREE char *name = NULL;
+  uint64_t size;
+  uint32_t bs;
+  int r;
+
+  if (workers_start () == -1)
+    return -1;
+  /* A cache-dir that already belongs to an export: open it now, check it
+   * against the plugin, and start writing back what a crash left dirty
+   * without waiting for a client.
+   */
+  if (cfg.dir) {
+    r = store_read_meta_name (cfg.dir, &name, &size, &bs);
+    if (r == -1)
+      return -1;
+    if (r == 1) {
+      if (cfg.block_size && cfg.block_size != bs) {
+        nbdkit_error ("cache-dir=%s was created with cache-block-size=%"
+                      PRIu32 ", not %" PRIu32 ": refusing it",
+                      cfg.dir, bs, cfg.block_size);
+        return -1;
+      }
+      if (cache_get (backend, name, cfg.mode == MODE_READONLY, bs) == NULL)
+        return -1;
+    }
+  }
+  return 0;
+}
+
+static void
+chunk_cache_cleanup (nbdkit_backend *backend)
+{
+  struct cache *c;
+
+  drain_all ();
+  workers_stop ();
+  /* The background contexts are closed here, while the plugin is still
+   * loaded; the files are synced and marked clean.
+   */
+  while ((c = caches) != NULL) {
+    caches = c->next_cache;
+    if (c->bg) {
+      c->bg->finalize (c->bg);
+      nbdkit_next_context_close (c->bg);
+      c->bg = NULL;
+    }
+    store_close (c, true);
+    cache_free (c);
+  }
+}
+
+static void
+chunk_cache_unload (void)
+{
+  free (dir_real);
+}
+
+struct handle {
+  nbdkit_backend *backend;
+  char *name;
+  bool readonly;
+  struct cache *c;
+  uint64_t last_end;            /* for sequential read detection */
+  uint64_t last_ra_blk;
+};
+
+static void *
+chunk_cache_open (nbdkit_next_open *next, nbdkit_context *context,
+                  int readonly, const char *exportname, int is_tls)
+{
+  struct handle *h;
+
+  if (next (context, readonly, exportname) == -1)
+    return NULL;
+  h = calloc (1, sizeof *h);
+  if (h == NULL || (h->name = strdup (exportname)) == NULL) {
+    nbdkit_error ("calloc: %m");
+    free (h);
+    return NULL;
+  }
+  h->backend = nbdkit_context_get_backend (context);
+  h->readonly = readonly || cfg.mode == MODE_READONLY;
+  h->last_ra_blk = UINT64_MAX;
+  return h;
+}
+
+static void
+chunk_cache_close (void *handle)
+{
+  struct handle *h = handle;
+  free (h->name);
+  free (h);
+}
+
+static int
+chunk_cache_prepare (nbdkit_next *next, void *handle, int readonly)
+{
+  struct handle *h = handle;
+  int64_t size;
+
+  h->c = cache_get (h->backend, h->name, h->readonly, 0);
+  if (h->c == NULL)
+    return -1;
+  size = next->get_size (next);
+  if (size == -1)
+    return -1;
+  if ((uint64_t) size != h->c->size) {
+    nbdkit_error ("chunk-cache: export '%s' changed size (%" PRIi64
+                  ", cache has %" PRIu64 ")", h->name, size, h->c->size);
+    return -1;
+  }
+  return 0;
+}
+
+static int64_t
+chunk_cache_get_size (nbdkit_next *next, void *handle)
+{
+  struct handle *h = handle;
+  return h->c->size;
+}
+
+static int
+chunk_cache_can_write (nbdkit_next *next, void *handle)
+{
+  if (cfg.mode == MODE_READONLY)
+    return 0;
+  return next->can_write (next);
+}
+
+static int
+chunk_cache_can_flush (nbdkit_next *next, void *handle)
+{
+  return 1;
+}
+
+static int
+chunk_cache_can_fua (nbdkit_next *next, void *handle)
+{
+  if (cfg.mode == MODE_WRITETHROUGH)
+    return next->can_fua (next);
+  return NBDKIT_FUA_NATIVE;
+}
+
+static int
+chunk_cache_can_fast_zero (nbdkit_next *next, void *handle)
+{
+  return 0;
+}
+
+static int
+chunk_cache_can_cache (nbdkit_next *next, void *handle)
+{
+  return NBDKIT_CACHE_NATIVE;
+}
+
+static int
+chunk_cache_can_multi_conn (nbdkit_next *next, void *handle)
+{
+  /* One cache serves every connection, so a flush on one connection
+   * covers the writes of all; the plugin must agree for its part.
+   */
+  return next->can_multi_conn (next);
+}
+
+static int
+chunk_cache_pread (nbdkit_next *next, void *handle, void *buf,
+                   uint32_t count, uint64_t offset, uint32_t flags,
+                   int *err)
+{
+  struct handle *h = handle;
+  struct cache *c = h->c;
+  uint64_t last_blk = (offset + count - 1) / c->bs;
+
+  if (cache_read (c, next, buf, count, offset, err) == -1)
+    return -1;
+  if (cfg.readahead && offset == h->last_end && last_blk != h->last_ra_blk) {
+    h->last_ra_blk = last_blk;
+    cache_readahead (c, last_blk + 1);
+  }
+  h->last_end = offset + count;
+  return 0;
+}
+
+static int
+chunk_cache_pwrite (nbdkit_next *next, void *handle, const void *buf,
+                    uint32_t count, uint64_t offset, uint32_t flags,
+                    int *err)
+{
+  struct handle *h = handle;
+  return cache_write (h->c, next, buf, count, offset, flags, err);
+}
+
+static int
+chunk_cache_flush (nbdkit_next *next, void *handle, uint32_t flags, int *err)
+{
+  struct handle *h = handle;
+
+  switch (cfg.mode) {
+  case MODE_WRITEBACK:
+    return cache_flush (h->c, 0, h->c->nblocks - 1, err);
+  case MODE_WRITETHROUGH:
+    if (next->can_flush (next) == 1)
+      return next->flush (next, 0, err);
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static int
+chunk_cache_trim (nbdkit_next *next, void *handle, uint32_t count,
+                  uint64_t offset, uint32_t flags, int *err)
+{
+  struct handle *h = handle;
+  return cache_zero_trim (h->c, next, true, count, offset, flags, err);
+}
+
+static int
+chunk_cache_zero (nbdkit_next *next, void *handle, uint32_t count,
+                  uint64_t offset, uint32_t flags, int *err)
+{
+  struct handle *h = handle;
+  return cache_zero_trim (h->c, next, false, count, offset,
+                          flags & ~NBDKIT_FLAG_FAST_ZERO, err);
+}
+
+static int
+chunk_cache_cache (nbdkit_next *next, void *handle, uint32_t count,
+                   uint64_t offset, uint32_t flags, int *err)
+{
+  struct handle *h = handle;
+  return cache_prefetch (h->c, next, count, offset, err);
+}
+
+/* The plugin's extents, except that blocks with data not yet written
+ * back are data whatever the plugin says.
+ */
+static int
+chunk_cache_extents (nbdkit_next *next, void *handle, uint32_t count,
+                     uint64_t offset, uint32_t flags,
+                     struct nbdkit_extents *extents, int *err)
+{
+  struct handle *h = handle;
+  struct cache *c = h->c;
+  struct nbdkit_extents *below;
+  size_t i, n;
+  int r = 0;
+
+  below = nbdkit_extents_new (offset, c->size);
+  if (below == NULL) {
+    *err = errno;
+    return -1;
+  }
+  if (next->extents (next, count, offset, flags, below, err) == -1) {
+    nbdkit_extents_free (below);
+    return -1;
+  }
+  n = nbdkit_extents_count (below);
+  for (i = 0; i < n && r == 0; ++i) {
+    struct nbdkit_extent e = nbdkit_get_extent (below, i);
+    uint64_t pos = e.offset, end = e.offset + e.length;
+
+    if (e.type == 0) {
+      r = nbdkit_add_extent (extents, e.offset, e.length, 0);
+      continue;
+    }
+    while (pos < end && r == 0) {
+      uint64_t blk = pos / c->bs;
+      uint64_t bend = (blk + 1) * c->bs;
+      bool dirty;
+      if (bend > end)
+        bend = end;
+      pthread_mutex_lock (&cache_lock);
+      dirty = cache_block_dirty (c, blk);
+      pthread_mutex_unlock (&cache_lock);
+      r = nbdkit_add_extent (extents, pos, bend - pos, dirty ? 0 : e.type);
+      pos = bend;
+    }
+  }
+  nbdkit_extents_free (below);
+  if (r == -1)
+    *err = errno;
+  return r;
+}
+
+static struct nbdkit_filter filter = {
+  .name              = "chunk-cache",
+  .longname          = "shardkit chunk-cache filter",
+  .unload            = chunk_cache_unload,
+  .config            = chunk_cache_config,
+  .config_complete   = chunk_cache_config_complete,
+  .config_help       = chunk_cache_config_help,
+  .thread_model      = chunk_cache_thread_model,
+  .get_ready         = chunk_cache_get_ready,
+  .after_fork        = chunk_cache_after_fork,
+  .cleanup           = chunk_cache_cleanup,
+  .open              = chunk_cache_open,
+  .close             = chunk_cache_close,
+  .prepare           = chunk_cache_prepare,
+  .get_size          = chunk_cache_get_size,
+  .can_write         = chunk_cache_can_write,
+  .can_flush         = chunk_cache_can_flush,
+  .can_fua           = chunk_cache_can_fua,
+  .can_fast_zero     = chunk_cache_can_fast_zero,
+  .can_cache         = chunk_cache_can_cache,
+  .can_multi_conn    = chunk_cache_can_multi_conn,
+  .pread             = chunk_cache_pread,
+  .pwrite            = chunk_cache_pwrite,
+  .flush             = chunk_cache_flush,
+  .trim              = chunk_cache_trim,
+  .zero              = chunk_cache_zero,
+  .extents           = chunk_cache_extents,
+  .cache             = chunk_cache_cache,
+};
+
+NBDKIT_REGISTER_FILTER (filter)

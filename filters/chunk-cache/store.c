@@ -1,0 +1,402 @@
+/* shardkit: chunk-cache filter, the files of a cache.
+ * GPL-3.0-or-later.
+ *
+ * With cache-dir=DIR a cache is three files:
+ *
+ *   DIR/cache.meta   key=value text: export name, size, block size, the
+ *                    boot id of the machine that last opened it and
+ *                    whether it was closed cleanly.  Replaced atomically.
+ *   DIR/cache.index  one byte per block: absent, clean, dirty, or
+ *                    dirty-synced (see below).  Updated with pwrite.
+ *   DIR/cache.data   the blocks at their own offsets (a sparse file);
+ *                    evicted blocks are punched out.
+ *
+ * Crash safety.  The data of a block is always written before the index
+ * byte that makes it count, and an index byte is cleared before its
+ * data is punched out, so after a crash of the process (kill -9) the
+ * page cache holds a consistent pair and everything is trusted: same
+ * boot id.  After a crash of the machine (another boot id, not closed
+ * cleanly) only what a flush with durability=local fsynced can be
+ * trusted: a flush fsyncs the data, then turns the index bytes of the
+ * dirty blocks it covered into IDX_DIRTY_SYNCED and fsyncs the index.
+ * Such blocks are written back; plain IDX_DIRTY blocks (writes never
+ * flushed, which a disk may lose too) and all clean blocks (cheap to
+ * fetch again) are dropped.
+ *
+ * Without cache-dir the data lives in an anonymous temporary file in
+ * $TMPDIR and there is no index.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cleanup.h"
+
+#define META_FORMAT "shardkit-chunk-cache"
+#define META_VERSION 1
+
+static void
+boot_id (char *buf, size_t n)
+{
+  CLEANUP_CLOSE int fd = open ("/proc/sys/kernel/random/boot_id",
+                               O_RDONLY | O_CLOEXEC);
+  ssize_t r = fd >= 0 ? read (fd, buf, n - 1) : -1;
+
+  if (r <= 0)
+    r = 0;
+  buf[r] = '\0';
+  buf[strcspn (buf, "\n")] = '\0';
+}
+
+struct meta {
+  char export[256];
+  uint64_t size;
+  uint32_t bs;
+  char boot[64];
+  bool clean;
+};
+
+/* Returns 1 if there is a meta file, 0 if none, -1 on error. */
+static int
+meta_read (int dir_fd, const char *dir, struct meta *m)
+{
+  CLEANUP_CLOSE int fd = openat (dir_fd, "cache.meta", O_RDONLY | O_CLOEXEC);
+  char buf[4096], *line, *save;
+  ssize_t r;
+  bool fmt = false;
+
+  memset (m, 0, sizeof *m);
+  if (fd == -1) {
+    if (errno == ENOENT)
+      return 0;
+    nbdkit_error ("cache-dir=%s: cache.meta: %m", dir);
+    return -1;
+  }
+  r = read (fd, buf, sizeof buf - 1);
+  if (r < 0) {
+    nbdkit_error ("cache-dir=%s: cache.meta: %m", dir);
+    return -1;
+  }
+  buf[r] = '\0';
+  for (line = strtok_r (buf, "\n", &save); line;
+       line = strtok_r (NULL, "\n", &save)) {
+    char *eq = strchr (line, '=');
+    if (line[0] == '#' || eq == NULL)
+      continue;
+    *eq++ = '\0';
+    if (strcmp (line, "format") == 0)
+      fmt = strcmp (eq, META_FORMAT) == 0;
+    else if (strcmp (line, "export") == 0)
+      snprintf (m->export, sizeof m->export, "%s", eq);
+    else if (strcmp (line, "size") == 0)
+      m->size = strtoull (eq, NULL, 10);
+    else if (strcmp (line, "block-size") == 0)
+      m->bs = strtoul (eq, NULL, 10);
+    else if (strcmp (line, "boot-id") == 0)
+      snprintf (m->boot, sizeof m->boot, "%s", eq);
+    else if (strcmp (line, "state") == 0)
+      m->clean = strcmp (eq, "clean") == 0;
+  }
+  if (!fmt || m->size == 0 || m->bs == 0) {
+    nbdkit_error ("cache-dir=%s: cache.meta is not a chunk-cache header "
+                  "(refusing to use this directory)", dir);
+    errno = EINVAL;
+    return -1;
+  }
+  return 1;
+}
+
+static int
+meta_write (struct cache *c, bool clean)
+{
+  char buf[1024], boot[64];
+  int fd, len;
+
+  boot_id (boot, sizeof boot);
+  len = snprintf (buf, sizeof buf,
+                  "# shardkit chunk-cache: do not edit\n"
+                  "format=" META_FORMAT "\nversion=%d\nexport=%s\n"
+                  "size=%" PRIu64 "\nblock-size=%" PRIu32 "\n"
+                  "boot-id=%s\nstate=%s\n",
+                  META_VERSION, c->name, c->size, c->bs, boot,
+                  clean ? "clean" : "open");
+  fd = openat (c->dir_fd, "cache.meta.tmp",
+               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd == -1 || write (fd, buf, len) != len || fsync (fd) == -1) {
+    nbdkit_error ("cache-dir=%s: writing cache.meta: %m", cfg.dir);
+    if (fd >= 0)
+      close (fd);
+    return -1;
+  }
+  close (fd);
+  if (renameat (c->dir_fd, "cache.meta.tmp", c->dir_fd, "cache.meta") == -1 ||
+      fsync (c->dir_fd) == -1) {
+    nbdkit_error ("cache-dir=%s: renaming cache.meta: %m", cfg.dir);
+    return -1;
+  }
+  return 0;
+}
+
+/* What a cache-dir belongs to, for start-up checks.  Returns 1 and fills
+ * in the fields when it has a header, 0 when it is new.
+ */
+int
+store_read_meta_name (const char *dir, char **name, uint64_t *size,
+                      uint32_t *bs)
+{
+  CLEANUP_CLOSE int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct meta m;
+  int r;
+
+  if (dir_fd == -1) {
+    nbdkit_error ("cache-dir=%s: %m", dir);
+    return -1;
+  }
+  r = meta_read (dir_fd, dir, &m);
+  if (r == 1) {
+    *name = strdup (m.export);
+    if (*name == NULL) {
+      nbdkit_error ("strdup: %m");
+      return -1;
+    }
+    *size = m.size;
+    *bs = m.bs;
+  }
+  return r;
+}
+
+static int
+open_tmpfile (struct cache *c)
+{
+  const char *tmp = getenv ("TMPDIR");
+  CLEANUP_FREE char *template = NULL;
+
+  if (tmp == NULL || *tmp == '\0')
+    tmp = "/var/tmp";
+#ifdef O_TMPFILE
+  c->data_fd = open (tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (c->data_fd >= 0)
+    return 0;
+#endif
+  if (asprintf (&template, "%s/chunk-cache.XXXXXX", tmp) == -1) {
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  c->data_fd = mkostemp (template, O_CLOEXEC);
+  if (c->data_fd == -1) {
+    nbdkit_error ("%s: %m", template);
+    return -1;
+  }
+  unlink (template);
+  return 0;
+}
+
+/* Load the index into the block array (allocated by the caller, all
+ * absent) applying the trust rules described at the top.
+ */
+static int
+load_index (struct cache *c, bool trust_all)
+{
+  CLEANUP_FREE uint8_t *idx = malloc (c->nblocks);
+  ssize_t r;
+  uint64_t i, dropped = 0, dirty = 0, present = 0;
+
+  if (idx == NULL) {
+    nbdkit_error ("malloc: %m");
+    return -1;
+  }
+  r = pread (c->index_fd, idx, c->nblocks, 0);
+  if (r < 0) {
+    nbdkit_error ("cache-dir=%s: cache.index: %m", cfg.dir);
+    return -1;
+  }
+  if ((uint64_t) r < c->nblocks)
+    memset (idx + r, 0, c->nblocks - r);
+  for (i = 0; i < c->nblocks; ++i) {
+    uint8_t v = idx[i];
+    if (v > IDX_DIRTY_SYNCED)
+      v = IDX_ABSENT;
+    if (!trust_all && (v == IDX_CLEAN || v == IDX_DIRTY))
+      v = IDX_ABSENT, dropped++;
+    c->b[i].idx = v;
+    if (v != idx[i]) {
+      if (store_set_idx (c, i, v) == -1)
+        return -1;
+      store_punch (c, i);
+    }
+    if (v == IDX_CLEAN) {
+      c->b[i].state = B_CLEAN;
+      present++;
+    }
+    else if (v == IDX_DIRTY || v == IDX_DIRTY_SYNCED) {
+      c->b[i].state = B_DIRTY;
+      present++;
+      dirty++;
+    }
+  }
+  nbdkit_debug ("chunk-cache: %s: index loaded: %" PRIu64 " blocks cached, "
+                "%" PRIu64 " dirty (to write back), %" PRIu64 " dropped "
+                "after a machine crash",
+                cfg.dir, present, dirty, dropped);
+  return 0;
+}
+
+int
+store_open (struct cache *c)
+{
+  struct meta m;
+  char boot[64];
+  int r;
+
+  c->data_fd = c->index_fd = c->dir_fd = c->lock_fd = -1;
+  if (cfg.dir == NULL) {
+    c->persistent = false;
+    if (open_tmpfile (c) == -1)
+      return -1;
+    if (ftruncate (c->data_fd, c->size) == -1) {
+      nbdkit_error ("ftruncate: %m");
+      return -1;
+    }
+    return 0;
+  }
+
+  c->persistent = true;
+  c->dir_fd = open (cfg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (c->dir_fd == -1) {
+    nbdkit_error ("cache-dir=%s: %m", cfg.dir);
+    return -1;
+  }
+  /* One process per cache directory. */
+  c->lock_fd = openat (c->dir_fd, "cache.lock",
+                       O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (c->lock_fd == -1 || flock (c->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+    nbdkit_error ("cache-dir=%s: cannot lock (is another nbdkit using "
+                  "it?): %m", cfg.dir);
+    return -1;
+  }
+  r = meta_read (c->dir_fd, cfg.dir, &m);
+  if (r == -1)
+    return -1;
+  if (r == 1) {
+    if (strcmp (m.export, c->name) != 0 || m.size != c->size ||
+        m.bs != c->bs) {
+      nbdkit_error ("cache-dir=%s holds the cache of export '%s' "
+                    "(size %" PRIu64 ", block size %" PRIu32 "), not of "
+                    "export '%s' (size %" PRIu64 ", block size %" PRIu32 "): "
+                    "refusing to serve it; use another cache-dir",
+                    cfg.dir, m.export, m.size, m.bs,
+                    c->name, c->size, c->bs);
+      errno = EINVAL;
+      return -1;
+    }
+  }
+  c->index_fd = openat (c->dir_fd, "cache.index",
+                        O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  c->data_fd = openat (c->dir_fd, "cache.data",
+                       O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (c->index_fd == -1 || c->data_fd == -1) {
+    nbdkit_error ("cache-dir=%s: opening cache files: %m", cfg.dir);
+    return -1;
+  }
+  if (r == 0) {
+    /* A new cache: start from empty files, then write the header last so
+     * that a half-created directory is simply created again.
+     */
+    if (ftruncate (c->index_fd, 0) == -1 || ftruncate (c->data_fd, 0) == -1) {
+      nbdkit_error ("cache-dir=%s: ftruncate: %m", cfg.dir);
+      return -1;
+    }
+  }
+  if (ftruncate (c->index_fd, c->nblocks) == -1 ||
+      ftruncate (c->data_fd, c->size) == -1) {
+    nbdkit_error ("cache-dir=%s: ftruncate: %m", cfg.dir);
+    return -1;
+  }
+  if (r == 1) {
+    boot_id (boot, sizeof boot);
+    if (load_index (c, m.clean || strcmp (boot, m.boot) == 0) == -1)
+      return -1;
+    if (fdatasync (c->index_fd) == -1) {
+      nbdkit_error ("cache-dir=%s: fdatasync: %m", cfg.dir);
+      return -1;
+    }
+  }
+  return meta_write (c, false);
+}
+
+void
+store_close (struct cache *c, bool clean)
+{
+  if (c->persistent && c->data_fd >= 0 && c->index_fd >= 0) {
+    if (fdatasync (c->data_fd) == -1 || fdatasync (c->index_fd) == -1)
+      nbdkit_error ("cache-dir=%s: fdatasync: %m", cfg.dir);
+    else if (clean)
+      meta_write (c, true);
+  }
+  if (c->data_fd >= 0)
+    close (c->data_fd);
+  if (c->index_fd >= 0)
+    close (c->index_fd);
+  if (c->lock_fd >= 0)
+    close (c->lock_fd);
+  if (c->dir_fd >= 0)
+    close (c->dir_fd);
+  c->data_fd = c->index_fd = c->lock_fd = c->dir_fd = -1;
+}
+
+int
+store_set_idx (struct cache *c, uint64_t blk, uint8_t v)
+{
+  c->b[blk].idx = v;
+  if (!c->persistent)
+    return 0;
+  if (pwrite (c->index_fd, &v, 1, blk) != 1) {
+    nbdkit_error ("cache-dir=%s: cache.index: %m", cfg.dir);
+    return -1;
+  }
+  return 0;
+}
+
+int
+store_sync_data (struct cache *c)
+{
+  if (c->persistent && fdatasync (c->data_fd) == -1) {
+    nbdkit_error ("cache-dir=%s: fdatasync cache.data: %m", cfg.dir);
+    return -1;
+  }
+  return 0;
+}
+
+int
+store_sync_index (struct cache *c)
+{
+  if (c->persistent && fdatasync (c->index_fd) == -1) {
+    nbdkit_error ("cache-dir=%s: fdatasync cache.index: %m", cfg.dir);
+    return -1;
+  }
+  return 0;
+}
+
+/* Give back the disk space of a block (it then reads as zeros). */
+int
+store_punch (struct cache *c, uint64_t blk)
+{
+  uint64_t len = block_len (c, blk);
+
+  if (fallocate (c->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                 blk * c->bs, len) == -1) {
+    /* Not fatal: the space stays used, the data is no longer counted. */
+    nbdkit_debug ("chunk-cache: punching block %" PRIu64 ": %m", blk);
+    return -1;
+  }
+  return 0;
+}

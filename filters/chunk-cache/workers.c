@@ -1,0 +1,311 @@
+/* shardkit: chunk-cache filter, the worker pool and statistics.
+ * GPL-3.0-or-later.
+ *
+ * writeback-threads= workers, started in .after_fork (threads do not
+ * survive nbdkit's fork into the background), serve every cache: they
+ * fetch read-ahead blocks, write dirty blocks to the plugin through the
+ * cache's own background context, and flush the plugin when blocks they
+ * wrote are waiting for it.  A stats thread writes stats-file=.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cleanup.h"
+
+static pthread_t *threads;
+static unsigned nthreads;
+static pthread_t stats_thread;
+static bool stats_running;
+static bool stop;
+
+/* One unit of work from cache C, or false.  Lock held (dropped while
+ * the work is done).
+ */
+static bool
+do_one (struct cache *c, char **buf)
+{
+  uint64_t blk, gen;
+  int err = 0;
+
+  if (c->bg == NULL)
+    return false;
+
+  /* Read-ahead first: a reader may be about to need it. */
+  while (c->ra_count) {
+    blk = c->ra[c->ra_head];
+    c->ra_head = (c->ra_head + 1) % (sizeof c->ra / sizeof c->ra[0]);
+    c->ra_count--;
+    if (c->b[blk].state == B_ABSENT && !c->b[blk].loading &&
+        !c->b[blk].busy) {
+      load_block_locked (c, c->bg, blk, true, &err);
+      return true;
+    }
+  }
+
+  if (c->can_write_below && wb_pick (c, &blk, &gen)) {
+    uint64_t len = block_len (c, blk);
+    ssize_t r;
+
+    pthread_mutex_unlock (&cache_lock);
+    if (*buf == NULL && (*buf = malloc (c->bs)) == NULL)
+      err = ENOMEM;
+    else {
+      size_t done = 0;
+      while (done < len) {
+        r = pread (c->data_fd, *buf + done, len - done, blk * c->bs + done);
+        if (r <= 0) {
+          if (r == -1 && errno == EINTR)
+            continue;
+          if (r == 0) {
+            memset (*buf + done, 0, len - done);
+            break;
+          }
+          err = errno;
+          break;
+        }
+        done += r;
+      }
+      if (err == 0 &&
+          c->bg->pwrite (c->bg, *buf, len, blk * c->bs, 0, &err) == -1) {
+        if (err == 0)
+          err = EIO;
+      }
+    }
+    if (err)
+      nbdkit_debug ("chunk-cache: write-back of block %" PRIu64
+                    " failed: %s (will retry)", blk, strerror (err));
+    pthread_mutex_lock (&cache_lock);
+    wb_done (c, blk, gen, err);
+    return true;
+  }
+
+  /* Written blocks become clean (and evictable) after a plugin flush:
+   * do one when there is nothing else, or when many are waiting.
+   */
+  if (c->written && !c->flushing &&
+      ((c->fifo.count == 0 && c->inflight == 0) ||
+       c->written >= c->max_dirty_blocks / 2 + 1)) {
+    c->flushing = true;
+    if (flush_below_locked (c, &err) == -1)
+      nbdkit_debug ("chunk-cache: background flush failed: %s",
+                    strerror (err));
+    c->flushing = false;
+    return err == 0;
+  }
+  return false;
+}
+
+static void *
+worker (void *arg)
+{
+  CLEANUP_FREE char *buf = NULL;
+  struct cache *c;
+
+  pthread_mutex_lock (&cache_lock);
+  while (!stop) {
+    bool did = false;
+    for (c = caches; c && !did; c = c->next_cache)
+      did = do_one (c, &buf);
+    if (!did) {
+      struct timespec ts;
+      clock_gettime (CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 20 * 1000 * 1000;
+      if (ts.tv_nsec >= 1000000000)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000;
+      pthread_cond_timedwait (&work_cond, &cache_lock, &ts);
+    }
+  }
+  pthread_mutex_unlock (&cache_lock);
+  return NULL;
+}
+
+/* Write stats-file= atomically (a reader never sees half a file). */
+void
+stats_write (void)
+{
+  CLEANUP_FREE char *tmp = NULL;
+  struct cache *c;
+  FILE *fp;
+
+  if (cfg.stats_file == NULL)
+    return;
+  if (asprintf (&tmp, "%s.tmp", cfg.stats_file) == -1)
+    return;
+  fp = fopen (tmp, "w");
+  if (fp == NULL) {
+    nbdkit_debug ("chunk-cache: stats-file: %s: %m", tmp);
+    return;
+  }
+  pthread_mutex_lock (&cache_lock);
+  for (c = caches; c; c = c->next_cache)
+    fprintf (fp,
+             "export=%s\nblock-size=%" PRIu32 "\nhits=%" PRIu64 "\n"
+             "misses=%" PRIu64 "\nplugin-reads=%" PRIu64 "\n"
+             "readahead-bytes=%" PRIu64 "\ncached-blocks=%" PRIu64 "\n"
+             "dirty-blocks=%" PRIu64 "\nunflushed-blocks=%" PRIu64 "\n"
+             "written-back=%" PRIu64 "\nwriteback-errors=%" PRIu64 "\n"
+             "evictions=%" PRIu64 "\n\n",
+             c->name, c->bs, c->st.hits, c->st.misses, c->st.plugin_reads,
+             c->st.readahead_bytes, c->present, c->dirty, c->written,
+             c->st.written_back, c->st.wb_errors, c->st.evictions);
+  pthread_mutex_unlock (&cache_lock);
+  if (fclose (fp) == 0)
+    rename (tmp, cfg.stats_file);
+}
+
+static void
+stats_debug (void)
+{
+  struct cache *c;
+
+  pthread_mutex_lock (&cache_lock);
+  for (c = caches; c; c = c->next_cache)
+    nbdkit_debug ("chunk-cache: %s: hits %" PRIu64 " misses %" PRIu64
+                  " readahead-bytes %" PRIu64 " dirty %" PRIu64
+                  " written-back %" PRIu64 " writeback-errors %" PRIu64
+                  " evictions %" PRIu64,
+                  c->name, c->st.hits, c->st.misses, c->st.readahead_bytes,
+                  c->dirty + c->written, c->st.written_back, c->st.wb_errors,
+                  c->st.evictions);
+  pthread_mutex_unlock (&cache_lock);
+}
+
+static void *
+stats_loop (void *arg)
+{
+  pthread_mutex_lock (&cache_lock);
+  while (!stop) {
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t) cfg.stats_interval;
+    ts.tv_nsec += (long) ((cfg.stats_interval - (time_t) cfg.stats_interval)
+                          * 1e9);
+    if (ts.tv_nsec >= 1000000000)
+      ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    pthread_cond_timedwait (&work_cond, &cache_lock, &ts);
+    if (stop)
+      break;
+    pthread_mutex_unlock (&cache_lock);
+    stats_write ();
+    pthread_mutex_lock (&cache_lock);
+  }
+  pthread_mutex_unlock (&cache_lock);
+  return NULL;
+}
+
+int
+workers_start (void)
+{
+  unsigned i;
+  int err;
+
+  threads = calloc (cfg.threads, sizeof *threads);
+  if (threads == NULL) {
+    nbdkit_error ("calloc: %m");
+    return -1;
+  }
+  for (i = 0; i < cfg.threads; ++i) {
+    err = pthread_create (&threads[i], NULL, worker, NULL);
+    if (err) {
+      errno = err;
+      nbdkit_error ("chunk-cache: starting a worker: %m");
+      return -1;
+    }
+    nthreads++;
+  }
+  if (cfg.stats_file) {
+    err = pthread_create (&stats_thread, NULL, stats_loop, NULL);
+    if (err) {
+      errno = err;
+      nbdkit_error ("chunk-cache: starting the stats thread: %m");
+      return -1;
+    }
+    stats_running = true;
+  }
+  return 0;
+}
+
+/* On a clean exit: write back everything dirty (bounded by
+ * shutdown-timeout=), logging progress.
+ */
+void
+drain_all (void)
+{
+  double start = now_s (), last_log = start;
+  struct cache *c;
+  uint64_t left;
+  int err;
+
+  pthread_mutex_lock (&cache_lock);
+  shutting_down = true;
+  pthread_cond_broadcast (&work_cond);
+  for (;;) {
+    left = 0;
+    for (c = caches; c; c = c->next_cache)
+      if (c->bg && c->can_write_below)
+        left += c->dirty + c->written;
+    if (left == 0 || nthreads == 0)
+      break;
+    if (now_s () - start > cfg.shutdown_timeout) {
+      nbdkit_error ("chunk-cache: shutdown: %" PRIu64 " blocks could not be "
+                    "written back in %g s%s", left, cfg.shutdown_timeout,
+                    cfg.dir ? "; they stay dirty in cache-dir and are "
+                    "written back at the next start" : " and are LOST "
+                    "(no cache-dir)");
+      break;
+    }
+    if (now_s () - last_log >= 1) {
+      nbdkit_debug ("chunk-cache: shutdown: %" PRIu64 " dirty blocks left "
+                    "to write back", left);
+      last_log = now_s ();
+    }
+    /* Only written blocks left: flush the plugin now. */
+    for (c = caches; c; c = c->next_cache)
+      if (c->bg && c->dirty == 0 && c->written && !c->flushing) {
+        c->flushing = true;
+        flush_below_locked (c, &err);
+        c->flushing = false;
+      }
+    {
+      struct timespec ts;
+      clock_gettime (CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 100 * 1000 * 1000;
+      if (ts.tv_nsec >= 1000000000)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000;
+      pthread_cond_timedwait (&cache_cond, &cache_lock, &ts);
+    }
+  }
+  pthread_mutex_unlock (&cache_lock);
+  nbdkit_debug ("chunk-cache: shutdown: write-back finished in %.1f s "
+                "(%" PRIu64 " blocks left)", now_s () - start, left);
+  stats_debug ();
+}
+
+void
+workers_stop (void)
+{
+  unsigned i;
+
+  pthread_mutex_lock (&cache_lock);
+  stop = true;
+  pthread_cond_broadcast (&work_cond);
+  pthread_cond_broadcast (&cache_cond);
+  pthread_mutex_unlock (&cache_lock);
+  for (i = 0; i < nthreads; ++i)
+    pthread_join (threads[i], NULL);
+  nthreads = 0;
+  free (threads);
+  threads = NULL;
+  if (stats_running) {
+    pthread_join (stats_thread, NULL);
+    stats_running = false;
+  }
+  stats_write ();
+}
