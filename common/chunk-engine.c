@@ -40,6 +40,18 @@ struct chunk_engine {
    */
   uint8_t *present;
   pthread_rwlock_t locks[LOCK_STRIPES];
+
+  /* Optional worker pool (chunk_engine_set_parallelism): requests that
+   * span several chunks hand their pieces to it.  Batches waiting for
+   * a worker are queued in FIFO order.
+   */
+  unsigned parallel;            /* pieces in flight per request; 1 = serial */
+  pthread_t *workers;
+  unsigned nworkers;
+  pthread_mutex_t pool_lock;
+  pthread_cond_t pool_cond;     /* work queued, or stopping */
+  struct batch *queue_head, *queue_tail;
+  bool stopping;
 };
 
 bool
@@ -133,6 +145,9 @@ chunk_engine_new (const char *name, const struct chunk_store_ops *ops,
   }
   for (i = 0; i < LOCK_STRIPES; ++i)
     pthread_rwlock_init (&e->locks[i], NULL);
+  e->parallel = 1;
+  pthread_mutex_init (&e->pool_lock, NULL);
+  pthread_cond_init (&e->pool_cond, NULL);
 
   if (ops->list (store, found_chunk, e) == -1) {
     chunk_engine_free (e);
@@ -144,6 +159,8 @@ chunk_engine_new (const char *name, const struct chunk_store_ops *ops,
   return e;
 }
 
+static void stop_workers (struct chunk_engine *e);
+
 void
 chunk_engine_free (struct chunk_engine *e)
 {
@@ -151,8 +168,11 @@ chunk_engine_free (struct chunk_engine *e)
 
   if (e == NULL)
     return;
+  stop_workers (e);
   for (i = 0; i < LOCK_STRIPES; ++i)
     pthread_rwlock_destroy (&e->locks[i]);
+  pthread_mutex_destroy (&e->pool_lock);
+  pthread_cond_destroy (&e->pool_cond);
   free (e->present);
   free (e->name);
   free (e);
@@ -256,34 +276,284 @@ check_range (const struct chunk_engine *e, uint32_t count, uint64_t offset)
   return 0;
 }
 
+static int read_piece (struct chunk_engine *e, unsigned char *dst,
+                       const struct piece *pp);
+static int write_piece (struct chunk_engine *e, const unsigned char *src,
+                        const struct piece *pp, bool fua);
+
+/* Parallel requests.
+ *
+ * A request spanning several chunks becomes a batch of pieces.  The
+ * calling thread works on the batch itself and queues it for up to
+ * parallel-1 workers; each taker claims pieces by index until none are
+ * left.  Each piece takes its own chunk lock exactly as in the serial
+ * path, one at a time, so the locking (and the deadlock freedom) is the
+ * same.  The first error wins; pieces not yet claimed are then skipped.
+ */
+enum batch_op { OP_READ, OP_WRITE };
+
+struct batch {
+  struct chunk_engine *e;
+  enum batch_op op;
+  unsigned char *buf;
+  uint32_t count;
+  uint64_t offset;
+  bool fua;
+  uint64_t npieces;
+  uint64_t next;                /* next piece to claim (atomic) */
+  int err;                      /* first errno, 0 if none (atomic) */
+  unsigned tickets;             /* workers that may still take it */
+  unsigned active;              /* workers working on it */
+  struct batch *qnext;          /* in the engine's queue */
+  pthread_cond_t done;          /* active dropped to 0 */
+};
+
+static struct piece
+piece_at (const struct chunk_engine *e, uint32_t count, uint64_t offset,
+          uint64_t i)
+{
+  struct piece p = first_piece (e, count, offset);
+
+  if (i > 0) {
+    p.done = p.len + (i - 1) * e->chunk_size;
+    p.n += i;
+    p.off = 0;
+    p.len = count - p.done < e->chunk_size ?
+      (uint32_t) (count - p.done) : e->chunk_size;
+  }
+  return p;
+}
+
+static uint64_t
+count_pieces (const struct chunk_engine *e, uint32_t count, uint64_t offset)
+{
+  if (count == 0)
+    return 0;
+  return ((offset + count - 1) >> e->shift) - (offset >> e->shift) + 1;
+}
+
+static bool
+use_workers (const struct chunk_engine *e, uint32_t count, uint64_t offset)
+{
+  return e->nworkers > 0 && count_pieces (e, count, offset) > 1;
+}
+
+static void
+work_on (struct batch *b)
+{
+  struct chunk_engine *e = b->e;
+
+  for (;;) {
+    uint64_t i = __atomic_fetch_add (&b->next, 1, __ATOMIC_ACQ_REL);
+    struct piece p;
+    int r;
+
+    if (i >= b->npieces || __atomic_load_n (&b->err, __ATOMIC_ACQUIRE))
+      return;
+    p = piece_at (e, b->count, b->offset, i);
+    if (b->op == OP_READ)
+      r = read_piece (e, b->buf + p.done, &p);
+    else
+      r = write_piece (e, b->buf + p.done, &p, b->fua);
+    if (r == -1) {
+      int expected = 0, err = errno ? errno : EIO;
+      __atomic_compare_exchange_n (&b->err, &expected, err, false,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    }
+  }
+}
+
+/* Remove B from the queue; called with pool_lock held. */
+static void
+dequeue (struct chunk_engine *e, struct batch *b)
+{
+  struct batch **pp, *prev = NULL;
+
+  for (pp = &e->queue_head; *pp; prev = *pp, pp = &(*pp)->qnext) {
+    if (*pp == b) {
+      *pp = b->qnext;
+      if (e->queue_tail == b)
+        e->queue_tail = prev;
+      b->qnext = NULL;
+      return;
+    }
+  }
+}
+
+static void *
+worker (void *arg)
+{
+  struct chunk_engine *e = arg;
+
+  pthread_mutex_lock (&e->pool_lock);
+  for (;;) {
+    struct batch *b;
+
+    while (e->queue_head == NULL && !e->stopping)
+      pthread_cond_wait (&e->pool_cond, &e->pool_lock);
+    if (e->stopping)
+      break;
+    b = e->queue_head;
+    if (--b->tickets == 0)
+      dequeue (e, b);
+    b->active++;
+    pthread_mutex_unlock (&e->pool_lock);
+
+    work_on (b);
+
+    pthread_mutex_lock (&e->pool_lock);
+    if (--b->active == 0)
+      pthread_cond_signal (&b->done);
+  }
+  pthread_mutex_unlock (&e->pool_lock);
+  return NULL;
+}
+
+static int
+run_parallel (struct chunk_engine *e, enum batch_op op, void *buf,
+              uint32_t count, uint64_t offset, bool fua)
+{
+  struct batch b = {
+    .e = e, .op = op, .buf = buf, .count = count, .offset = offset,
+    .fua = fua, .npieces = count_pieces (e, count, offset),
+  };
+  uint64_t helpers = b.npieces - 1;
+
+  if (helpers > e->parallel - 1)
+    helpers = e->parallel - 1;
+  if (helpers > e->nworkers)
+    helpers = e->nworkers;
+  pthread_cond_init (&b.done, NULL);
+
+  pthread_mutex_lock (&e->pool_lock);
+  b.tickets = (unsigned) helpers;
+  if (e->queue_tail)
+    e->queue_tail->qnext = &b;
+  else
+    e->queue_head = &b;
+  e->queue_tail = &b;
+  if (helpers == 1)
+    pthread_cond_signal (&e->pool_cond);
+  else
+    pthread_cond_broadcast (&e->pool_cond);
+  pthread_mutex_unlock (&e->pool_lock);
+
+  work_on (&b);
+
+  /* Nothing left to claim: withdraw the tickets nobody took, then wait
+   * for the workers that did take one.
+   */
+  pthread_mutex_lock (&e->pool_lock);
+  if (b.tickets > 0) {
+    dequeue (e, &b);
+    b.tickets = 0;
+  }
+  while (b.active > 0)
+    pthread_cond_wait (&b.done, &e->pool_lock);
+  pthread_mutex_unlock (&e->pool_lock);
+  pthread_cond_destroy (&b.done);
+
+  if (b.err) {
+    errno = b.err;
+    return -1;
+  }
+  return 0;
+}
+
+static void
+stop_workers (struct chunk_engine *e)
+{
+  unsigned i;
+
+  if (e->nworkers == 0)
+    return;
+  pthread_mutex_lock (&e->pool_lock);
+  e->stopping = true;
+  pthread_cond_broadcast (&e->pool_cond);
+  pthread_mutex_unlock (&e->pool_lock);
+  for (i = 0; i < e->nworkers; ++i)
+    pthread_join (e->workers[i], NULL);
+  free (e->workers);
+  e->workers = NULL;
+  e->nworkers = 0;
+  e->stopping = false;
+}
+
+int
+chunk_engine_set_parallelism (struct chunk_engine *e, unsigned n)
+{
+  unsigned i;
+  int err;
+
+  if (n == 0) {
+    nbdkit_error ("%s: parallelism must be at least 1", e->name);
+    errno = EINVAL;
+    return -1;
+  }
+  stop_workers (e);
+  e->parallel = n;
+  if (n == 1)
+    return 0;
+  e->workers = calloc (n - 1, sizeof *e->workers);
+  if (e->workers == NULL) {
+    nbdkit_error ("calloc: %m");
+    return -1;
+  }
+  for (i = 0; i < n - 1; ++i) {
+    err = pthread_create (&e->workers[i], NULL, worker, e);
+    if (err) {
+      errno = err;
+      nbdkit_error ("%s: pthread_create: %m", e->name);
+      e->nworkers = i;
+      stop_workers (e);
+      e->parallel = 1;
+      errno = err;
+      return -1;
+    }
+    e->nworkers = i + 1;
+  }
+  return 0;
+}
+
+/* Read one piece into DST, under the chunk's shared lock. */
+static int
+read_piece (struct chunk_engine *e, unsigned char *dst, const struct piece *pp)
+{
+  const struct piece p = *pp;
+  CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+  int r;
+
+  pthread_rwlock_rdlock (lock);
+  if (!chunk_engine_is_present (e, p.n)) {
+    memset (dst, 0, p.len);
+    return 0;
+  }
+  r = e->ops->read (e->store, p.n, dst, p.len, p.off);
+  if (r == -1)
+    return -1;
+  if (r == 1) {
+    /* The map said present but the store has nothing: removed behind
+     * our back.  Absent reads as zeros, which is what the store holds.
+     */
+    nbdkit_debug ("%s: chunk %" PRIu64 " vanished from the store",
+                  e->name, p.n);
+    memset (dst, 0, p.len);
+  }
+  return 0;
+}
+
 int
 chunk_engine_pread (struct chunk_engine *e, void *buf,
                     uint32_t count, uint64_t offset)
 {
   if (check_range (e, count, offset) == -1)
     return -1;
+  if (use_workers (e, count, offset))
+    return run_parallel (e, OP_READ, buf, count, offset, false);
 
   FOR_EACH_PIECE (e, p, count, offset) {
-    unsigned char *dst = (unsigned char *) buf + p.done;
-    CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
-    int r;
-
-    pthread_rwlock_rdlock (lock);
-    if (!chunk_engine_is_present (e, p.n)) {
-      memset (dst, 0, p.len);
-      continue;
-    }
-    r = e->ops->read (e->store, p.n, dst, p.len, p.off);
-    if (r == -1)
+    if (read_piece (e, (unsigned char *) buf + p.done, &p) == -1)
       return -1;
-    if (r == 1) {
-      /* The map said present but the store has nothing: removed behind
-       * our back.  Absent reads as zeros, which is what the store holds.
-       */
-      nbdkit_debug ("%s: chunk %" PRIu64 " vanished from the store",
-                    e->name, p.n);
-      memset (dst, 0, p.len);
-    }
   }
   return 0;
 }
@@ -334,51 +604,63 @@ rewrite_chunk (struct chunk_engine *e, uint64_t n, const void *data,
   return 0;
 }
 
+/* Write one piece from SRC, under the chunk's lock. */
+static int
+write_piece (struct chunk_engine *e, const unsigned char *src,
+             const struct piece *pp, bool fua)
+{
+  const struct piece p = *pp;
+  const bool whole = p.off == 0 && p.len == chunk_span (e, p.n);
+  const bool zero = buffer_is_zero (src, p.len);
+  CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+  bool present;
+
+  /* A store that writes in place can take writes to one chunk side by
+   * side (like a file: the kernel orders overlapping ones), so they
+   * share the lock; only what may remove the chunk, and read-modify-
+   * write, needs it alone.  Trims and zeros always hold it exclusive.
+   */
+  if (e->ops->partial_write && !(whole && zero))
+    pthread_rwlock_rdlock (lock);
+  else
+    pthread_rwlock_wrlock (lock);
+  present = chunk_engine_is_present (e, p.n);
+
+  if (zero) {
+    /* Zeros into an absent chunk change nothing; zeros over a whole
+     * chunk remove it.
+     */
+    if (!present)
+      return 0;
+    if (whole) {
+      if (e->ops->remove (e->store, &p.n, 1, fua) == -1)
+        return -1;
+      set_present (e, p.n, false);
+      return 0;
+    }
+  }
+
+  if (whole || e->ops->partial_write) {
+    if (e->ops->write (e->store, p.n, src, p.len, p.off, fua) == -1)
+      return -1;
+    set_present (e, p.n, true);
+  }
+  else if (rewrite_chunk (e, p.n, src, p.len, p.off, fua) == -1)
+    return -1;
+  return 0;
+}
+
 int
 chunk_engine_pwrite (struct chunk_engine *e, const void *buf,
                      uint32_t count, uint64_t offset, bool fua)
 {
   if (check_range (e, count, offset) == -1)
     return -1;
+  if (use_workers (e, count, offset))
+    return run_parallel (e, OP_WRITE, (void *) buf, count, offset, fua);
 
   FOR_EACH_PIECE (e, p, count, offset) {
-    const unsigned char *src = (const unsigned char *) buf + p.done;
-    const bool whole = p.off == 0 && p.len == chunk_span (e, p.n);
-    const bool zero = buffer_is_zero (src, p.len);
-    CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
-    bool present;
-
-    /* A store that writes in place can take writes to one chunk side by
-     * side (like a file: the kernel orders overlapping ones), so they
-     * share the lock; only what may remove the chunk, and read-modify-
-     * write, needs it alone.  Trims and zeros always hold it exclusive.
-     */
-    if (e->ops->partial_write && !(whole && zero))
-      pthread_rwlock_rdlock (lock);
-    else
-      pthread_rwlock_wrlock (lock);
-    present = chunk_engine_is_present (e, p.n);
-
-    if (zero) {
-      /* Zeros into an absent chunk change nothing; zeros over a whole
-       * chunk remove it.
-       */
-      if (!present)
-        continue;
-      if (whole) {
-        if (e->ops->remove (e->store, &p.n, 1, fua) == -1)
-          return -1;
-        set_present (e, p.n, false);
-        continue;
-      }
-    }
-
-    if (whole || e->ops->partial_write) {
-      if (e->ops->write (e->store, p.n, src, p.len, p.off, fua) == -1)
-        return -1;
-      set_present (e, p.n, true);
-    }
-    else if (rewrite_chunk (e, p.n, src, p.len, p.off, fua) == -1)
+    if (write_piece (e, (const unsigned char *) buf + p.done, &p, fua) == -1)
       return -1;
   }
   return 0;

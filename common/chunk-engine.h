@@ -91,6 +91,16 @@ extern struct chunk_engine *chunk_engine_new (const char *name,
                                               uint32_t chunk_size);
 extern void chunk_engine_free (struct chunk_engine *e);
 
+/* Let one request that spans several chunks work on up to N of them at
+ * once (reads and writes; each chunk still under its own lock), with a
+ * pool of N-1 worker threads owned by the engine.  N = 1, the default,
+ * is serial.  For stores whose operations wait on the network (S3);
+ * a local store gains nothing.  Call before serving requests (from the
+ * process that will serve them: threads do not survive fork).
+ * Returns 0, or -1 after nbdkit_error.
+ */
+extern int chunk_engine_set_parallelism (struct chunk_engine *e, unsigned n);
+
 extern uint64_t chunk_engine_size (const struct chunk_engine *e);
 extern uint32_t chunk_engine_chunk_size (const struct chunk_engine *e);
 extern uint64_t chunk_engine_count_present (const struct chunk_engine *e);

@@ -1,0 +1,15 @@
+/* shardkit s3-object: CRC32C (Castagnoli), the checksum of sub-blocks of
+ * chunk objects.  GPL-3.0-or-later.
+ */
+#ifndef SHARDKIT_CRC32C_H
+#define SHARDKIT_CRC32C_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CRC32C of LEN bytes at DATA, continuing from CRC (0 to start).
+ * crc32c (0, "123456789", 9) == 0xe3069283.
+ */
+extern uint32_t crc32c (uint32_t crc, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,468 @@
+/* shardkit s3-object: the chunk store over objects in a bucket.
+ * GPL-3.0-or-later.
+ *
+ * Chunk n of volume NAME is the object PREFIX/NAME.<n>.chunk.  Objects
+ * are written whole (the engine does read-modify-write), with Content-MD5
+ * and the real payload SHA-256 so that the server verifies the body, and
+ * with the digests of s3-digest.h in user metadata so that every read,
+ * whole or ranged, is verified here.  An object may be shorter than the
+ * chunk: the rest reads as zeros (so trailing zero sub-blocks are not
+ * stored).  A longer object, a short body or a digest mismatch is EIO,
+ * never data.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include <nbdkit-plugin.h>
+
+#include "chunk-engine.h"
+#include "cleanup.h"
+#include "s3-digest.h"
+#include "s3-store.h"
+#include "s3-volume.h"
+#include "s3-xml.h"
+#include "sigv4.h"
+
+/* The bytes of the volume that chunk n covers. */
+static uint32_t
+chunk_span (const struct s3_volume *v, uint64_t n)
+{
+  uint64_t left = v->meta.size - n * v->meta.chunk_size;
+  return left < v->meta.chunk_size ? (uint32_t) left : v->meta.chunk_size;
+}
+
+static int
+corrupt (const struct s3_volume *v, const char *key, const char *what)
+{
+  nbdkit_error ("s3: %s/%s: integrity check failed: %s (not served)",
+                s3_client_bucket (v->client), key, what);
+  errno = EIO;
+  return -1;
+}
+
+static bool
+etag_is_md5 (const char *etag)
+{
+  size_t i;
+
+  if (strlen (etag) != 32)
+    return false;
+  for (i = 0; i < 32; ++i)
+    if (!((etag[i] >= '0' && etag[i] <= '9') ||
+          (etag[i] >= 'a' && etag[i] <= 'f')))
+      return false;
+  return true;
+}
+
+/* Verify object bytes [FIRST, FIRST+GOT) of an object of TOTAL bytes.
+ * WHOLE: the body is the whole object.
+ */
+static int
+verify (const struct s3_volume *v, const char *key,
+        const struct s3_response *r, const unsigned char *data,
+        uint64_t first, uint64_t got, uint64_t total, bool whole)
+{
+  struct s3_digest d;
+  uint32_t bad;
+  char msg[128];
+
+  if (r->meta_crc32c == NULL) {
+    /* Not written by us (synced from a directory, say).  A plain MD5
+     * ETag can check a whole GET; nothing can check a ranged one.
+     */
+    if (whole && etag_is_md5 (r->etag)) {
+      unsigned char md5[16];
+      char hex[33];
+      int i;
+      EVP_Digest (data, got, md5, NULL, EVP_md5 (), NULL);
+      for (i = 0; i < 16; ++i)
+        sprintf (hex + 2*i, "%02x", md5[i]);
+      if (strcmp (hex, r->etag) != 0)
+        return corrupt (v, key, "body does not match its ETag (MD5)");
+    }
+    return 0;
+  }
+  if (s3_digest_parse (r->meta_crc32c, &d) == -1)
+    return corrupt (v, key, "malformed x-amz-meta-shardkit-crc32c");
+  if (d.len != total) {
+    snprintf (msg, sizeof msg, "object is %" PRIu64 " bytes, its digest "
+              "says %" PRIu64, total, d.len);
+    return corrupt (v, key, msg);
+  }
+  if (d.block != v->sub_block && !whole)
+    return corrupt (v, key, "unexpected sub-block size in metadata");
+  if (s3_digest_verify (&d, data, first, first + got, &bad) == -1) {
+    if (bad == UINT32_MAX)
+      snprintf (msg, sizeof msg, "range %" PRIu64 "+%" PRIu64
+                " does not fit the digest", first, got);
+    else
+      snprintf (msg, sizeof msg, "CRC32C mismatch in sub-block %" PRIu32,
+                bad);
+    return corrupt (v, key, msg);
+  }
+  if (whole && r->meta_sha256) {
+    char sha[65];
+    if (sigv4_sha256_hex (data, got, sha) == -1 ||
+        strcmp (sha, r->meta_sha256) != 0)
+      return corrupt (v, key, "SHA-256 mismatch");
+  }
+  return 0;
+}
+
+/* A ranged GET hit 416: the object is shorter than the range's start.
+ * Fine if the object is that short (the range reads as zeros), but
+ * if its own digest says it is longer, it was cut short at rest.
+ */
+static int
+check_short_object (struct s3_volume *v, const char *key, uint64_t first)
+{
+  struct s3_request req = { .method = "HEAD", .key = key };
+  struct s3_response r;
+  struct s3_digest d;
+  int ret = 0;
+
+  if (s3_http_request (v->client, &req, &r) == -1) {
+    s3_response_free (&r);
+    return -1;
+  }
+  if (r.status != 404 && r.meta_crc32c) {
+    if (s3_digest_parse (r.meta_crc32c, &d) == -1)
+      ret = corrupt (v, key, "malformed x-amz-meta-shardkit-crc32c");
+    else if (d.len > first || (r.content_length >= 0 &&
+                               (uint64_t) r.content_length != d.len))
+      ret = corrupt (v, key, "object is shorter than its digest says");
+  }
+  s3_response_free (&r);
+  return ret;
+}
+
+static int
+s3_store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
+{
+  struct s3_volume *v = store;
+  const uint32_t span = chunk_span (v, n);
+  const uint32_t B = v->sub_block;
+  CLEANUP_FREE char *key = s3_volume_chunk_key (v, n);
+  CLEANUP_FREE unsigned char *tmp = NULL;
+  uint64_t first = (off / B) * B;
+  uint64_t end = ((uint64_t) off + len + B - 1) / B * B;
+  bool whole;
+  struct s3_request req = { .method = "GET" };
+  struct s3_response r;
+  unsigned char *data;
+  uint64_t got, total;
+
+  if (key == NULL) {
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  if (end > span)
+    end = span;
+  whole = first == 0 && end == span;
+  req.key = key;
+  if (whole && off == 0 && len == span) {
+    data = buf;                 /* straight into the caller's buffer */
+  }
+  else {
+    tmp = malloc (end - first);
+    if (tmp == NULL) {
+      nbdkit_error ("malloc: %m");
+      return -1;
+    }
+    data = tmp;
+  }
+  req.buf = data;
+  req.cap = end - first;
+  if (!whole) {
+    req.ranged = true;
+    req.range_first = first;
+    req.range_last = end - 1;
+  }
+
+  if (s3_http_request (v->client, &req, &r) == -1) {
+    s3_response_free (&r);
+    return -1;
+  }
+  if (r.status == 404) {
+    s3_response_free (&r);
+    return 1;
+  }
+  if (r.status == 416) {
+    s3_response_free (&r);
+    if (check_short_object (v, key, first) == -1)
+      return -1;
+    memset (buf, 0, len);
+    return 0;
+  }
+
+  got = r.len;
+  if (whole) {
+    total = got;
+    if (r.content_length >= 0 && (uint64_t) r.content_length != got) {
+      s3_response_free (&r);
+      return corrupt (v, key, "short body");
+    }
+  }
+  else {
+    if (r.status != 206 || !r.have_range || r.range_first != first) {
+      s3_response_free (&r);
+      return corrupt (v, key, "the server did not honour the range");
+    }
+    total = r.range_total;
+    if (r.range_last - r.range_first + 1 != got ||
+        got != (total < end ? total : end) - first) {
+      s3_response_free (&r);
+      return corrupt (v, key, "short body");
+    }
+  }
+  if (total > span) {
+    s3_response_free (&r);
+    return corrupt (v, key, "object is longer than the chunk");
+  }
+  if (verify (v, key, &r, data, first, got, total, whole) == -1) {
+    s3_response_free (&r);
+    return -1;
+  }
+  s3_response_free (&r);
+
+  /* Bytes past the object's end read as zeros. */
+  if (data == buf) {
+    if (got < len)
+      memset ((unsigned char *) buf + got, 0, len - got);
+  }
+  else {
+    uint64_t have_end = first + got;       /* object bytes we hold */
+    uint64_t copy = 0;
+    if (have_end > off)
+      copy = have_end - off < len ? have_end - off : len;
+    memcpy (buf, data + (off - first), copy);
+    memset ((unsigned char *) buf + copy, 0, len - copy);
+  }
+  return 0;
+}
+
+static int
+s3_store_write (void *store, uint64_t n, const void *buf, uint32_t len,
+                uint32_t off, bool fua)
+{
+  struct s3_volume *v = store;
+  const uint32_t B = v->sub_block;
+  CLEANUP_FREE char *key = s3_volume_chunk_key (v, n);
+  CLEANUP_FREE char *crcs = NULL;
+  const unsigned char *p = buf;
+  unsigned char md5[16];
+  char md5b64[32], sha[65];
+  struct s3_digest d;
+  struct s3_response r;
+  uint64_t objlen;
+  int ret;
+
+  if (key == NULL) {
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  if (off != 0 || len != chunk_span (v, n)) {
+    nbdkit_error ("s3: internal error: partial chunk write");
+    errno = EINVAL;
+    return -1;
+  }
+  /* Trailing all-zero sub-blocks are not stored: they read as zeros. */
+  objlen = len;
+  while (objlen > 0) {
+    uint64_t start = (objlen - 1) / B * B;
+    if (!buffer_is_zero (p + start, objlen - start))
+      break;
+    objlen = start;
+  }
+
+  if (s3_digest_compute (p, objlen, B, &d) == -1 ||
+      (crcs = s3_digest_format (&d)) == NULL ||
+      sigv4_sha256_hex (p, objlen, sha) == -1 ||
+      EVP_Digest (p, objlen, md5, NULL, EVP_md5 (), NULL) != 1) {
+    nbdkit_error ("s3: cannot compute the digests of chunk %" PRIu64, n);
+    errno = EIO;
+    return -1;
+  }
+  EVP_EncodeBlock ((unsigned char *) md5b64, md5, 16);
+  {
+    struct sigv4_pair h[] = {
+      { "content-md5", md5b64 },
+      { "x-amz-meta-shardkit-sha256", sha },
+      { "x-amz-meta-shardkit-crc32c", crcs },
+    };
+    struct s3_request req = {
+      .method = "PUT", .key = key, .body = p, .body_len = objlen,
+      .body_sha256 = sha, .headers = h, .nheaders = 3,
+    };
+    ret = s3_http_request (v->client, &req, &r);
+  }
+  s3_response_free (&r);
+  return ret;
+}
+
+static int
+delete_one (struct s3_volume *v, uint64_t n)
+{
+  CLEANUP_FREE char *key = s3_volume_chunk_key (v, n);
+  struct s3_request req = { .method = "DELETE", .key = key };
+  struct s3_response r;
+  int ret;
+
+  if (key == NULL) {
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  ret = s3_http_request (v->client, &req, &r);
+  s3_response_free (&r);
+  return ret;
+}
+
+static int
+s3_store_remove (void *store, const uint64_t *ns, size_t count, bool fua)
+{
+  struct s3_volume *v = store;
+  char **keys;
+  CLEANUP_FREE char *body = NULL;
+  CLEANUP_FREE char *code = NULL, *bad_key = NULL;
+  size_t len, i, nerrors = 0;
+  unsigned char md5[16];
+  char md5b64[32];
+  struct s3_response r;
+  const char *why;
+  int ret = -1;
+
+  if (count == 0)
+    return 0;
+  if (count == 1)
+    return delete_one (v, ns[0]);
+
+  keys = calloc (count, sizeof *keys);
+  if (keys == NULL) {
+    nbdkit_error ("calloc: %m");
+    return -1;
+  }
+  for (i = 0; i < count; ++i)
+    if ((keys[i] = s3_volume_chunk_key (v, ns[i])) == NULL) {
+      nbdkit_error ("asprintf: %m");
+      goto out;
+    }
+  body = s3_xml_delete_request ((const char *const *) keys, count, &len);
+  if (body == NULL) {
+    nbdkit_error ("s3: DeleteObjects body: %m");
+    goto out;
+  }
+  /* S3 requires Content-MD5 on DeleteObjects. */
+  EVP_Digest (body, len, md5, NULL, EVP_md5 (), NULL);
+  EVP_EncodeBlock ((unsigned char *) md5b64, md5, 16);
+  {
+    struct sigv4_pair params[] = { { "delete", NULL } };
+    struct sigv4_pair h[] = { { "content-md5", md5b64 } };
+    struct s3_request req = {
+      .method = "POST", .params = params, .nparams = 1,
+      .headers = h, .nheaders = 1, .body = body, .body_len = len,
+    };
+    if (s3_http_request (v->client, &req, &r) == -1) {
+      s3_response_free (&r);
+      goto out;
+    }
+  }
+  if (s3_xml_parse_delete_result (r.body, r.len, &nerrors, &code, &bad_key,
+                                  &why) == -1) {
+    nbdkit_error ("s3: DeleteObjects in %s: bad response: %s",
+                  s3_client_bucket (v->client), why);
+    s3_response_free (&r);
+    errno = EIO;
+    goto out;
+  }
+  s3_response_free (&r);
+  if (nerrors > 0) {
+    nbdkit_error ("s3: DeleteObjects in %s: %zu of %zu keys failed, "
+                  "first %s: %s", s3_client_bucket (v->client), nerrors,
+                  count, bad_key ? bad_key : "?", code ? code : "error");
+    errno = code && strcmp (code, "AccessDenied") == 0 ? EACCES : EIO;
+    goto out;
+  }
+  nbdkit_debug ("s3: deleted %zu chunks of %s in one request", count,
+                v->name);
+  ret = 0;
+ out:
+  for (i = 0; i < count; ++i)
+    free (keys[i]);
+  free (keys);
+  return ret;
+}
+
+static int
+s3_store_sync (void *store)
+{
+  /* A PUT or DELETE is durable when S3 acknowledges it. */
+  return 0;
+}
+
+struct list_ctx {
+  struct s3_volume *v;
+  const char *base;             /* "PREFIX/NAME." */
+  size_t baselen;
+  void (*found) (void *opaque, uint64_t n);
+  void *opaque;
+};
+
+/* KEY is BASE + decimal n (no leading zeros) + ".chunk": that is chunk n.
+ * Anything else under the prefix (other volumes "NAME.x...", strays) is
+ * not ours.
+ */
+static int
+list_found (void *opaque, const char *key)
+{
+  struct list_ctx *ctx = opaque;
+  const char *p = key + ctx->baselen, *digits;
+  uint64_t n = 0;
+
+  if (strncmp (key, ctx->base, ctx->baselen) != 0)
+    return 0;
+  digits = p;
+  while (*p >= '0' && *p <= '9') {
+    if (n > (UINT64_MAX - 9) / 10)
+      return 0;
+    n = n * 10 + (uint64_t) (*p - '0');
+    p++;
+  }
+  if (p == digits || (p - digits > 1 && digits[0] == '0') ||
+      strcmp (p, ".chunk") != 0)
+    return 0;
+  ctx->found (ctx->opaque, n);
+  return 0;
+}
+
+static int
+s3_store_list (void *store, void (*found) (void *opaque, uint64_t n),
+               void *opaque)
+{
+  struct s3_volume *v = store;
+  CLEANUP_FREE char *base = NULL;
+  struct list_ctx ctx;
+
+  if (asprintf (&base, "%s%s.", v->prefix, v->name) == -1) {
+    base = NULL;
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  ctx = (struct list_ctx) { v, base, strlen (base), found, opaque };
+  return s3_list_keys (v->client, base, list_found, &ctx);
+}
+
+const struct chunk_store_ops s3_store_ops = {
+  .partial_write = false,
+  .read = s3_store_read,
+  .write = s3_store_write,
+  .remove = s3_store_remove,
+  .sync = s3_store_sync,
+  .list = s3_store_list,
+};
