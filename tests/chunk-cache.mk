@@ -1,1 +1,6 @@
-# Tests of chunk-cache (none yet).
+# Functional tests of the chunk-cache filter.
+TESTS += \
+	test-chunk-cache-differential.py
+EXTRA_DIST += \
+	chunk_cache_util.py \
+	test-chunk-cache-differential.py
