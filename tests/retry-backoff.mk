@@ -13,7 +13,10 @@ test_retry_backoff_units_CFLAGS = $(SHARDKIT_CFLAGS) \
 # Functional tests: nbdkit's error filter (and eval plugin) below the filter.
 TESTS += \
 	test-retry-backoff-differential.py \
-	test-retry-backoff-bounds.py
+	test-retry-backoff-bounds.py \
+	test-retry-backoff-reopen.py
 EXTRA_DIST += \
+	test-retry-backoff-flaky.sh \
 	test-retry-backoff-differential.py \
-	test-retry-backoff-bounds.py
+	test-retry-backoff-bounds.py \
+	test-retry-backoff-reopen.py

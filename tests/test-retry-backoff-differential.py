@@ -9,10 +9,22 @@ other requests of the same connection are running."""
 import os
 import random
 import re
+import time
 
 import nbd
 
-from shardkit_test import Server, check, fail, seed_from_env
+from shardkit_test import VALGRIND, Server, check, fail, seed_from_env
+
+
+def finish(srv, h):
+    """Disconnect and stop the server once the filter has logged the
+    connection's summary (logged at close, which SIGTERM could pre-empt)."""
+    h.shutdown()
+    deadline = time.monotonic() + (60 if VALGRIND else 10)
+    while "connection summary:" not in srv.output() and \
+            time.monotonic() < deadline:
+        time.sleep(0.01)
+    srv.stop()
 
 SIZE = 4 * 1024 * 1024
 OPS = 1500
@@ -142,8 +154,7 @@ def run(rate, retries):
         check(b.to_bytearray() == expect[s],
               "parallel slot %d differs (seed %d, rate %s)" % (s, seed, rate))
 
-    h.shutdown()
-    srv.stop()
+    finish(srv, h)
     out = srv.output()
     injected = len(re.findall(r"error: injecting EIO error", out))
     (retried, nretries, recovered, gave_up, reopens), = summary(srv)

@@ -581,22 +581,23 @@ attempt (struct handle *h, const struct request *r, unsigned *gen, int *err)
 }
 
 /* Replace the plugin context by a fresh one, unless another request did
- * so since generation GEN failed.  Closes the old context first: a plugin
- * whose connection state went bad may also hold a resource (a session, a
- * lock) that the new context needs.
+ * so since generation *GEN failed; *GEN becomes the new generation, so
+ * that after a failed reopen the next one is not skipped.  Closes the old
+ * context first: a plugin whose connection state went bad may also hold
+ * a resource (a session, a lock) that the new context needs.
  */
 static int
-reopen (struct handle *h, unsigned gen, int *err)
+reopen (struct handle *h, unsigned *gen, int *err)
 {
   nbdkit_next *old, *next;
   bool ro;
 
   pthread_rwlock_wrlock (&h->lock);
-  if (h->generation != gen) {
+  if (h->generation != *gen) {
     pthread_rwlock_unlock (&h->lock);
     return 0;
   }
-  h->generation++;
+  *gen = ++h->generation;
   h->reopens++;
   ro = h->readonly || retry_readonly || h->forced_readonly;
   nbdkit_debug ("retry-backoff: reopening the plugin context "
@@ -700,7 +701,7 @@ retrying (struct handle *h, const struct request *r, int *err)
 
     if ((reopen_after > 0 && h->consecutive >= reopen_after) ||
         context_closed (h)) {
-      if (reopen (h, gen, &e) == -1)
+      if (reopen (h, &gen, &e) == -1)
         continue;            /* A failed reopen is a failed attempt. */
     }
     if (attempt (h, r, &gen, &e) == 0) {
