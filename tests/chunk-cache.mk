@@ -1,8 +1,10 @@
 # Functional tests of the chunk-cache filter.
 TESTS += \
 	test-chunk-cache-differential.py \
-	test-chunk-cache-crash.py
+	test-chunk-cache-crash.py \
+	test-chunk-cache-persistence.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
-	test-chunk-cache-crash.py
+	test-chunk-cache-crash.py \
+	test-chunk-cache-persistence.py
