@@ -14,9 +14,15 @@ test_retry_backoff_units_CFLAGS = $(SHARDKIT_CFLAGS) \
 TESTS += \
 	test-retry-backoff-differential.py \
 	test-retry-backoff-bounds.py \
-	test-retry-backoff-reopen.py
+	test-retry-backoff-reopen.py \
+	test-retry-backoff-same-request.py \
+	test-retry-backoff-readonly.py \
+	test-retry-backoff-config.py
 EXTRA_DIST += \
 	test-retry-backoff-flaky.sh \
 	test-retry-backoff-differential.py \
 	test-retry-backoff-bounds.py \
-	test-retry-backoff-reopen.py
+	test-retry-backoff-reopen.py \
+	test-retry-backoff-same-request.py \
+	test-retry-backoff-readonly.py \
+	test-retry-backoff-config.py

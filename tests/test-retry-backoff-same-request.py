@@ -1,0 +1,113 @@
+"""retry-backoff: a retried request is the very same request.  Writes,
+zeroes and trims are repeated with the same offset, count, data and flags
+(FUA kept), as the plugin sees them; flush, extents and cache are retried
+too.  The plugin is test-retry-backoff-flaky.sh under nbdkit's sh
+plugin, which logs every call it gets."""
+
+import os
+import re
+import time
+
+import nbd
+
+from shardkit_test import VALGRIND, Server, check, tmpdir
+
+SRCDIR = os.environ.get("srcdir", os.path.dirname(os.path.abspath(__file__)))
+FLAKY = os.path.join(SRCDIR, "test-retry-backoff-flaky.sh")
+SIZE = 65536
+
+d = tmpdir("shardkit-flaky-")
+disk = os.path.join(d, "disk")
+with open(disk, "wb") as f:
+    f.write(b"\xaa" * SIZE)
+srv = Server(["--filter=retry-backoff", "sh", FLAKY, "retry-delay=2ms",
+              "reopen-after=0"], env={"FLAKY_DIR": d})
+h = srv.connect()
+
+
+def fail_next(method, n):
+    with open(os.path.join(d, "fail-" + method), "w") as f:
+        f.write(str(n))
+
+
+def calls(method):
+    with open(os.path.join(d, "log")) as f:
+        return [l.split()[1:] for l in f if l.split()[0] == method]
+
+
+def disk_bytes(off, n):
+    with open(disk, "rb") as f:
+        f.seek(off)
+        return f.read(n)
+
+
+# pwrite with FUA, failing twice: three identical calls, FUA on each.
+data = os.urandom(3000)
+fail_next("pwrite", 2)
+h.pwrite(data, 1001, nbd.CMD_FLAG_FUA)
+w = calls("pwrite")
+check(len(w) == 3, "pwrite reached the plugin %d times, expected 3" % len(w))
+check(all(c == w[0] for c in w), "the attempts differ: %s" % w)
+check(w[0][1:4] == ["3000", "1001", "fua"], "pwrite call %s" % w[0])
+check(disk_bytes(1001, 3000) == data, "data on disk")
+print("pwrite: 3 identical attempts", w[0])
+
+# pwrite without FUA stays without FUA.
+fail_next("pwrite", 1)
+h.pwrite(b"z" * 10, 0)
+w = calls("pwrite")[3:]
+check([c[1:4] for c in w] == [["10", "0", "-"]] * 2, "no-FUA pwrite %s" % w)
+
+# zero with FUA (and may_trim, which nbdkit adds without NO_HOLE).
+fail_next("zero", 2)
+h.zero(5000, 20000, nbd.CMD_FLAG_FUA)
+z = calls("zero")
+check(len(z) == 3 and all(c == z[0] for c in z), "zero attempts %s" % z)
+check(z[0][1:3] == ["5000", "20000"] and "fua" in z[0][3].split(","),
+      "zero call %s" % z[0])
+check(disk_bytes(20000, 5000) == bytes(5000), "zeroed on disk")
+
+# trim with FUA.
+fail_next("trim", 1)
+h.trim(4096, 40960, nbd.CMD_FLAG_FUA)
+t = calls("trim")
+check(len(t) == 2 and t[0] == t[1] and t[0][1:] == ["4096", "40960", "fua"],
+      "trim attempts %s" % t)
+
+# flush, extents and cache.
+fail_next("flush", 3)
+h.flush()
+check(len(calls("flush")) == 4, "flush attempts %d" % len(calls("flush")))
+
+fail_next("extents", 2)
+ext = []
+h.block_status(8192, 0, lambda m, o, e, err: ext.extend(e) or 0)
+check(len(calls("extents")) == 3, "extents attempts")
+# Only the successful attempt's extents reach the client, once.
+check(ext[:2] == [8192, 0], "extents %s" % ext)
+
+fail_next("cache", 1)
+h.cache(4096, 0)
+check(len(calls("cache")) == 2, "cache attempts")
+
+# And a read.
+fail_next("pread", 2)
+check(h.pread(3000, 1001) == data, "read after retries")
+check(len(calls("pread")) == 3, "pread attempts")
+
+h.shutdown()
+deadline = time.monotonic() + (60 if VALGRIND else 10)
+while "connection summary:" not in srv.output() and \
+        time.monotonic() < deadline:
+    time.sleep(0.01)
+srv.stop()
+out = srv.output()
+check(re.search(r"retry-backoff: flush failed: EIO; retry 3 of 8 in", out),
+      "flush retry lines")
+check(re.search(r"retry-backoff: extents offset=0 count=8192 failed: EIO; "
+                r"retry 2 of 8", out), "extents retry lines")
+m = re.search(r"connection summary: (\d+) requests retried, (\d+) retries, "
+              r"(\d+) recovered, (\d+) gave up", out)
+check(m and m.groups() == ("8", "14", "8", "0"),
+      "summary %s" % (m and m.groups(),))
+print("ok")
