@@ -2,9 +2,13 @@
 TESTS += \
 	test-chunk-cache-differential.py \
 	test-chunk-cache-crash.py \
-	test-chunk-cache-persistence.py
+	test-chunk-cache-persistence.py \
+	test-chunk-cache-errors.py \
+	test-chunk-cache-race.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
 	test-chunk-cache-crash.py \
-	test-chunk-cache-persistence.py
+	test-chunk-cache-persistence.py \
+	test-chunk-cache-errors.py \
+	test-chunk-cache-race.py
