@@ -19,3 +19,29 @@ EXTRA_DIST += \
 	s3_server.py \
 	s3rver/package.json \
 	s3rver/package-lock.json
+
+# ---- Unit tests of the s3-object plugin's parts (block kept by the
+# ---- plugin's author; functional tests are listed above).
+S3_UNIT_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/plugins/s3-object \
+	$(CURL_CFLAGS) $(LIBXML2_CFLAGS) $(CRYPTO_CFLAGS)
+S3_UNIT_LDADD = $(top_builddir)/plugins/s3-object/libs3object.la \
+	$(UNIT_LDADD) $(CURL_LIBS) $(LIBXML2_LIBS) $(CRYPTO_LIBS)
+check_PROGRAMS += test-sigv4 test-crc32c test-s3-xml sigv4-dump
+TESTS += test-sigv4 test-crc32c test-s3-xml test-s3-object-sigv4-botocore.py
+EXTRA_DIST += test-s3-object-sigv4-botocore.py
+
+test_sigv4_SOURCES = test-sigv4.c test-util.h
+test_sigv4_CFLAGS = $(S3_UNIT_CFLAGS)
+test_sigv4_LDADD = $(S3_UNIT_LDADD)
+
+sigv4_dump_SOURCES = sigv4-dump.c
+sigv4_dump_CFLAGS = $(S3_UNIT_CFLAGS)
+sigv4_dump_LDADD = $(S3_UNIT_LDADD)
+
+test_crc32c_SOURCES = test-crc32c.c test-util.h
+test_crc32c_CFLAGS = $(S3_UNIT_CFLAGS)
+test_crc32c_LDADD = $(S3_UNIT_LDADD)
+
+test_s3_xml_SOURCES = test-s3-xml.c nbdkit-shim.c nbdkit-shim.h test-util.h
+test_s3_xml_CFLAGS = $(S3_UNIT_CFLAGS)
+test_s3_xml_LDADD = $(S3_UNIT_LDADD)

@@ -532,6 +532,16 @@ s3_object_can_fua (void *handle)
 }
 
 static int
+s3_object_can_cache (void *handle)
+{
+  /* Advisory: this plugin keeps no data locally, so there is nothing to
+   * load ahead (the engine's cache is a no-op without a prefetch op).
+   * Put nbdkit-chunk-cache-filter in front for a real cache.
+   */
+  return NBDKIT_CACHE_NATIVE;
+}
+
+static int
 s3_object_can_extents (void *handle)
 {
   struct handle *h = handle;
@@ -617,6 +627,17 @@ s3_object_extents (void *handle, uint32_t count, uint64_t offset,
                                flags & NBDKIT_FLAG_REQ_ONE, extents);
 }
 
+static int
+s3_object_cache (void *handle, uint32_t count, uint64_t offset,
+                 uint32_t flags)
+{
+  struct handle *h = handle;
+
+  if (h->v == NULL)
+    return 0;
+  return chunk_engine_cache (h->engine, count, offset);
+}
+
 static struct nbdkit_plugin plugin = {
   .name               = "s3-object",
   .longname           = "shardkit s3-object plugin",
@@ -644,6 +665,7 @@ static struct nbdkit_plugin plugin = {
   .can_zero           = s3_object_can_zero,
   .can_fast_zero      = s3_object_can_fast_zero,
   .can_fua            = s3_object_can_fua,
+  .can_cache          = s3_object_can_cache,
   .can_extents        = s3_object_can_extents,
   .is_rotational      = s3_object_is_rotational,
   .pread              = s3_object_pread,
@@ -652,6 +674,7 @@ static struct nbdkit_plugin plugin = {
   .trim               = s3_object_trim,
   .zero               = s3_object_zero,
   .extents            = s3_object_extents,
+  .cache              = s3_object_cache,
   .errno_is_preserved = 1,
 };
 

@@ -27,7 +27,7 @@ s3_raw_size (struct s3_client *c, const char *key, uint64_t *size)
     return -1;
   }
   if (r.status == 404) {
-    nbdkit_error ("key=%s: no such object in bucket %s", key,
+    nbdkit_error ("key=%s: not found in bucket %s (HTTP 404)", key,
                   s3_client_bucket (c));
     s3_response_free (&r);
     errno = ENOENT;
