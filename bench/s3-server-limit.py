@@ -149,12 +149,18 @@ def main():
     ap.add_argument("--bucket", default="shardkit")
     ap.add_argument("--access-key")
     ap.add_argument("--secret-key")
+    ap.add_argument("--name", help="the server's name in the output")
+    ap.add_argument("--no-warmup", action="store_true",
+                    help="measure from the first request (a fresh Ceph "
+                    "gateway is slow for its first few hundred MiB)")
     a = ap.parse_args()
 
     servers = []
     if a.endpoint:
         servers.append(External(a.endpoint, a.bucket, a.access_key,
                                 a.secret_key))
+        if a.name:
+            servers[-1].name = a.name
     else:
         for name in a.servers.split(","):
             if name == "ceph":
@@ -174,9 +180,14 @@ def main():
     bodies = [os.urandom(OBJECT_SIZE) for _ in range(OBJECTS)]
     digests = [hashlib.sha256(b).hexdigest() for b in bodies]
     print("%d clients x %d objects x %d MiB, one kept-alive connection "
-          "each; %d rounds, servers alternating"
-          % (CLIENTS, OBJECTS, OBJECT_SIZE // MiB, a.rounds), flush=True)
+          "each; %d rounds after %s, servers alternating"
+          % (CLIENTS, OBJECTS, OBJECT_SIZE // MiB, a.rounds,
+             "no warm-up" if a.no_warmup else "one warm-up round"),
+          flush=True)
     results = {s.name: [] for s in servers}
+    if not a.no_warmup:
+        for s in servers:
+            one_round(s, bodies, digests, "warmup")
     for r in range(a.rounds):
         for s in servers:
             put, get, cpu = one_round(s, bodies, digests, "r%d" % r)
