@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "chunk-engine.h"
 #include "nbdkit-shim.h"
@@ -52,13 +55,14 @@ m_write (void *s, uint64_t n, const void *buf, uint32_t len, uint32_t off,
   if (m->chunks[n] == NULL)
     m->chunks[n] = calloc (1, m->chunk_size);
   memcpy (m->chunks[n] + off, buf, len);
-  m->writes++;
+  /* Atomic: with parallelism, pieces of one request run at once. */
+  __atomic_fetch_add (&m->writes, 1, __ATOMIC_RELAXED);
   {
     uint64_t span = m->size - n * m->chunk_size;
     if (span > m->chunk_size)
       span = m->chunk_size;
     if (off != 0 || len != span)
-      m->partial_writes++;
+      __atomic_fetch_add (&m->partial_writes, 1, __ATOMIC_RELAXED);
   }
   return 0;
 }
@@ -68,11 +72,11 @@ m_remove (void *s, const uint64_t *ns, size_t count, bool fua)
 {
   struct mem_store *m = s;
   size_t i;
-  m->remove_calls++;
+  __atomic_fetch_add (&m->remove_calls, 1, __ATOMIC_RELAXED);
   for (i = 0; i < count; ++i) {
     free (m->chunks[ns[i]]);
     m->chunks[ns[i]] = NULL;
-    m->removes++;
+    __atomic_fetch_add (&m->removes, 1, __ATOMIC_RELAXED);
   }
   return 0;
 }
@@ -151,7 +155,8 @@ random_request (uint64_t size, uint32_t cs, uint64_t *off, uint32_t *len)
 }
 
 static void
-run (const struct chunk_store_ops *ops, const char *what, uint64_t seed)
+run (const struct chunk_store_ops *ops, const char *what, uint64_t seed,
+     unsigned parallel)
 {
   const uint32_t cs = 65536;
   const uint64_t size = 10 * 65536 + 1234;       /* short last chunk */
@@ -175,6 +180,7 @@ run (const struct chunk_store_ops *ops, const char *what, uint64_t seed)
   e = chunk_engine_new (what, ops, &m, size, cs);
   CHECK (e != NULL);
   CHECK (chunk_engine_count_present (e) == 1);
+  CHECK (chunk_engine_set_parallelism (e, parallel) == 0);
 
   for (iter = 0; iter < 3000; ++iter) {
     uint64_t off;
@@ -312,6 +318,188 @@ run (const struct chunk_store_ops *ops, const char *what, uint64_t seed)
   free (buf);
 }
 
+/* A slow store that records how many of its operations run at once. */
+struct slow_store {
+  struct mem_store m;
+  int in_flight, max_in_flight;
+  uint64_t fail_chunk;          /* reads/writes of it fail with EIO */
+};
+
+static void
+slow_enter (struct slow_store *s)
+{
+  int now = __atomic_add_fetch (&s->in_flight, 1, __ATOMIC_ACQ_REL);
+  int max = __atomic_load_n (&s->max_in_flight, __ATOMIC_ACQUIRE);
+  while (now > max &&
+         !__atomic_compare_exchange_n (&s->max_in_flight, &max, now, false,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    ;
+  usleep (20000);
+  __atomic_sub_fetch (&s->in_flight, 1, __ATOMIC_ACQ_REL);
+}
+
+static int
+slow_read (void *st, uint64_t n, void *buf, uint32_t len, uint32_t off)
+{
+  struct slow_store *s = st;
+  slow_enter (s);
+  if (n == s->fail_chunk) {
+    errno = EIO;
+    return -1;
+  }
+  return m_read (&s->m, n, buf, len, off);
+}
+
+static int
+slow_write (void *st, uint64_t n, const void *buf, uint32_t len, uint32_t off,
+            bool fua)
+{
+  struct slow_store *s = st;
+  slow_enter (s);
+  if (n == s->fail_chunk) {
+    errno = EIO;
+    return -1;
+  }
+  return m_write (&s->m, n, buf, len, off, fua);
+}
+
+static int
+slow_remove (void *st, const uint64_t *ns, size_t count, bool fua)
+{
+  struct slow_store *s = st;
+  return m_remove (&s->m, ns, count, fua);
+}
+
+static int
+slow_sync (void *st)
+{
+  return 0;
+}
+
+static int
+slow_list (void *st, void (*found) (void *, uint64_t), void *opaque)
+{
+  struct slow_store *s = st;
+  return m_list (&s->m, found, opaque);
+}
+
+static const struct chunk_store_ops slow_ops = {
+  .partial_write = false,
+  .read = slow_read, .write = slow_write, .remove = slow_remove,
+  .sync = slow_sync, .list = slow_list,
+};
+
+struct writer_arg {
+  struct chunk_engine *e;
+  unsigned char fill;
+  uint64_t offset;
+};
+
+static void *
+writer (void *arg)
+{
+  struct writer_arg *a = arg;
+  unsigned char buf[1000];
+
+  memset (buf, a->fill, sizeof buf);
+  CHECK (chunk_engine_pwrite (a->e, buf, sizeof buf, a->offset, false) == 0);
+  return NULL;
+}
+
+/* Parallel requests really overlap, stay bounded, report errors, and keep
+ * read-modify-writes of one chunk from losing data.
+ */
+static void
+test_parallel (void)
+{
+  const uint32_t cs = 65536;
+  const uint64_t size = 16 * (uint64_t) cs;
+  struct slow_store s = { .m = { .chunk_size = cs, .size = size,
+                                 .nr_chunks = 16 },
+                          .fail_chunk = UINT64_MAX };
+  unsigned char *buf = malloc (size), *back = malloc (size);
+  struct chunk_engine *e;
+  struct timespec t0, t1;
+  double secs;
+  uint64_t i;
+
+  s.m.chunks = calloc (16, sizeof *s.m.chunks);
+  e = chunk_engine_new ("parallel", &slow_ops, &s, size, cs);
+  CHECK (e != NULL);
+  CHECK (chunk_engine_set_parallelism (e, 4) == 0);
+  for (i = 0; i < size; ++i)
+    buf[i] = (unsigned char) (i * 13 + 1);
+
+  /* 16 whole chunks with 4 in flight: about 4 rounds of 20 ms, not 16. */
+  clock_gettime (CLOCK_MONOTONIC, &t0);
+  CHECK (chunk_engine_pwrite (e, buf, (uint32_t) size, 0, false) == 0);
+  clock_gettime (CLOCK_MONOTONIC, &t1);
+  secs = (double) (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+  CHECK (s.max_in_flight == 4);
+  CHECK (secs < 16 * 0.020);
+  s.max_in_flight = 0;
+  CHECK (chunk_engine_pread (e, back, (uint32_t) size, 0) == 0);
+  CHECK (memcmp (buf, back, size) == 0);
+  CHECK (s.max_in_flight == 4);
+
+  /* An unaligned read across 3 chunks. */
+  CHECK (chunk_engine_pread (e, back, 2 * cs + 10, cs / 2) == 0);
+  CHECK (memcmp (buf + cs / 2, back, 2 * cs + 10) == 0);
+
+  /* One failing piece fails the request with its errno; the others'
+   * data is intact.
+   */
+  s.fail_chunk = 9;
+  shim_quiet = 1;
+  errno = 0;
+  CHECK (chunk_engine_pread (e, back, (uint32_t) size, 0) == -1 &&
+         errno == EIO);
+  memset (buf + 9 * cs, 0xee, 3 * cs);
+  errno = 0;
+  CHECK (chunk_engine_pwrite (e, buf + 9 * cs, 3 * cs, 9 * cs, false) == -1 &&
+         errno == EIO);
+  shim_quiet = 0;
+  s.fail_chunk = UINT64_MAX;
+
+  /* Parallelism back to 1: serial again. */
+  CHECK (chunk_engine_set_parallelism (e, 1) == 0);
+  s.max_in_flight = 0;
+  CHECK (chunk_engine_pread (e, back, 4 * cs, 0) == 0);
+  CHECK (s.max_in_flight == 1);
+
+  /* Many small writes into one chunk from many threads, each a
+   * read-modify-write: none is lost.
+   */
+  CHECK (chunk_engine_set_parallelism (e, 4) == 0);
+  {
+    pthread_t th[16];
+    struct writer_arg a[16];
+    int k;
+    for (k = 0; k < 16; ++k) {
+      a[k] = (struct writer_arg) { e, (unsigned char) (k + 1),
+                                   2 * (uint64_t) cs + (uint64_t) k * 2000 };
+      pthread_create (&th[k], NULL, writer, &a[k]);
+    }
+    for (k = 0; k < 16; ++k)
+      pthread_join (th[k], NULL);
+    CHECK (chunk_engine_pread (e, back, cs, 2 * cs) == 0);
+    for (k = 0; k < 16; ++k)
+      for (i = 0; i < 1000; ++i)
+        if (back[k * 2000 + i] != k + 1) {
+          fprintf (stderr, "write %d lost at byte %" PRIu64 "\n", k, i);
+          test_failures++;
+          break;
+        }
+  }
+
+  chunk_engine_free (e);
+  for (i = 0; i < 16; ++i)
+    free (s.m.chunks[i]);
+  free (s.m.chunks);
+  free (buf);
+  free (back);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -319,9 +507,13 @@ main (int argc, char *argv[])
   int i;
 
   for (i = 0; i < 4; ++i) {
-    run (&file_like, "file-like", seed + (uint64_t) i);
-    run (&object_like, "object-like", seed + (uint64_t) i);
+    run (&file_like, "file-like", seed + (uint64_t) i, 1);
+    run (&object_like, "object-like", seed + (uint64_t) i, 1);
+    /* The same, with requests spread over worker threads. */
+    run (&file_like, "file-like parallel", seed + (uint64_t) i, 3);
+    run (&object_like, "object-like parallel", seed + (uint64_t) i, 4);
   }
+  test_parallel ();
   CHECK (buffer_is_zero ("", 0));
   CHECK (buffer_is_zero ("\0\0\0", 3));
   CHECK (!buffer_is_zero ("\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0x", 18));
