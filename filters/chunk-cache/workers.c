@@ -180,21 +180,23 @@ stats_debug (void)
 static void *
 stats_loop (void *arg)
 {
+  double next_write = now_s () + cfg.stats_interval;
+
   pthread_mutex_lock (&cache_lock);
   while (!stop) {
     struct timespec ts;
+    /* work_cond is broadcast for many reasons: write only on time. */
+    if (now_s () >= next_write) {
+      pthread_mutex_unlock (&cache_lock);
+      stats_write ();
+      pthread_mutex_lock (&cache_lock);
+      next_write = now_s () + cfg.stats_interval;
+    }
     clock_gettime (CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t) cfg.stats_interval;
-    ts.tv_nsec += (long) ((cfg.stats_interval - (time_t) cfg.stats_interval)
-                          * 1e9);
+    ts.tv_nsec += 50 * 1000 * 1000;
     if (ts.tv_nsec >= 1000000000)
       ts.tv_sec++, ts.tv_nsec -= 1000000000;
     pthread_cond_timedwait (&work_cond, &cache_lock, &ts);
-    if (stop)
-      break;
-    pthread_mutex_unlock (&cache_lock);
-    stats_write ();
-    pthread_mutex_lock (&cache_lock);
   }
   pthread_mutex_unlock (&cache_lock);
   return NULL;
