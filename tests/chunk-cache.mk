@@ -4,11 +4,15 @@ TESTS += \
 	test-chunk-cache-crash.py \
 	test-chunk-cache-persistence.py \
 	test-chunk-cache-errors.py \
-	test-chunk-cache-race.py
+	test-chunk-cache-race.py \
+	test-chunk-cache-eviction.py \
+	test-chunk-cache-shutdown.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
 	test-chunk-cache-crash.py \
 	test-chunk-cache-persistence.py \
 	test-chunk-cache-errors.py \
-	test-chunk-cache-race.py
+	test-chunk-cache-race.py \
+	test-chunk-cache-eviction.py \
+	test-chunk-cache-shutdown.py

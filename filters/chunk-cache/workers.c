@@ -249,12 +249,29 @@ drain_all (void)
   shutting_down = true;
   pthread_cond_broadcast (&work_cond);
   for (;;) {
+    uint64_t stuck = 0;
+    uint32_t i;
     left = 0;
     for (c = caches; c; c = c->next_cache)
-      if (c->bg && c->can_write_below)
+      if (c->bg && c->can_write_below) {
         left += c->dirty + c->written;
+        for (i = c->retry.head; i != NIL; i = c->b[i].q.next)
+          if (c->b[i].retries >= 4)
+            stuck++;
+      }
     if (left == 0 || nthreads == 0)
       break;
+    /* Everything left keeps failing (some layers below refuse to work
+     * once nbdkit is shutting down): do not wait for the timeout.
+     */
+    if (stuck == left) {
+      nbdkit_error ("chunk-cache: shutdown: %" PRIu64 " blocks keep failing "
+                    "to write back%s", left,
+                    cfg.dir ? "; they stay dirty in cache-dir and are "
+                    "written back at the next start" : " and are LOST "
+                    "(no cache-dir)");
+      break;
+    }
     if (now_s () - start > cfg.shutdown_timeout) {
       nbdkit_error ("chunk-cache: shutdown: %" PRIu64 " blocks could not be "
                     "written back in %g s%s", left, cfg.shutdown_timeout,
