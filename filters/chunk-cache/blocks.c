@@ -318,7 +318,8 @@ cache_read (struct cache *c, nbdkit_next *next, void *buf,
       *err = errno;
 
     pthread_mutex_lock (&cache_lock);
-    b->pins--;
+    if (--b->pins == 0)
+      pthread_cond_broadcast (&cache_cond);   /* trim/zero may wait */
     evict_locked (c);
     pthread_mutex_unlock (&cache_lock);
     if (r == -1) {
@@ -471,7 +472,8 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
     *err = errno;
 
   pthread_mutex_lock (&cache_lock);
-  b->writers--;
+  if (--b->writers == 0)
+    pthread_cond_broadcast (&cache_cond);     /* trim/zero may wait */
   if (r == 0) {
     uint64_t seq = ++c->wseq;
     b->gen++;
