@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "crc32c.h"
 #include "s3-digest.h"
 
@@ -31,6 +33,62 @@ s3_digest_compute (const void *data, uint64_t len, uint32_t block,
     d->crc[i++] = crc32c (0, p + off, (size_t) n);
   }
   d->nblocks = i;
+  return 0;
+}
+
+static void
+cleanup_md_ctx (EVP_MD_CTX **ctx)
+{
+  EVP_MD_CTX_free (*ctx);
+}
+#define CLEANUP_MD_CTX __attribute__ ((cleanup (cleanup_md_ctx)))
+
+int
+s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
+                       struct s3_digest *d, char sha256_hex[65],
+                       char md5_base64[25])
+{
+  static const char hex[] = "0123456789abcdef";
+  CLEANUP_MD_CTX EVP_MD_CTX *sha = EVP_MD_CTX_new ();
+  CLEANUP_MD_CTX EVP_MD_CTX *md5 = EVP_MD_CTX_new ();
+  const unsigned char *p = data;
+  unsigned char shabin[32], md5bin[16];
+  uint64_t off;
+  uint32_t i = 0;
+
+  if (block == 0 || (len + block - 1) / block > S3_DIGEST_MAX_BLOCKS) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (sha == NULL || md5 == NULL ||
+      EVP_DigestInit_ex (sha, EVP_sha256 (), NULL) != 1 ||
+      EVP_DigestInit_ex (md5, EVP_md5 (), NULL) != 1) {
+    errno = ENOMEM;
+    return -1;
+  }
+  d->len = len;
+  d->block = block;
+  for (off = 0; off < len; off += block) {
+    size_t n = (size_t) (len - off < block ? len - off : block);
+    d->crc[i++] = crc32c (0, p + off, n);
+    if (EVP_DigestUpdate (sha, p + off, n) != 1 ||
+        EVP_DigestUpdate (md5, p + off, n) != 1) {
+      errno = EIO;
+      return -1;
+    }
+  }
+  d->nblocks = i;
+  if (EVP_DigestFinal_ex (sha, shabin, NULL) != 1 ||
+      EVP_DigestFinal_ex (md5, md5bin, NULL) != 1) {
+    errno = EIO;
+    return -1;
+  }
+  for (i = 0; i < 32; ++i) {
+    sha256_hex[2*i] = hex[shabin[i] >> 4];
+    sha256_hex[2*i+1] = hex[shabin[i] & 15];
+  }
+  sha256_hex[64] = '\0';
+  EVP_EncodeBlock ((unsigned char *) md5_base64, md5bin, 16);
   return 0;
 }
 

@@ -31,6 +31,15 @@ struct s3_digest {
 extern int s3_digest_compute (const void *data, uint64_t len, uint32_t block,
                               struct s3_digest *d);
 
+/* Everything a chunk PUT needs, in one pass over the data (each
+ * sub-block is hashed three ways while it is in cache): the CRCs into
+ * *D, the hex SHA-256 (for x-amz-content-sha256 and the metadata) and
+ * the base64 MD5 (for Content-MD5).  Returns 0, or -1 with errno set.
+ */
+extern int s3_digest_compute_all (const void *data, uint64_t len,
+                                  uint32_t block, struct s3_digest *d,
+                                  char sha256_hex[65], char md5_base64[25]);
+
 /* The header value (malloc'd), or NULL on ENOMEM. */
 extern char *s3_digest_format (const struct s3_digest *d);
 

@@ -545,6 +545,8 @@ set_options (struct s3_client *c, CURL *h, const struct s3_request *req,
   curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt (h, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* Chunks are megabytes: fewer, larger reads from the socket. */
+  curl_easy_setopt (h, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT,
                     (long) (c->timeout < 10 ? c->timeout : 10));
   curl_easy_setopt (h, CURLOPT_TIMEOUT, (long) c->timeout);
@@ -755,7 +757,8 @@ s3_http_request (struct s3_client *c, const struct s3_request *req,
     }
     nbdkit_error ("s3: %s %s/%s: %s (HTTP %ld)%s%s%s", req->method,
                   c->bucket, what, code ? code : "error", resp->status,
-                  message ? ": " : "", message ? message : "",
+                  message && *message ? ": " : "",
+                  message && *message ? message : "",
                   attempt ? " (after retries)" : "");
     break;
   }
