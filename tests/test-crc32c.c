@@ -120,11 +120,37 @@ test_digest (void)
   free (obj);
 }
 
+/* The one-pass digests of a chunk PUT match the known answers. */
+static void
+test_compute_all (void)
+{
+  struct s3_digest d, d2;
+  char sha[65], md5[25];
+  unsigned char *big = malloc (300000);
+  size_t i;
+
+  CHECK (s3_digest_compute_all ("abc", 3, 65536, &d, sha, md5) == 0);
+  CHECK (strcmp (sha, "ba7816bf8f01cfea414140de5dae2223"
+                 "b00361a396177a9cb410ff61f20015ad") == 0);
+  CHECK (strcmp (md5, "kAFQmDzST7DWlj99KOF/cg==") == 0);
+  CHECK (d.nblocks == 1 && d.crc[0] == crc32c (0, "abc", 3));
+  CHECK (s3_digest_compute_all ("", 0, 65536, &d, sha, md5) == 0);
+  CHECK (strcmp (md5, "1B2M2Y8AsgTpgAmY7PhCfg==") == 0 && d.nblocks == 0);
+  for (i = 0; i < 300000; ++i)
+    big[i] = (unsigned char) (i ^ (i >> 8));
+  CHECK (s3_digest_compute_all (big, 300000, 65536, &d, sha, md5) == 0);
+  CHECK (s3_digest_compute (big, 300000, 65536, &d2) == 0);
+  CHECK (d.nblocks == 5 && d2.nblocks == 5 &&
+         memcmp (d.crc, d2.crc, 5 * sizeof d.crc[0]) == 0);
+  free (big);
+}
+
 int
 main (void)
 {
   test_vectors ();
   test_paths ();
   test_digest ();
+  test_compute_all ();
   TEST_EXIT ();
 }
