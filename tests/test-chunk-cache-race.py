@@ -71,4 +71,68 @@ check(st["written-back"] > HOT, "blocks were written back several times")
 got = sharded_file_contents(d, "vol", SIZE)
 check(got == bytes(model.data),
       "the plugin misses a rewrite that raced its write-back")
+
+# 2. Mixed operations from threads on interleaved pages of shared blocks:
+# writes, zeros, trims, FUA writes and reads race with write-back,
+# loading of evicted blocks (cache-size is small) and each other.
+d2 = tmpdir()
+srv = Server(["--filter=chunk-cache", "--filter=delay", "sharded-file",
+              "dir=" + d2, "export=vol", "size=%d" % SIZE,
+              "delay-write=5ms", "delay-read=5ms", "writeback-delay=0",
+              "cache-block-size=64K", "cache-size=512K", "max-dirty=256K",
+              "writeback-threads=4"])
+model = Model(SIZE)
+errors.clear()
+PAGES_PER_THREAD = SIZE // (4 * KiB) // NTHREADS
+
+
+def mixed(t):
+    import nbd
+    rng = random.Random(seed * 7 + t)
+    h = srv.connect()
+    try:
+        for i in range(250):
+            # a page of this thread: pages t, t+N, t+2N, ... in 2 MiB
+            p = rng.randrange(512 // NTHREADS) * NTHREADS + t
+            off = p * 4 * KiB
+            op = rng.random()
+            if op < 0.4:
+                buf = rng.randbytes(4 * KiB)
+                h.pwrite(buf, off, nbd.CMD_FLAG_FUA if op < 0.05 else 0)
+                with lock:
+                    model.write(off, buf)
+            elif op < 0.5:
+                h.zero(4 * KiB, off)
+                with lock:
+                    model.zero(off, 4 * KiB)
+            elif op < 0.6:
+                h.trim(4 * KiB, off)
+                with lock:
+                    model.zero(off, 4 * KiB)
+            else:
+                got = h.pread(4 * KiB, off)
+                with lock:
+                    want = bytes(model.data[off:off + 4 * KiB])
+                if got != want:
+                    errors.append("thread %d op %d: page %d reads wrong"
+                                  % (t, i, p))
+                    return
+        h.shutdown()
+    except Exception as e:
+        errors.append(repr(e))
+
+
+threads = [threading.Thread(target=mixed, args=(t,))
+           for t in range(NTHREADS)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+check(not errors, "mixed: %s" % errors)
+h = srv.connect()
+check(h.pread(SIZE, 0) == bytes(model.data), "mixed: cache contents")
+h.flush()
+srv.kill()
+check(sharded_file_contents(d2, "vol", SIZE) == bytes(model.data),
+      "mixed: plugin contents after flush")
 print("ok")
