@@ -64,4 +64,30 @@ for name, extra in variants:
     diff = first_difference(got, bytes(model.data))
     check(diff is None, "plugin after flush + kill -9 differs at %s" % diff)
 
+
+# Extents: a block with data not yet written back is data, although the
+# plugin still has a hole there; untouched blocks are the plugin's holes.
+d = tmpdir()
+srv = Server(["--filter=chunk-cache", "sharded-file", "dir=" + d,
+              "export=vol", "size=%d" % SIZE, "writeback-delay=60"])
+h = srv.connect()
+h.pwrite(b"\x01" * 4096, 5 * MiB)
+
+
+def flags_at(h, off):
+    found = []
+
+    def cb(meta, o, ents, err):
+        if meta == nbd.CONTEXT_BASE_ALLOCATION:
+            found.append(ents[1])
+    h.block_status(4096, off, cb)
+    return found[0]
+
+
+check(flags_at(h, 5 * MiB) & nbd.STATE_HOLE == 0, "dirty block is data")
+check(flags_at(h, 20 * MiB) & nbd.STATE_HOLE, "untouched block is a hole")
+h.flush()
+check(flags_at(h, 5 * MiB) & nbd.STATE_HOLE == 0, "written block is data")
+h.shutdown()
+srv.stop()
 print("ok")
