@@ -6,7 +6,8 @@ TESTS += \
 	test-chunk-cache-errors.py \
 	test-chunk-cache-race.py \
 	test-chunk-cache-eviction.py \
-	test-chunk-cache-shutdown.py
+	test-chunk-cache-shutdown.py \
+	test-chunk-cache-s3.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -15,4 +16,5 @@ EXTRA_DIST += \
 	test-chunk-cache-errors.py \
 	test-chunk-cache-race.py \
 	test-chunk-cache-eviction.py \
-	test-chunk-cache-shutdown.py
+	test-chunk-cache-shutdown.py \
+	test-chunk-cache-s3.py
