@@ -223,7 +223,8 @@ evict_locked (struct cache *c)
     /* Index first, then the data: see store.c. */
     store_set_idx (c, i, IDX_ABSENT);
     set_state (c, i, B_ABSENT);
-    store_punch (c, i);
+    if (store_before_punch (c) == 0)
+      store_punch (c, i);
     c->st.evictions++;
   }
 }
@@ -540,6 +541,17 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
   }
   pthread_mutex_unlock (&cache_lock);
 
+  /* A clean copy is not counted in the index while it is being zeroed:
+   * a crash before the plugin is zeroed too must not leave zeros that
+   * the plugin does not have.
+   */
+  pthread_mutex_lock (&cache_lock);
+  for (blk = first; blk <= last; ++blk)
+    if (c->b[blk].state == B_CLEAN)
+      store_set_idx (c, blk, IDX_ABSENT);
+  store_before_punch (c);
+  pthread_mutex_unlock (&cache_lock);
+
   /* Zero the cached copies. */
   for (blk = first; blk <= last; ++blk) {
     uint64_t s = blk * c->bs, e = s + block_len (c, blk);
@@ -589,6 +601,8 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
         store_set_idx (c, blk, IDX_ABSENT);
         set_state (c, blk, B_ABSENT);
       }
+      else if (!dirty)
+        store_set_idx (c, blk, IDX_CLEAN);    /* same zeros as the plugin */
       else if (dirty) {
         uint64_t seq = ++c->wseq;
         b->gen++;

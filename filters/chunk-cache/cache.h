@@ -96,6 +96,7 @@ struct cache {
   /* Files (store.c). */
   int data_fd, index_fd, dir_fd, lock_fd;
   bool persistent;              /* cache-dir= */
+  bool idx_synced_cleared;      /* a synced-dirty byte changed, unsynced */
 
   /* The plugin context used by the workers, never a client's. */
   nbdkit_next *bg;
@@ -143,6 +144,7 @@ int store_sync_index (struct cache *c);
 int store_read_meta_name (const char *dir, char **name, uint64_t *size,
                           uint32_t *bs);
 int store_punch (struct cache *c, uint64_t blk);
+int store_before_punch (struct cache *c);
 
 /* blocks.c: everything below is called without cache_lock held. */
 struct cache *cache_get (nbdkit_backend *backend, const char *name,

@@ -356,6 +356,8 @@ store_close (struct cache *c, bool clean)
 int
 store_set_idx (struct cache *c, uint64_t blk, uint8_t v)
 {
+  if (c->b[blk].idx == IDX_DIRTY_SYNCED && v != IDX_DIRTY_SYNCED)
+    c->idx_synced_cleared = true;
   c->b[blk].idx = v;
   if (!c->persistent)
     return 0;
@@ -383,6 +385,24 @@ store_sync_index (struct cache *c)
     nbdkit_error ("cache-dir=%s: fdatasync cache.index: %m", cfg.dir);
     return -1;
   }
+  return 0;
+}
+
+/* Before giving back the data of a block: a block that a durability=local
+ * flush marked synced-dirty and that was since written back has a clean
+ * (or absent) index byte only in the page cache.  After a machine crash
+ * the old synced-dirty byte could come back while the punched-out data
+ * reads as zeros, and recovery would write zeros over good data in the
+ * plugin.  So such index changes reach the disk before any punch.
+ */
+int
+store_before_punch (struct cache *c)
+{
+  if (!c->idx_synced_cleared)
+    return 0;
+  if (store_sync_index (c) == -1)
+    return -1;
+  c->idx_synced_cleared = false;
   return 0;
 }
 
