@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# s3-object against one local S3 server, alternating in each round with
+# the server's own limit and with nbdkit's own S3 plugin:
+#   - the server's limit: 8 clients x 8 objects x 4 MiB PUT then GET
+#     (s3-server-limit.py, one kept-alive connection per client);
+#   - 256 MiB written with nbdcopy --flush, read back with nbdcopy from a
+#     freshly started nbdkit (and compared with the source);
+#   - 4k random reads at iodepth 16 with fio (10 s) on a freshly started
+#     nbdkit ("cold": neither plugin caches anything);
+#   - CPU seconds nbdkit used per GiB moved (utime+stime, /proc/PID/stat).
+# nbdkit's own S3 plugin runs at object-size=64K: Debian 12's nbdkit (1.32)
+# refuses its object-size above 64K ("plugin must set minimum block size"),
+# and for fio's 4k reads nbdkit's blocksize filter (minblock=64K) is in
+# front of it.  s3-object runs with its defaults (4 MiB chunks,
+# connections=16).
+#
+# Usage: bench/s3-object.sh [ceph|s3rver] [ROUNDS]    (default ceph 2)
+# Run from a build directory (uses ./nbdkit).  Needs libnbd-bin (nbdcopy,
+# nbdinfo), fio, nbdkit-plugin-python + python3-boto3 (for the baseline),
+# and the server's packages (see tests/s3_server.py).  Takes about
+# 2 minutes per round; the server holds at most 512 MiB at a time.
+# Prints figures and ratios; never passes or fails on them.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+server="${1:-ceph}"
+rounds="${2:-2}"
+if [ -z "${S3_ENDPOINT:-}" ]; then
+    exec "$here/s3-run-server.py" "$server" -- "$0" "$@"
+fi
+. "$here/s3-functions.sh"
+
+for t in nbdcopy nbdinfo fio; do
+    command -v "$t" >/dev/null || { echo "SKIP: $t missing"; exit 77; }
+done
+[ -x "$S3_NBDKIT_BUILDDIR/nbdkit" ] ||
+    { echo "SKIP: run from a build directory (./nbdkit missing)"; exit 77; }
+baseline=yes
+if [ ! -e /usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-S3-plugin ]; then
+    echo "note: nbdkit's S3 plugin not installed: no baseline" \
+         "(apt-get install nbdkit-plugin-python python3-boto3)"
+    baseline=no
+fi
+
+MiB=$((1024 * 1024))
+size=256M
+bytes=$((256 * MiB))
+d="$(mktemp -d /tmp/shardkit-bench-XXXXXX)"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do s3_stop "$p"; done
+    rm -rf "$d"
+}
+trap cleanup EXIT
+head -c "$bytes" /dev/urandom >"$d/src"
+
+per_gib() { awk -v c="$1" -v b="$bytes" 'BEGIN { printf "%.2f", c * 1073741824 / b }'; }
+mibs() { awk -v s="$1" -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 / s }'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# Remove every object under a prefix (keeps the server's RAM small).
+delete_prefix() {
+    /usr/bin/python3 - "$1" <<'PY'
+import os, sys
+sys.path.insert(0, os.path.join(os.environ["S3_BENCH_DIR"], "..", "tests"))
+import boto3
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
+                  aws_access_key_id=os.environ["S3_ACCESS_KEY"],
+                  aws_secret_access_key=os.environ["S3_SECRET_KEY"],
+                  region_name=os.environ["S3_REGION"],
+                  config=Config(s3={"addressing_style": "path"}))
+for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=os.environ["S3_BUCKET"], Prefix=sys.argv[1]):
+    keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+    if keys:
+        s3.delete_objects(Bucket=os.environ["S3_BUCKET"],
+                          Delete={"Objects": keys, "Quiet": True})
+PY
+}
+export S3_BENCH_DIR="$here"
+
+# One plugin: write, read (fresh nbdkit), 4k random reads (fresh nbdkit).
+# START is a function taking SOCK NAME SIZE.  Sets W_MIBS R_MIBS W_CPU
+# R_CPU IOPS SAME.
+run_plugin() {
+    local start="$1" start_fio="$2" name="$3" wsec rsec
+    "$start" "$d/w.sock" "$name" "$size"
+    pids+=("$S3_NBDKIT_PID")
+    wsec=$(s3_nbdcopy_write "$d/src" "nbd+unix:///?socket=$d/w.sock")
+    W_CPU=$(per_gib "$(s3_cpu_seconds "$S3_NBDKIT_PID")")
+    s3_stop "$S3_NBDKIT_PID"
+
+    "$start" "$d/r.sock" "$name" "$size"
+    pids+=("$S3_NBDKIT_PID")
+    rsec=$(s3_nbdcopy_read "nbd+unix:///?socket=$d/r.sock" "$d/back")
+    R_CPU=$(per_gib "$(s3_cpu_seconds "$S3_NBDKIT_PID")")
+    s3_stop "$S3_NBDKIT_PID"
+    if cmp -s "$d/src" "$d/back"; then SAME=identical; else SAME=DIFFERENT; fi
+    rm -f "$d/back"
+
+    "$start_fio" "$d/f.sock" "$name" "$size"
+    pids+=("$S3_NBDKIT_PID")
+    IOPS=$(s3_fio_randread "nbd+unix:///?socket=$d/f.sock" "$size" 10)
+    s3_stop "$S3_NBDKIT_PID"
+    W_MIBS=$(mibs "$wsec")
+    R_MIBS=$(mibs "$rsec")
+}
+
+echo "== server: $S3_SERVER at $S3_ENDPOINT, $rounds round(s), $size"
+declare -A all
+for r in $(seq 1 "$rounds"); do
+    /usr/bin/python3 "$here/s3-server-limit.py" --rounds 1 \
+        --endpoint "$S3_ENDPOINT" --bucket "$S3_BUCKET" --name "$S3_SERVER" \
+        --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" \
+        >"$d/limit.out"
+    lput=$(sed -n 's/^RESULT.*put_mibs=\([0-9.]*\).*/\1/p' "$d/limit.out")
+    lget=$(sed -n 's/^RESULT.*get_mibs=\([0-9.]*\).*/\1/p' "$d/limit.out")
+    all[lput]+=" $lput"; all[lget]+=" $lget"
+    printf "round %d  server limit          PUT %7s MiB/s  GET %7s MiB/s\n" \
+        "$r" "$lput" "$lget"
+
+    run_plugin s3_start_s3_object s3_start_s3_object "vol$r"
+    delete_prefix bench/
+    for k in W_MIBS R_MIBS W_CPU R_CPU IOPS; do all[s3$k]+=" ${!k}"; done
+    printf "round %d  s3-object             write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  4k randread %s IOPS\n" \
+        "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$IOPS"
+
+    if [ "$baseline" = yes ]; then
+        run_plugin s3_start_nbdkit_S3 s3_start_nbdkit_S3_any_size "disk$r"
+        delete_prefix "disk$r"
+        for k in W_MIBS R_MIBS W_CPU R_CPU IOPS; do all[py$k]+=" ${!k}"; done
+        printf "round %d  nbdkit S3 (64K)       write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  4k randread %s IOPS\n" \
+            "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$IOPS"
+    fi
+done
+
+m() { echo "${all[$1]}" | median; }
+lput=$(m lput); lget=$(m lget)
+echo "== medians over $rounds round(s)"
+echo "server limit:   PUT $lput MiB/s   GET $lget MiB/s"
+echo "s3-object:      write $(m s3W_MIBS) MiB/s = $(s3_ratio "$(m s3W_MIBS)" "$lput")x PUT limit, CPU $(m s3W_CPU) s/GiB;" \
+     "read $(m s3R_MIBS) MiB/s = $(s3_ratio "$(m s3R_MIBS)" "$lget")x GET limit, CPU $(m s3R_CPU) s/GiB;" \
+     "4k randread $(m s3IOPS) IOPS"
+if [ "$baseline" = yes ]; then
+    echo "nbdkit S3 64K:  write $(m pyW_MIBS) MiB/s, CPU $(m pyW_CPU) s/GiB;" \
+         "read $(m pyR_MIBS) MiB/s, CPU $(m pyR_CPU) s/GiB; 4k randread $(m pyIOPS) IOPS"
+    echo "s3-object / nbdkit S3: write $(s3_ratio "$(m s3W_MIBS)" "$(m pyW_MIBS)")x," \
+         "read $(s3_ratio "$(m s3R_MIBS)" "$(m pyR_MIBS)")x, 4k randread $(s3_ratio "$(m s3IOPS)" "$(m pyIOPS)")x"
+fi
+echo "RESULT plugin=s3-object server=$S3_SERVER write_mibs=$(m s3W_MIBS) read_mibs=$(m s3R_MIBS) write_cpu_s_per_gib=$(m s3W_CPU) read_cpu_s_per_gib=$(m s3R_CPU) randread_iops=$(m s3IOPS) server_put_mibs=$lput server_get_mibs=$lget"
