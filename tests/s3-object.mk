@@ -12,7 +12,8 @@ S3_OBJECT_TESTS = \
 	test-s3-object-corruption.py \
 	test-s3-object-raw.py \
 	test-s3-object-portability.py \
-	test-s3-object-differential.py
+	test-s3-object-differential.py \
+	test-s3-object-http.py
 TESTS += $(S3_OBJECT_TESTS)
 EXTRA_DIST += \
 	$(S3_OBJECT_TESTS) \

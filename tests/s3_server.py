@@ -610,3 +610,192 @@ def chunk_keys(keys, volume):
         if m:
             out.append(int(m.group(1)))
     return sorted(out)
+
+
+class TcpProxy:
+    """A TCP proxy on loopback in front of an S3 server, to see and disturb
+    what the plugin sends: it counts connections and bytes each way, and
+    on request flips one byte in the body of the next request or
+    response, stalls responses, or resets every open connection.
+
+    Arm a corruption only while no request is in flight: the proxy then
+    knows that the next bytes on a connection start a new message.
+    """
+
+    def __init__(self, target_port, target_host="127.0.0.1"):
+        import threading
+        self.target = (target_host, target_port)
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.bytes_up = 0               # client -> server
+        self.bytes_down = 0             # server -> client
+        self.requests = []              # request lines seen
+        self.socks = []
+        self.corrupt = {"up": None, "down": None}   # body offset to flip
+        self.corrupted = {"up": 0, "down": 0}
+        self.stalled = threading.Event()
+        self.closing = False
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        on_exit(self.close)
+
+    @property
+    def endpoint(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def reset_counters(self):
+        with self.lock:
+            self.connections = self.bytes_up = self.bytes_down = 0
+            self.requests = []
+
+    def corrupt_next(self, direction, body_offset=100):
+        """Flip one byte at BODY_OFFSET of the body of the next request
+        ("up", a PUT or POST) or next 200/206 response ("down")."""
+        with self.lock:
+            self.corrupt[direction] = body_offset
+
+    def stall(self, on=True):
+        """Hold back every byte from the server while on."""
+        if on:
+            self.stalled.set()
+        else:
+            self.stalled.clear()
+
+    def reset_all(self):
+        """Abort every open connection with a TCP RST, both sides."""
+        import struct
+        with self.lock:
+            socks, self.socks = self.socks, []
+        for s in socks:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+                s.close()
+            except OSError:
+                pass
+
+    def close(self):
+        self.closing = True
+        self.stalled.clear()
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        self.reset_all()
+
+    def _accept(self):
+        import threading
+        while not self.closing:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                s = socket.create_connection(self.target, timeout=5)
+                s.settimeout(None)
+            except OSError:
+                c.close()
+                continue
+            for x in (c, s):
+                x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                self.connections += 1
+                self.socks += [c, s]
+            threading.Thread(target=self._pump, args=(c, s, "up"),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(s, c, "down"),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, direction):
+        state = {"hdr": b"", "mode": None}
+        try:
+            while True:
+                data = src.recv(262144)
+                if not data:
+                    break
+                if direction == "down":
+                    while self.stalled.is_set() and not self.closing:
+                        time.sleep(0.01)
+                data = self._inspect(data, direction, state)
+                with self.lock:
+                    if direction == "up":
+                        self.bytes_up += len(data)
+                    else:
+                        self.bytes_down += len(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for x in (src, dst):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _inspect(self, data, direction, state):
+        """Record request lines; flip a body byte when armed.  Messages
+        are followed (headers, then Content-Length bytes of body) only
+        from the moment a corruption is armed until it is done."""
+        if direction == "up" and state.get("mode") is None:
+            # Approximate: a send from an idle connection starts with a
+            # request line.
+            line = data.split(b"\r\n", 1)[0]
+            if line[:4] in (b"GET ", b"PUT ", b"POST", b"HEAD", b"DELE"):
+                with self.lock:
+                    self.requests.append(line.decode("latin-1"))
+        with self.lock:
+            armed = self.corrupt[direction]
+        if armed is None:
+            state["mode"] = None
+            return data
+        data = bytearray(data)
+        pos = 0
+        while pos < len(data):
+            mode = state.get("mode")
+            if mode is None:                    # reading headers
+                state["hdr"] += bytes(data[pos:])
+                end = state["hdr"].find(b"\r\n\r\n")
+                if end < 0:
+                    return bytes(data)
+                consumed = len(data) - pos - (len(state["hdr"]) - end - 4)
+                pos += consumed
+                hdr = state["hdr"][:end].decode("latin-1")
+                state["hdr"] = b""
+                first = hdr.split("\r\n", 1)[0]
+                clen = 0
+                for h in hdr.split("\r\n")[1:]:
+                    k, _, v = h.partition(":")
+                    if k.strip().lower() == "content-length":
+                        clen = int(v.strip())
+                parts = first.split()
+                if direction == "up":
+                    target = parts[:1] in (["PUT"], ["POST"])
+                else:
+                    target = parts[1:2] in (["200"], ["206"])
+                if target and clen > armed:
+                    state["mode"], state["left"] = "target", armed
+                elif clen:
+                    state["mode"], state["left"] = "skip", clen
+            elif mode == "skip":
+                n = min(state["left"], len(data) - pos)
+                pos += n
+                state["left"] -= n
+                if state["left"] == 0:
+                    state["mode"] = None
+            else:                               # the target body
+                i = pos + state["left"]
+                if i < len(data):
+                    data[i] ^= 0xff
+                    state["mode"] = None
+                    with self.lock:
+                        self.corrupt[direction] = None
+                        self.corrupted[direction] += 1
+                    return bytes(data)
+                state["left"] -= len(data) - pos
+                pos = len(data)
+        return bytes(data)
