@@ -24,7 +24,7 @@
 /* Volumes with more chunks than this are refused: the presence map would
  * be over 512 MiB.  At the default 4 MiB chunks that is 16 PiB.
  */
-#define MAX_CHUNKS (UINT64_C (1) << 32)
+#define MAX_CHUNKS CHUNK_ENGINE_MAX_CHUNKS
 
 struct chunk_engine {
   char *name;
@@ -110,7 +110,8 @@ chunk_engine_new (const char *name, const struct chunk_store_ops *ops,
   struct chunk_engine *e;
   size_t i;
 
-  if (chunk_size == 0 || (chunk_size & (chunk_size - 1)) != 0 || size == 0) {
+  if (chunk_size == 0 || (chunk_size & (chunk_size - 1)) != 0 || size == 0 ||
+      size > (uint64_t) INT64_MAX) {
     nbdkit_error ("%s: invalid size %" PRIu64 " or chunk size %" PRIu32,
                   name, size, chunk_size);
     errno = EINVAL;
@@ -640,7 +641,17 @@ write_piece (struct chunk_engine *e, const unsigned char *src,
     }
   }
 
-  if (whole || e->ops->partial_write) {
+  if (e->ops->partial_write) {
+    /* Mark the chunk present first: a write that fails half-way may
+     * still have created it, and a later trim must then remove it rather
+     * than believe it absent (and let the stale bytes come back).  A
+     * reader racing this sees a missing file, which reads as zeros.
+     */
+    set_present (e, p.n, true);
+    if (e->ops->write (e->store, p.n, src, p.len, p.off, fua) == -1)
+      return -1;
+  }
+  else if (whole) {
     if (e->ops->write (e->store, p.n, src, p.len, p.off, fua) == -1)
       return -1;
     set_present (e, p.n, true);

@@ -9,8 +9,10 @@
  * map of which chunks exist.
  *
  * Locking: every chunk maps to one of a fixed set of reader/writer locks.
- * Reads hold it shared; writes, trims and zeros hold it exclusive, so a
- * write never races a trim or a read-modify-write of the same chunk.
+ * Reads hold it shared; trims, zeros, read-modify-writes and anything
+ * that may remove a chunk hold it exclusive, so a write never races a
+ * trim or a read-modify-write of the same chunk.  Writes to a store that
+ * writes in place (partial_write) share it with each other.
  */
 #ifndef SHARDKIT_CHUNK_ENGINE_H
 #define SHARDKIT_CHUNK_ENGINE_H
@@ -84,6 +86,11 @@ struct chunk_engine;
  * with an error reported through nbdkit_error on failure.  NAME is used in
  * messages only.
  */
+/* Volumes with more chunks than this are refused (the map of present
+ * chunks would pass 512 MiB): 16 PiB at 4 MiB chunks.
+ */
+#define CHUNK_ENGINE_MAX_CHUNKS (UINT64_C (1) << 32)
+
 extern struct chunk_engine *chunk_engine_new (const char *name,
                                               const struct chunk_store_ops *ops,
                                               void *store,

@@ -281,7 +281,11 @@ run (const struct chunk_store_ops *ops, const char *what, uint64_t seed,
     errno = 0;
     CHECK (chunk_engine_pwrite (e, buf, 100, target, false) == -1);
     CHECK (errno == ENOSPC);
-    CHECK (!chunk_engine_is_present (e, 7));
+    /* An in-place store may have created the chunk before failing, so
+     * the engine marks it present first (a later trim then removes it);
+     * a whole-chunk store never has a half-written chunk.
+     */
+    CHECK (ops->partial_write || !chunk_engine_is_present (e, 7));
     CHECK (chunk_engine_pread (e, buf, 100, target) == 0);
     for (i = 0; i < 100; ++i)
       CHECK (buf[i] == 0);

@@ -51,7 +51,8 @@ def run(max_open, touch):
         batch = chunks[i:i + 64]
         for j, n in enumerate(batch):
             off = n * CHUNK + rng.randrange(CHUNK - 512)
-            data = rng.randbytes(rng.randint(1, 512))
+            # Never all zeros: zeros into an absent chunk store nothing.
+            data = b"\x01" + rng.randbytes(rng.randint(0, 511))
             written[n] = (off, data)
             hs[j % CONNS].aio_pwrite(data, off)
         for h in hs:

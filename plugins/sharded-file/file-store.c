@@ -47,8 +47,11 @@ file_store_open_chunk (void *volume, uint64_t n, bool create, bool *created)
   if (created)
     *created = false;
   chunk_file_name (v, n, fname, sizeof fname);
-  fd = openat (v->dirfd, fname,
-               (v->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW);
+  /* O_NONBLOCK: a FIFO in place of a chunk must not hang the server (it
+   * is refused below); regular files ignore the flag.
+   */
+  fd = openat (v->dirfd, fname, (v->readonly ? O_RDONLY : O_RDWR) |
+               O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd == -1 && errno == ENOENT && create && !v->readonly) {
     fd = openat (v->dirfd, fname,
                  O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -61,7 +64,12 @@ file_store_open_chunk (void *volume, uint64_t n, bool create, bool *created)
       fd = openat (v->dirfd, fname, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   }
   if (fd == -1) {
-    if (errno != ENOENT) {
+    if (errno == EMFILE || errno == ENFILE) {
+      nbdkit_error ("%s/%s: open: %m (lower max-open-files or raise "
+                    "ulimit -n)", v->dirname, fname);
+      errno = EIO;              /* EMFILE has no NBD error code */
+    }
+    else if (errno != ENOENT) {
       nbdkit_error ("%s/%s: open: %m", v->dirname, fname);
       /* Something that is not a chunk file in its place (a directory, a
        * symlink refused by O_NOFOLLOW): the volume is damaged, EIO.
@@ -110,8 +118,10 @@ store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
     if (r == -1) {
       if (errno == EINTR)
         continue;
+      int saved = errno;
       nbdkit_error ("%s: chunk %" PRIu64 ": pread: %m", v->name, n);
       fd_cache_put (v->fds, n, false);
+      errno = saved;
       return -1;
     }
     if (r == 0) {
@@ -126,8 +136,30 @@ store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
   return 0;
 }
 
+/* Called with v->sync_lock held. */
 static int
-sync_dir (struct file_volume *v)
+check_sync_failed (struct file_volume *v)
+{
+  if (v->sync_failed) {
+    nbdkit_error ("%s: an earlier sync failed (%s): data acknowledged "
+                  "before it may be lost; restart the server after "
+                  "checking the storage", v->name, strerror (v->sync_failed));
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+static void
+note_sync_failed (struct file_volume *v, int err)
+{
+  if (v->sync_failed == 0)
+    v->sync_failed = err ? err : EIO;
+}
+
+/* Called with v->sync_lock held. */
+static int
+sync_dir_locked (struct file_volume *v)
 {
   if (__atomic_exchange_n (&v->dir_dirty, false, __ATOMIC_ACQ_REL)) {
     if (fsync (v->dirfd) == -1) {
@@ -135,11 +167,35 @@ sync_dir (struct file_volume *v)
       __atomic_store_n (&v->dir_dirty, true, __ATOMIC_RELEASE);
       nbdkit_error ("%s: fsync of the directory: %s", v->dirname,
                     strerror (saved));
+      note_sync_failed (v, saved);
       errno = saved;
       return -1;
     }
   }
   return 0;
+}
+
+/* FUA: make one chunk file (FD, or none when -1) and the directory
+ * entries durable.  The file's own sync needs no lock: concurrent FUA
+ * writes to different chunks proceed side by side.
+ */
+static int
+sync_chunk (struct file_volume *v, uint64_t n, int fd)
+{
+  if (fd >= 0 && fdatasync (fd) == -1) {
+    int saved = errno;
+    nbdkit_error ("%s: chunk %" PRIu64 ": fdatasync: %s", v->name, n,
+                  strerror (saved));
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&v->sync_lock);
+    note_sync_failed (v, saved);
+    errno = saved;
+    return -1;
+  }
+  /* Always, not only when this write created the file: an earlier
+   * write may have created it without making the entry durable.
+   */
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&v->sync_lock);
+  return sync_dir_locked (v);
 }
 
 static int
@@ -174,17 +230,10 @@ store_write (void *store, uint64_t n, const void *buf, uint32_t len,
     off += (uint32_t) r;
   }
   if (fua) {
-    if (fdatasync (fd) == -1) {
-      int saved = errno;
-      nbdkit_error ("%s: chunk %" PRIu64 ": fdatasync: %s", v->name, n,
-                    strerror (saved));
-      fd_cache_put (v->fds, n, true);
-      errno = saved;
-      return -1;
-    }
-    fd_cache_put (v->fds, n, false);
-    /* A new file must also be in its directory to survive a crash. */
-    return created ? sync_dir (v) : 0;
+    int r = sync_chunk (v, n, fd), saved = errno;
+    fd_cache_put (v->fds, n, r == -1);
+    errno = saved;
+    return r;
   }
   fd_cache_put (v->fds, n, true);
   return 0;
@@ -200,14 +249,15 @@ store_remove (void *store, const uint64_t *ns, size_t count, bool fua)
     char fname[CHUNK_NAME_MAX];
 
     chunk_file_name (v, ns[i], fname, sizeof fname);
-    fd_cache_forget (v->fds, ns[i]);
     if (unlinkat (v->dirfd, fname, 0) == -1 && errno != ENOENT) {
+      /* The file stays, and so must the record that it needs a sync. */
       nbdkit_error ("%s/%s: unlink: %m", v->dirname, fname);
       return -1;
     }
+    fd_cache_forget (v->fds, ns[i]);
     __atomic_store_n (&v->dir_dirty, true, __ATOMIC_RELEASE);
   }
-  return fua ? sync_dir (v) : 0;
+  return fua ? sync_chunk (v, 0, -1) : 0;
 }
 
 /* Zero a range by writing zeros, for file systems that cannot punch. */
@@ -285,10 +335,8 @@ store_punch (void *store, uint64_t n, uint32_t len, uint32_t off, bool fua)
       r = -1;
     }
   }
-  if (r == 0 && fua && fdatasync (fd) == -1) {
-    nbdkit_error ("%s: chunk %" PRIu64 ": fdatasync: %m", v->name, n);
+  if (r == 0 && fua && sync_chunk (v, n, fd) == -1)
     r = -1;
-  }
   {
     int saved = errno;
     fd_cache_put (v->fds, n, r == 0 && !fua);
@@ -372,9 +420,14 @@ store_sync (void *store)
 
   if (v->readonly)
     return 0;
-  if (fd_cache_sync (v->fds) == -1)
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&v->sync_lock);
+  if (check_sync_failed (v) == -1)
     return -1;
-  return sync_dir (v);
+  if (fd_cache_sync (v->fds) == -1) {
+    note_sync_failed (v, errno);
+    return -1;
+  }
+  return sync_dir_locked (v);
 }
 
 /* Parse "NAME.<n>.chunk" for this volume; strict decimal n. */

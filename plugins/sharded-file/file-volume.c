@@ -59,7 +59,21 @@ parse_meta_fd (int fd, const char *dirname, const char *name,
 {
   char buf[VOLUME_META_MAX_BYTES + 1];
   char why[256];
+  struct stat st;
   ssize_t len;
+
+  /* Opened with O_NONBLOCK so that a FIFO cannot hang us; refuse it and
+   * anything else that is not a plain file.
+   */
+  if (fstat (fd, &st) == -1) {
+    nbdkit_error ("%s/%s.meta: fstat: %m", dirname, name);
+    return -1;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    nbdkit_error ("%s/%s.meta: not a regular file", dirname, name);
+    errno = EIO;
+    return -1;
+  }
 
   len = read_small_file (fd, buf, VOLUME_META_MAX_BYTES);
   if (len == -1) {
@@ -83,7 +97,7 @@ file_volume_read_meta (int dirfd, const char *dirname, const char *name,
   CLEANUP_CLOSE int fd = -1;
 
   meta_file_name (name, fname, sizeof fname);
-  fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd == -1) {
     if (errno == ENOENT)
       nbdkit_error ("volume '%s' does not exist in %s", name, dirname);
@@ -191,12 +205,12 @@ open_meta (int dirfd, const char *dirname, const char *name,
   int fd;
 
   meta_file_name (name, fname, sizeof fname);
-  fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd == -1 && errno == ENOENT && create && create->size) {
     uint32_t cs = create->chunk_size ? create->chunk_size : CHUNK_SIZE_DEFAULT;
     if (create_meta (dirfd, dirname, name, create->size, cs) == -1)
       return -1;
-    fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   }
   if (fd == -1) {
     if (errno == ENOENT)
@@ -263,6 +277,7 @@ file_volume_open (int dirfd, const char *dirname, const char *name,
     return NULL;
   }
   v->meta_fd = -1;
+  pthread_mutex_init (&v->sync_lock, NULL);
   v->dirfd = dirfd;
   v->dirname = dirname;
   v->readonly = readonly;
@@ -304,6 +319,7 @@ file_volume_close (struct file_volume *v)
   fd_cache_free (v->fds);
   if (v->meta_fd >= 0)
     close (v->meta_fd);         /* drops the lock */
+  pthread_mutex_destroy (&v->sync_lock);
   free (v->name);
   free (v);
 }

@@ -5,6 +5,7 @@
 #ifndef SHARDKIT_FILE_VOLUME_H
 #define SHARDKIT_FILE_VOLUME_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,15 @@ struct file_volume {
   struct volume_meta meta;
   struct fd_cache *fds;
   bool dir_dirty;               /* entries created/removed since last sync */
+  /* Syncs (flush, FUA) run one at a time, so that a flush never returns
+   * while an earlier one is still making the data it covers durable.
+   */
+  pthread_mutex_t sync_lock;
+  /* Once an fdatasync or fsync has failed, Linux may have dropped the
+   * dirty pages and will not report the loss again: every later flush
+   * fails with this errno rather than claim durability.
+   */
+  int sync_failed;
   struct chunk_engine *engine;
 };
 

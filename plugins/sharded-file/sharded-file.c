@@ -137,6 +137,15 @@ sharded_file_config_complete (void)
                   "the volume to create");
     return -1;
   }
+  if (create.size) {
+    uint64_t cs = create.chunk_size ? create.chunk_size : CHUNK_SIZE_DEFAULT;
+    if ((create.size + cs - 1) / cs > CHUNK_ENGINE_MAX_CHUNKS) {
+      nbdkit_error ("size=%" PRIu64 " needs more than %" PRIu64 " chunks of "
+                    "%" PRIu64 " bytes: use a larger chunk-size=",
+                    create.size, CHUNK_ENGINE_MAX_CHUNKS, cs);
+      return -1;
+    }
+  }
   dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd == -1) {
     nbdkit_error ("dir=%s: %m", dir);
@@ -198,7 +207,7 @@ sharded_file_list_exports (int readonly, int is_tls,
     /* Describe it; a volume with unreadable metadata is still listed, so
      * that it is visible, and says what is wrong.
      */
-    mfd = openat (dir_fd, d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    mfd = openat (dir_fd, d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     len = mfd >= 0 ? read (mfd, buf, sizeof buf) : -1;
     if (mfd >= 0)
       close (mfd);
@@ -235,6 +244,23 @@ sharded_file_open (int readonly)
   struct handle *h;
   const char *why;
 
+  /* nbdkit 1.32 tells a plugin only the export name of the client
+   * connection it runs in.  A context that a filter opens outside any
+   * connection (background work started in .after_fork) gets NULL and
+   * cannot say which export it wants: it gets the default export, and
+   * filters must open such contexts for the default export only (see the
+   * man page).
+   */
+  if (name == NULL) {
+    if (default_volume == NULL) {
+      nbdkit_error ("opened outside a client connection, and there is no "
+                    "default export (export=) to serve");
+      errno = ENOENT;
+      return NULL;
+    }
+    nbdkit_debug ("opened outside a client connection: serving the default "
+                  "export %s", default_volume);
+  }
   if (name == NULL || name[0] == '\0') {
     if (default_volume == NULL) {
       nbdkit_error ("no default export: the client must name a volume "
