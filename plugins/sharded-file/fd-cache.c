@@ -281,6 +281,17 @@ fd_cache_sync (struct fd_cache *c)
     c->nr_closed_dirty = c->cap_closed_dirty = 0;
   }
 
+#ifdef SYNC_FILE_RANGE_WRITE
+  /* Start writeback of every dirty file first, so that the device gets
+   * all of it at once and the block allocations of all files land in one
+   * journal transaction: the first fdatasync below then commits it, and
+   * the others find little left to do.  Syncing one file after another
+   * costs a journal commit per file (256 for 1 GiB at 4 MiB chunks).
+   * Only a hint: errors are reported by the fdatasync.
+   */
+  for (i = 0; i < nr_open; ++i)
+    sync_file_range (open_dirty[i]->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
   for (i = 0; i < nr_open; ++i) {
     if (fdatasync (open_dirty[i]->fd) == -1) {
       err = errno;
