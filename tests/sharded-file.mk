@@ -12,3 +12,12 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-clients.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
+
+# Storage fault injection (LD_PRELOAD) for test-sharded-file-faults.py.
+check_LTLIBRARIES += fault-inject.la
+fault_inject_la_SOURCES = fault-inject.c
+fault_inject_la_CFLAGS = $(WARNINGS_CFLAGS) -I$(top_builddir)
+fault_inject_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+fault_inject_la_LIBADD = -ldl
+TESTS += test-sharded-file-faults.py
+EXTRA_DIST += test-sharded-file-faults.py
