@@ -59,6 +59,19 @@ st = read_stats(cs)
 check(st["hits"] >= SIZE // MiB and st["misses"] == 0,
       "all hits: %r" % st)
 
+# cache-mode=readonly with nbdkit -r over the same warm cache-dir: a
+# read-only export, still served without plugin reads.
+s2r = tmpdir() + "/stats2r"
+srv = Server(["--filter=chunk-cache", "--filter=stats", "sharded-file",
+              "dir=" + d, "export=vol", "cache-dir=" + cd,
+              "statsfile=" + s2r, "cache-mode=readonly"], readonly=True)
+h = srv.connect()
+check(h.is_read_only(), "cache-mode=readonly export is read-only")
+check(read_all(h, SIZE) == whole, "readonly contents")
+h.shutdown()
+srv.stop()
+check(nbdkit_stats_reads(s2r) == 0, "readonly: warm reads from the cache")
+
 # 3. Read-ahead: sequential reads on a cold cache are fetched ahead.
 cd2 = tmpdir()
 cs2 = tmpdir() + "/cstats2"
