@@ -17,7 +17,8 @@ TESTS += \
 	test-retry-backoff-reopen.py \
 	test-retry-backoff-same-request.py \
 	test-retry-backoff-readonly.py \
-	test-retry-backoff-config.py
+	test-retry-backoff-config.py \
+	test-retry-backoff-s3.py
 EXTRA_DIST += \
 	test-retry-backoff-flaky.sh \
 	test-retry-backoff-differential.py \
@@ -25,4 +26,5 @@ EXTRA_DIST += \
 	test-retry-backoff-reopen.py \
 	test-retry-backoff-same-request.py \
 	test-retry-backoff-readonly.py \
-	test-retry-backoff-config.py
+	test-retry-backoff-config.py \
+	test-retry-backoff-s3.py
