@@ -7,7 +7,8 @@ TESTS += \
 	test-chunk-cache-race.py \
 	test-chunk-cache-eviction.py \
 	test-chunk-cache-shutdown.py \
-	test-chunk-cache-s3.py
+	test-chunk-cache-s3.py \
+	test-chunk-cache-reads.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -17,4 +18,5 @@ EXTRA_DIST += \
 	test-chunk-cache-race.py \
 	test-chunk-cache-eviction.py \
 	test-chunk-cache-shutdown.py \
-	test-chunk-cache-s3.py
+	test-chunk-cache-s3.py \
+	test-chunk-cache-reads.py

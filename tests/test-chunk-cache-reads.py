@@ -1,0 +1,63 @@
+"""chunk-cache reads: concurrent readers of one missing block share a
+single plugin read; reads and writes are served at once while the same
+blocks are being written back to a very slow plugin; writes of other
+blocks do not wait for write-back until max-dirty is reached."""
+
+import threading
+import time
+
+from chunk_cache_util import MiB, nbdkit_stats_reads
+from shardkit_test import Server, check, tmpdir
+
+SIZE = 16 * MiB
+
+# 1. Eight readers of the same missing block, plugin reads take 0.5 s.
+stats = tmpdir() + "/stats"
+srv = Server(["--filter=chunk-cache", "--filter=stats", "--filter=delay",
+              "memory", "size=%d" % SIZE, "statsfile=" + stats,
+              "delay-read=500ms", "readahead=0"])
+hs = [srv.connect() for _ in range(8)]
+results = [None] * 8
+
+
+def reader(i):
+    results[i] = hs[i].pread(4096, 3 * MiB + i * 4096)
+
+
+t0 = time.monotonic()
+threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+took = time.monotonic() - t0
+check(all(r == bytes(4096) for r in results), "all readers got the data")
+for h in hs:
+    h.shutdown()
+srv.stop()
+n = nbdkit_stats_reads(stats)
+print("8 concurrent readers of one block: %d plugin read(s), %.2fs" % (n, took))
+check(n == 1, "one shared plugin read, not %d" % n)
+check(took < 1.5, "readers waited for the one read, not one after another")
+
+# 2. A plugin that takes 2 s per write: write-back is in flight, yet the
+# same block reads and rewrites at once, and other blocks write at once.
+srv = Server(["--filter=chunk-cache", "--filter=delay", "memory",
+              "size=%d" % SIZE, "delay-write=2", "writeback-delay=0",
+              "writeback-threads=2", "cache-block-size=1M",
+              "shutdown-timeout=0"])
+h = srv.connect()
+h.pwrite(b"a" * MiB, 0)
+time.sleep(0.2)                         # its write-back has started
+t0 = time.monotonic()
+check(h.pread(MiB, 0) == b"a" * MiB, "read during write-back")
+h.pwrite(b"b" * 4096, 0)                # rewrite during write-back
+check(h.pread(4096, 0) == b"b" * 4096, "rewrite visible at once")
+for i in range(1, 6):                   # other blocks
+    h.pwrite(b"c" * MiB, i * MiB)
+took = time.monotonic() - t0
+print("reads and writes during a 2 s write-back took %.2fs" % took)
+check(took < 1.0, "nothing waited for the write-back")
+h.shutdown()
+srv.kill()
+print("ok")
