@@ -60,4 +60,24 @@ print("reads and writes during a 2 s write-back took %.2fs" % took)
 check(took < 1.0, "nothing waited for the write-back")
 h.shutdown()
 srv.kill()
+
+# 3. max-dirty: with 2 blocks of dirty data allowed and 300 ms per plugin
+# write, writers of 10 blocks wait for write-back (back-pressure) instead
+# of failing.
+srv = Server(["--filter=chunk-cache", "--filter=delay", "memory",
+              "size=%d" % SIZE, "delay-write=300ms", "writeback-delay=10",
+              "writeback-threads=2", "cache-block-size=1M", "max-dirty=2M"])
+h = srv.connect()
+t0 = time.monotonic()
+for i in range(10):
+    h.pwrite(bytes([i + 1]) * MiB, i * MiB)
+took = time.monotonic() - t0
+print("10 MiB of writes with max-dirty=2M took %.2fs" % took)
+# 8 blocks had to be written back first, 2 at a time, 0.3 s each.
+check(took >= 1.0, "writers waited for write-back")
+for i in range(10):
+    check(h.pread(MiB, i * MiB) == bytes([i + 1]) * MiB, "block %d" % i)
+h.flush()
+h.shutdown()
+srv.stop()
 print("ok")
