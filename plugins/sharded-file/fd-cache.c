@@ -106,11 +106,40 @@ hash_remove (struct fd_cache *c, struct entry *e)
   *pp = e->hnext;
 }
 
+static int
+compare_u64 (const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* Sort the list and drop duplicates: a client that rewrites a few chunks
+ * with a tiny max-open-files would otherwise grow it by one entry per
+ * eviction until the next flush (and make that flush sync each again).
+ */
+static void
+dedupe_closed_dirty (struct fd_cache *c)
+{
+  size_t i, k = 0;
+
+  qsort (c->closed_dirty, c->nr_closed_dirty, sizeof (uint64_t), compare_u64);
+  for (i = 0; i < c->nr_closed_dirty; ++i)
+    if (k == 0 || c->closed_dirty[k-1] != c->closed_dirty[i])
+      c->closed_dirty[k++] = c->closed_dirty[i];
+  c->nr_closed_dirty = k;
+}
+
 /* Remember that chunk N still needs a sync though its fd is closing. */
 static int
 note_closed_dirty (struct fd_cache *c, uint64_t n)
 {
-  if (c->nr_closed_dirty == c->cap_closed_dirty) {
+  /* Before growing, see whether duplicates make room; grow only when the
+   * list is at least half distinct chunks, so the sorting stays cheap.
+   */
+  if (c->nr_closed_dirty == c->cap_closed_dirty && c->nr_closed_dirty > 0)
+    dedupe_closed_dirty (c);
+  if (c->nr_closed_dirty * 2 > c->cap_closed_dirty ||
+      c->cap_closed_dirty == 0) {
     size_t cap = c->cap_closed_dirty ? c->cap_closed_dirty * 2 : 64;
     uint64_t *p = realloc (c->closed_dirty, cap * sizeof *p);
     if (p == NULL)
@@ -250,11 +279,56 @@ fd_cache_forget (struct fd_cache *c, uint64_t n)
   free (e);
 }
 
+/* fdatasync many files from a few threads at once: the kernel merges the
+ * cache flushes of concurrent syncs, and each file's wait overlaps the
+ * others'.  ERRS[i] gets the errno of file i, or 0.
+ */
+#define SYNC_THREADS 4
+struct sync_job {
+  struct entry **entries;
+  int *errs;
+  size_t nr;
+  size_t next;                  /* next index to take, atomically */
+};
+
+static void *
+sync_worker (void *arg)
+{
+  struct sync_job *j = arg;
+  size_t i;
+
+  while ((i = __atomic_fetch_add (&j->next, 1, __ATOMIC_RELAXED)) < j->nr)
+    if (fdatasync (j->entries[i]->fd) == -1)
+      j->errs[i] = errno;
+  return NULL;
+}
+
+static void
+sync_in_parallel (struct entry **entries, size_t nr, int *errs)
+{
+  struct sync_job j = { .entries = entries, .errs = errs, .nr = nr };
+  pthread_t t[SYNC_THREADS - 1];
+  size_t i, started = 0;
+
+  /* Helpers only pay off with several files; if a thread cannot be
+   * started, this thread does the rest.
+   */
+  for (i = 0; i < SYNC_THREADS - 1 && (i + 1) * 4 < nr; ++i) {
+    if (pthread_create (&t[i], NULL, sync_worker, &j) != 0)
+      break;
+    started++;
+  }
+  sync_worker (&j);
+  for (i = 0; i < started; ++i)
+    pthread_join (t[i], NULL);
+}
+
 int
 fd_cache_sync (struct fd_cache *c)
 {
   CLEANUP_FREE struct entry **open_dirty = NULL;
   CLEANUP_FREE uint64_t *closed = NULL;
+  CLEANUP_FREE int *errs = NULL;
   size_t nr_open = 0, nr_closed, i;
   struct entry *e;
   int err = 0;
@@ -292,10 +366,15 @@ fd_cache_sync (struct fd_cache *c)
   for (i = 0; i < nr_open; ++i)
     sync_file_range (open_dirty[i]->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
+  errs = calloc (nr_open + 1, sizeof *errs);
+  if (errs == NULL)
+    return -1;
+  sync_in_parallel (open_dirty, nr_open, errs);
   for (i = 0; i < nr_open; ++i) {
-    if (fdatasync (open_dirty[i]->fd) == -1) {
-      err = errno;
-      nbdkit_error ("fdatasync: chunk %" PRIu64 ": %m", open_dirty[i]->n);
+    if (errs[i]) {
+      err = errs[i];
+      nbdkit_error ("fdatasync: chunk %" PRIu64 ": %s", open_dirty[i]->n,
+                    strerror (err));
       ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
       open_dirty[i]->dirty = true;      /* try again at the next flush */
     }
