@@ -340,7 +340,8 @@ fd_cache_sync (struct fd_cache *c)
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
     open_dirty = malloc ((c->count + 1) * sizeof *open_dirty);
-    if (open_dirty == NULL)
+    errs = calloc (c->count + 1, sizeof *errs);
+    if (open_dirty == NULL || errs == NULL)
       return -1;
     for (e = c->lru.next; e != &c->lru; e = e->next) {
       if (e->dirty) {
@@ -366,9 +367,6 @@ fd_cache_sync (struct fd_cache *c)
   for (i = 0; i < nr_open; ++i)
     sync_file_range (open_dirty[i]->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
-  errs = calloc (nr_open + 1, sizeof *errs);
-  if (errs == NULL)
-    return -1;
   sync_in_parallel (open_dirty, nr_open, errs);
   for (i = 0; i < nr_open; ++i) {
     if (errs[i]) {
