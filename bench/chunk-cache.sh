@@ -6,6 +6,7 @@
 #
 #   1. write SIZE MiB in 1 MiB writes, then flush: time until the flush
 #      has completed (everything is in the plugin)
+#      (chunk-cache also with durability=local and a cache-dir)
 #   2. re-read the same SIZE MiB, now cached: throughput, compared with
 #      nbdkit's memory plugin alone (no delay, no cache)
 #
@@ -110,6 +111,14 @@ read -r cc_w cc_f <<<"$(client write)"
 cc_r=$(client read)
 stop
 echo "chunk-cache:          writes acked in ${cc_w}s, flush completed at ${cc_f}s; cached re-read ${cc_r} MiB/s"
+
+# chunk-cache, durability=local: the flush fsyncs the cache directory
+# (write-back goes on in the background; stopping nbdkit waits for it)
+mkdir -p "$work/cache-dir"
+start --filter=chunk-cache "${slow[@]}" cache-dir="$work/cache-dir" durability=local $EXTRA
+read -r cl_w cl_f <<<"$(client write)"
+stop
+echo "chunk-cache (local):  writes acked in ${cl_w}s, flush completed at ${cl_f}s (durability=local, cache-dir)"
 
 # nbdkit's cache filter
 start --filter=cache "${slow[@]}" cache=writeback cache-on-read=true
