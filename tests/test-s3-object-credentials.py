@@ -9,6 +9,8 @@ secret-key= given in clear on the command line."""
 
 import os
 import pty
+import select
+import termios
 import subprocess
 import time
 
@@ -115,13 +117,15 @@ os.close(w)
 class FdServer(Server):
     """Server whose nbdkit inherits extra descriptors / a terminal."""
 
-    def __init__(self, args, stdin=subprocess.DEVNULL, pass_fds=()):
+    def __init__(self, args, stdin=subprocess.DEVNULL, pass_fds=(),
+                 stdout=None):
         self.dir = tmpdir("shardkit-srv-")
         self.sock = os.path.join(self.dir, "nbd.sock")
         self.log = os.path.join(self.dir, "nbdkit.log")
         self.cmd = [NBDKIT, "-f", "-U", self.sock, "-v"] + list(args)
         self.logf = open(self.log, "w+b")
-        self.proc = subprocess.Popen(self.cmd, stdin=stdin, stdout=self.logf,
+        self.proc = subprocess.Popen(self.cmd, stdin=stdin,
+                                     stdout=stdout or self.logf,
                                      stderr=self.logf, pass_fds=pass_fds)
         on_exit(self.kill)
 
@@ -133,9 +137,23 @@ os.close(r)
 works(s, "secret-key=-FD")
 
 master, slave = pty.openpty()
-s = FdServer(BASE + ["access-key=" + KEY, "secret-key=-"], stdin=slave)
+s = FdServer(BASE + ["access-key=" + KEY, "secret-key=-"], stdin=slave,
+             stdout=slave)
 os.close(slave)
-time.sleep(0.3)                          # let it print its prompt
+# Answer the prompt only once it is shown: nbdkit turns echo off with
+# TCSAFLUSH, which throws away anything typed before.
+prompt = b""
+deadline = time.monotonic() + (120 if VALGRIND else 20)
+while b"assword" not in prompt and time.monotonic() < deadline:
+    r_, _, _ = select.select([master], [], [], 0.1)
+    if r_:
+        prompt += os.read(master, 1024)
+check(b"assword" in prompt, "nbdkit prompts for the secret: %r" % prompt)
+# ... and once echo is off (the terminal's settings, seen from the master).
+while termios.tcgetattr(master)[3] & termios.ECHO and \
+        time.monotonic() < deadline:
+    time.sleep(0.02)
+time.sleep(0.05)
 os.write(master, SECRET.encode() + b"\n")
 s.wait_ready()
 works(s, "secret-key=- (terminal)")

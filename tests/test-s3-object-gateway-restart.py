@@ -165,7 +165,9 @@ def run(prefix, extra):
         h.shutdown()
     srv.stop()
     srv = Server(args)
-    verify(srv.connect(), "after a restart of nbdkit")
+    h = srv.connect()
+    verify(h, "after a restart of nbdkit")
+    h.shutdown()
     srv.stop()
     return stats
 

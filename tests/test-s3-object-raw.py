@@ -79,7 +79,9 @@ check("no-such.raw" in out, "the error names the key:\n" + out)
 s3.put("images/empty", b"")
 try:
     srv = Server(base + ["key=images/empty"])
-    check(srv.connect().get_size() == 0, "empty object has size 0")
+    h = srv.connect()
+    check(h.get_size() == 0, "empty object has size 0")
+    h.shutdown()
     srv.stop()
 except RuntimeError as e:
     check("empty" in str(e), "empty object refused cleanly: %s" % e)
