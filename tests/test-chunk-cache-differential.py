@@ -4,6 +4,7 @@ and over sharded-file; for sharded-file, what an acknowledged flush
 promised (durability=remote) is checked in the plugin itself after
 kill -9 of nbdkit."""
 
+import os
 import random
 
 import nbd
@@ -64,6 +65,47 @@ for name, extra in variants:
     diff = first_difference(got, bytes(model.data))
     check(diff is None, "plugin after flush + kill -9 differs at %s" % diff)
 
+
+# The workers' plugin context belongs to no connection, and there nbdkit
+# 1.32 gives a plugin no export name: a plugin that picks its volume by
+# the client's export name opens its default volume (or none) for the
+# cache.  A client asking for another volume is refused with a hint
+# (never cached, never written back to the wrong volume), and the server
+# goes on serving its default export.
+d = tmpdir()
+cd = tmpdir()
+for name in ("a", "b"):
+    Server(["sharded-file", "dir=" + d, "export=" + name,
+            "size=%d" % SIZE]).stop()
+srv = Server(["--filter=chunk-cache", "sharded-file", "dir=" + d,
+              "export=a", "cache-dir=" + cd])
+try:
+    srv.connect("b")
+    check(False, "export 'b' served through the write-back context of 'a'")
+except nbd.Error:
+    pass
+check("serve the volume as the plugin's default export" in srv.output(),
+      "the refusal says what to do")
+check(not os.path.exists(os.path.join(cd, "cache.meta")),
+      "the refused export left no cache header")
+h = srv.connect()                      # the default export, 'a'
+h.pwrite(b"a" * 4096, 0)
+h.shutdown()
+srv.stop()
+check(sharded_file_contents(d, "b", SIZE)[:4096] == bytes(4096),
+      "nothing written to 'b'")
+check(sharded_file_contents(d, "a", SIZE)[:4096] == b"a" * 4096,
+      "written to 'a'")
+# Without a default export the plugin cannot be opened for the cache.
+srv = Server(["--filter=chunk-cache", "sharded-file", "dir=" + d])
+try:
+    srv.connect("a")
+    check(False, "export 'a' served without a default export")
+except nbd.Error:
+    pass
+srv.stop()
+check("serve the volume as the plugin's default export" in srv.output(),
+      "the refusal says what to do (no default export)")
 
 # Extents: a block with data not yet written back is data, although the
 # plugin still has a hole there; untouched blocks are the plugin's holes.

@@ -854,7 +854,7 @@ choose_block_size (nbdkit_next *bg)
 
 static struct cache *
 cache_create (nbdkit_backend *backend, const char *name, bool readonly,
-              uint32_t want_bs)
+              uint32_t want_bs, const char *client_desc)
 {
   struct cache *c;
   int64_t size;
@@ -870,12 +870,29 @@ cache_create (nbdkit_backend *backend, const char *name, bool readonly,
   c->readonly = readonly;
   c->bg = nbdkit_next_context_open (backend, readonly, name, 1);
   if (c->bg == NULL) {
-    nbdkit_error ("chunk-cache: cannot open a background context for "
-                  "export '%s'", name);
+    nbdkit_error ("chunk-cache: cannot open the plugin for export '%s' "
+                  "outside a connection (nbdkit gives a plugin no export "
+                  "name there: serve the volume as the plugin's default "
+                  "export, e.g. export=NAME)", name);
     goto fail;
   }
   if (c->bg->prepare (c->bg) == -1)
     goto fail;
+  {
+    const char *desc = c->bg->export_description (c->bg);
+    if (desc && (c->desc = strdup (desc)) == NULL) {
+      nbdkit_error ("strdup: %m");
+      goto fail;
+    }
+  }
+  if (client_desc && c->desc && strcmp (client_desc, c->desc) != 0) {
+    nbdkit_error ("chunk-cache: export '%s': the client has \"%s\" but "
+                  "the cache's write-back context has \"%s\": refused "
+                  "(nbdkit gives a plugin no export name outside a "
+                  "connection: serve the volume as the plugin's default "
+                  "export, e.g. export=NAME)", name, client_desc, c->desc);
+    goto fail;
+  }
   size = c->bg->get_size (c->bg);
   if (size <= 0) {
     if (size == 0)
@@ -956,6 +973,7 @@ cache_free (struct cache *c)
   }
   store_close (c, false);
   free (c->b);
+  free (c->desc);
   free (c->name);
   free (c);
 }
@@ -965,7 +983,7 @@ cache_free (struct cache *c)
  */
 struct cache *
 cache_get (nbdkit_backend *backend, const char *name, bool readonly,
-           uint32_t want_bs)
+           uint32_t want_bs, const char *client_desc)
 {
   struct cache *c;
 
@@ -980,5 +998,5 @@ cache_get (nbdkit_backend *backend, const char *name, bool readonly,
     errno = EINVAL;
     return NULL;
   }
-  return cache_create (backend, name, readonly, want_bs);
+  return cache_create (backend, name, readonly, want_bs, client_desc);
 }

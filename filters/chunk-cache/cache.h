@@ -88,6 +88,7 @@ struct stats {
 struct cache {
   struct cache *next_cache;
   char *name;                   /* export name */
+  char *desc;                   /* plugin's export description, or NULL */
   uint64_t size;
   uint32_t bs;
   uint64_t nblocks;
@@ -148,7 +149,8 @@ int store_before_punch (struct cache *c);
 
 /* blocks.c: everything below is called without cache_lock held. */
 struct cache *cache_get (nbdkit_backend *backend, const char *name,
-                         bool readonly, uint32_t want_bs);
+                         bool readonly, uint32_t want_bs,
+                         const char *client_desc);
 int cache_read (struct cache *c, nbdkit_next *next, void *buf,
                 uint32_t count, uint64_t offset, int *err);
 int cache_write (struct cache *c, nbdkit_next *next, const void *buf,

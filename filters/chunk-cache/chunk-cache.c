@@ -227,7 +227,8 @@ chunk_cache_after_fork (nbdkit_backend *backend)
                       cfg.dir, bs, cfg.block_size);
         return -1;
       }
-      if (cache_get (backend, name, cfg.mode == MODE_READONLY, bs) == NULL)
+      if (cache_get (backend, name, cfg.mode == MODE_READONLY, bs,
+                     NULL) == NULL)
         return -1;
     }
   }
@@ -303,14 +304,30 @@ static int
 chunk_cache_prepare (nbdkit_next *next, void *handle, int readonly)
 {
   struct handle *h = handle;
+  const char *desc;
   int64_t size;
 
-  h->c = cache_get (h->backend, h->name, h->readonly, 0);
+  desc = next->export_description (next);
+  h->c = cache_get (h->backend, h->name, h->readonly, 0, desc);
   if (h->c == NULL)
     return -1;
   size = next->get_size (next);
   if (size == -1)
     return -1;
+  /* The workers write back through their own context, which belongs to
+   * no connection: nbdkit gives the plugin no export name there, so a
+   * plugin that picks its volume by name may open another one (its
+   * default).  Its description of the export names the volume: they
+   * must agree, or write-back would go to the wrong volume.
+   */
+  if (desc && h->c->desc && strcmp (desc, h->c->desc) != 0) {
+    nbdkit_error ("chunk-cache: export '%s': this connection has \"%s\" "
+                  "but the cache's write-back context has \"%s\": "
+                  "refused (nbdkit gives a plugin no export name outside "
+                  "a connection: serve the volume as the plugin's default "
+                  "export, e.g. export=NAME)", h->name, desc, h->c->desc);
+    return -1;
+  }
   if ((uint64_t) size != h->c->size) {
     nbdkit_error ("chunk-cache: export '%s' changed size (%" PRIi64
                   ", cache has %" PRIu64 ")", h->name, size, h->c->size);

@@ -59,6 +59,7 @@ boot_id (char *buf, size_t n)
 
 struct meta {
   char export[256];
+  char desc[512];
   uint64_t size;
   uint32_t bs;
   char boot[64];
@@ -97,6 +98,8 @@ meta_read (int dir_fd, const char *dir, struct meta *m)
       fmt = strcmp (eq, META_FORMAT) == 0;
     else if (strcmp (line, "export") == 0)
       snprintf (m->export, sizeof m->export, "%s", eq);
+    else if (strcmp (line, "plugin-export") == 0)
+      snprintf (m->desc, sizeof m->desc, "%s", eq);
     else if (strcmp (line, "size") == 0)
       m->size = strtoull (eq, NULL, 10);
     else if (strcmp (line, "block-size") == 0)
@@ -118,16 +121,20 @@ meta_read (int dir_fd, const char *dir, struct meta *m)
 static int
 meta_write (struct cache *c, bool clean)
 {
-  char buf[1024], boot[64];
+  char buf[2048], boot[64], desc[512];
   int fd, len;
 
   boot_id (boot, sizeof boot);
+  /* One line: the plugin's description of what it serves. */
+  snprintf (desc, sizeof desc, "%s", c->desc ? c->desc : "");
+  desc[strcspn (desc, "\n")] = '\0';
   len = snprintf (buf, sizeof buf,
                   "# shardkit chunk-cache: do not edit\n"
                   "format=" META_FORMAT "\nversion=%d\nexport=%s\n"
+                  "plugin-export=%s\n"
                   "size=%" PRIu64 "\nblock-size=%" PRIu32 "\n"
                   "boot-id=%s\nstate=%s\n",
-                  META_VERSION, c->name, c->size, c->bs, boot,
+                  META_VERSION, c->name, desc, c->size, c->bs, boot,
                   clean ? "clean" : "open");
   fd = openat (c->dir_fd, "cache.meta.tmp",
                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -287,6 +294,20 @@ store_open (struct cache *c)
   if (r == -1)
     return -1;
   if (r == 1) {
+    char desc[512];
+    snprintf (desc, sizeof desc, "%s", c->desc ? c->desc : "");
+    desc[strcspn (desc, "\n")] = '\0';
+    /* The plugin's own description names the volume it opened: a plugin
+     * that gives the workers' context (which belongs to no connection)
+     * another volume than the one this cache holds is caught here.
+     */
+    if (m.desc[0] && desc[0] && strcmp (m.desc, desc) != 0) {
+      nbdkit_error ("cache-dir=%s holds the cache of '%s' but the plugin "
+                    "now serves '%s': refusing to serve it; use another "
+                    "cache-dir", cfg.dir, m.desc, desc);
+      errno = EINVAL;
+      return -1;
+    }
     if (strcmp (m.export, c->name) != 0 || m.size != c->size ||
         m.bs != c->bs) {
       nbdkit_error ("cache-dir=%s holds the cache of export '%s' "
