@@ -80,6 +80,21 @@ check(re.search(r"pread offset=0 count=4096: giving up after \d+ attempts",
 check(re.search(r"connection summary: 1 requests retried, \d+ retries, "
                 r"0 recovered, 1 gave up", out), "summary")
 
+# 1b. The deadline counts from the start of the first attempt, also when
+#     attempts are slow (300 ms each, by nbdkit's delay filter): the last
+#     attempt starts by the deadline, so the read ends by deadline + 300ms.
+srv = Server(["--filter=retry-backoff", "--filter=delay", "--filter=error",
+              "memory", "size=1M", "delay-read=300ms",
+              "error-pread-rate=100%", "retry-deadline=1s", "retries=100",
+              "retry-delay=10ms", "retry-max-delay=50ms"])
+h = srv.connect()
+elapsed, e = timed_fail(lambda: h.pread(4096, 0))
+finish(srv, h)
+print("slow attempts: failed after %.3fs (deadline 1s, 300ms per attempt)"
+      % elapsed)
+check(1.0 <= elapsed <= 1.3 + (2.0 if VALGRIND else 0.15),
+      "slow attempts: %.3fs" % elapsed)
+
 # 2. retries= bounds the attempts, and the delays follow the exponential
 #    ceilings min(max, delay * 2^(n-1)): 10, 20, 40, 40, 40 ms.
 srv = server("error-pread-rate=100%", "error=EIO", "retries=5",

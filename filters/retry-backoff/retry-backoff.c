@@ -651,12 +651,15 @@ retrying (struct handle *h, const struct request *r, int *err)
   int e;
   char eb[32], db[32];
 
+  /* The deadline counts from the start of the first attempt: an attempt
+   * that failed slowly (a timeout) has used up time too.
+   */
+  start = now_ns ();
   if (attempt (h, r, &gen, err) == 0) {
     if (h->consecutive)
       h->consecutive = 0;
     return 0;
   }
-  start = now_ns ();
   e = *err;
   for (failures = 1; ; failures++) {
     if (retry_readonly && e == EROFS && is_write (r->op) &&
