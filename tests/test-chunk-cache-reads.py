@@ -1,12 +1,13 @@
 """chunk-cache reads: concurrent readers of one missing block share a
 single plugin read; reads and writes are served at once while the same
 blocks are being written back to a very slow plugin; writes of other
-blocks do not wait for write-back until max-dirty is reached."""
+blocks do not wait for write-back until max-dirty is reached; rewrites
+within writeback-delay are coalesced into one write-back."""
 
 import threading
 import time
 
-from chunk_cache_util import MiB, nbdkit_stats_reads
+from chunk_cache_util import MiB, nbdkit_stats_reads, read_stats
 from shardkit_test import Server, check, tmpdir
 
 SIZE = 16 * MiB
@@ -80,4 +81,26 @@ for i in range(10):
 h.flush()
 h.shutdown()
 srv.stop()
+
+# 4. Coalescing: 50 rewrites of one block within writeback-delay=1s are
+# one write-back; with writeback-delay=0 nearly every rewrite is one.
+for delay, most in (("1", 2), ("0", None)):
+    st = tmpdir() + "/stats"
+    srv = Server(["--filter=chunk-cache", "--filter=delay", "memory",
+                  "size=%d" % SIZE, "delay-write=20ms", "cache-block-size=1M",
+                  "writeback-delay=" + delay, "stats-file=" + st,
+                  "stats-interval=0.05"])
+    h = srv.connect()
+    for i in range(50):
+        h.pwrite(bytes([i]) * 4096, 8192)
+        time.sleep(0.005)
+    h.flush()
+    h.shutdown()
+    srv.stop()
+    n = read_stats(st)["written-back"]
+    print("writeback-delay=%s: 50 rewrites, %d write-backs" % (delay, n))
+    if most is not None:
+        check(1 <= n <= most, "rewrites coalesced")
+    else:
+        check(n >= 5, "without delay, rewrites are written back as they come")
 print("ok")

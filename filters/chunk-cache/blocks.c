@@ -464,6 +464,7 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
     b->failed = false;
     b->dirty_seq = 0;
     set_state (c, blk, B_DIRTY);
+    pthread_cond_signal (&work_cond);   /* a worker may be idle */
   }
   b->writers++;
   pthread_mutex_unlock (&cache_lock);

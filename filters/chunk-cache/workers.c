@@ -24,6 +24,10 @@ static unsigned nthreads;
 static pthread_t stats_thread;
 static bool stats_running;
 static bool stop;
+/* Not work_cond: a signal meant for an idle worker must not be taken by
+ * the stats thread.
+ */
+static pthread_cond_t stats_cond = PTHREAD_COND_INITIALIZER;
 
 /* One unit of work from cache C, or false.  Lock held (dropped while
  * the work is done).
@@ -114,9 +118,16 @@ worker (void *arg)
     for (c = caches; c && !did; c = c->next_cache)
       did = do_one (c, &buf);
     if (!did) {
+      /* Poll often while something may become due; otherwise sleep
+       * until a writer or reader signals new work.
+       */
       struct timespec ts;
+      long ms = 500;
+      for (c = caches; c; c = c->next_cache)
+        if (c->dirty || c->written || c->ra_count)
+          ms = 20;
       clock_gettime (CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 20 * 1000 * 1000;
+      ts.tv_nsec += ms * 1000 * 1000;
       if (ts.tv_nsec >= 1000000000)
         ts.tv_sec++, ts.tv_nsec -= 1000000000;
       pthread_cond_timedwait (&work_cond, &cache_lock, &ts);
@@ -185,7 +196,6 @@ stats_loop (void *arg)
   pthread_mutex_lock (&cache_lock);
   while (!stop) {
     struct timespec ts;
-    /* work_cond is broadcast for many reasons: write only on time. */
     if (now_s () >= next_write) {
       pthread_mutex_unlock (&cache_lock);
       stats_write ();
@@ -196,7 +206,7 @@ stats_loop (void *arg)
     ts.tv_nsec += 50 * 1000 * 1000;
     if (ts.tv_nsec >= 1000000000)
       ts.tv_sec++, ts.tv_nsec -= 1000000000;
-    pthread_cond_timedwait (&work_cond, &cache_lock, &ts);
+    pthread_cond_timedwait (&stats_cond, &cache_lock, &ts);
   }
   pthread_mutex_unlock (&cache_lock);
   return NULL;
@@ -315,6 +325,7 @@ workers_stop (void)
   pthread_mutex_lock (&cache_lock);
   stop = true;
   pthread_cond_broadcast (&work_cond);
+  pthread_cond_broadcast (&stats_cond);
   pthread_cond_broadcast (&cache_cond);
   pthread_mutex_unlock (&cache_lock);
   for (i = 0; i < nthreads; ++i)
