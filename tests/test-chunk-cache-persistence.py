@@ -129,4 +129,8 @@ srv.stop()
 out = start_fails(["--filter=chunk-cache", "memory", "size=1M",
                    "durability=local"])
 check("durability=local needs cache-dir" in out, "durability=local check")
+# A serialized layer below: the workers would break its serialization.
+out = start_fails(["--filter=chunk-cache", "--filter=noparallel", "memory",
+                   "size=1M"])
+check("parallel thread model" in out, "thread model check: " + out)
 print("ok")
