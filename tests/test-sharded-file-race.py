@@ -1,7 +1,8 @@
 """sharded-file: no write is lost when writes, trims and zeros of the same
 chunks race.  Four connections share every chunk: connection i owns the
-4 KiB slots s with s % 4 == i, so each chunk (64 KiB) holds slots of all
-four.  Each connection keeps many commands in flight on its own slots
+16 KiB slots s with s % 4 == i, so each chunk (64 KiB) holds one slot of
+each, and chunks often become empty (their file is removed) while
+another connection writes into them.  Each connection keeps many commands in flight on its own slots
 (writes of data and of zeros, trims, zeros, fast zeros, reads), so trims
 that empty a chunk (and remove its file) race writes of the other
 connections into the same chunk.  The final contents of every slot are
@@ -15,12 +16,12 @@ from shardkit_test import Server, VALGRIND, check, fail, seed_from_env, tmpdir
 
 KiB = 1024
 CHUNK = 64 * KiB
-SLOT = 4 * KiB
+SLOT = 16 * KiB
 CONNS = 4
-SIZE = 32 * CHUNK
+SIZE = 64 * CHUNK
 NSLOTS = SIZE // SLOT
 INFLIGHT = 24
-ROUNDS = 40 if VALGRIND else 500
+ROUNDS = 60 if VALGRIND else 800
 
 seed = seed_from_env()
 rng = random.Random(seed)
@@ -49,12 +50,12 @@ for rnd in range(ROUNDS):
                 off, length = base + a, b - a
             r = rng.random()
             fua = nbd.CMD_FLAG_FUA if rng.random() < 0.05 else 0
-            if r < 0.35:
+            if r < 0.30:
                 kind = "write"
                 data = rng.randbytes(length)
                 ck = h.aio_pwrite(data, off, flags=fua)
                 expect[off:off + length] = data
-            elif r < 0.45:
+            elif r < 0.35:
                 kind = "write-zeros"
                 ck = h.aio_pwrite(bytes(length), off, flags=fua)
                 expect[off:off + length] = bytes(length)
@@ -62,12 +63,12 @@ for rnd in range(ROUNDS):
                 kind = "trim"
                 ck = h.aio_trim(length, off, flags=fua)
                 expect[off:off + length] = bytes(length)
-            elif r < 0.80:
+            elif r < 0.85:
                 kind = "zero"
                 flags = fua | (nbd.CMD_FLAG_NO_HOLE if rng.random() < 0.5 else 0)
                 ck = h.aio_zero(length, off, flags=flags)
                 expect[off:off + length] = bytes(length)
-            elif r < 0.85:
+            elif r < 0.90:
                 kind = "zero-fast"
                 ck = h.aio_zero(length, off, flags=fua | nbd.CMD_FLAG_FAST_ZERO)
                 expect[off:off + length] = bytes(length)
