@@ -433,7 +433,30 @@ rgw init timeout = 60
         log.close()
         return p
 
-    def start(self):
+    def start(self, attempts=2):
+        """Start the cluster.  A free port picked here can be taken by
+        someone else before the daemon binds it (tests run in parallel):
+        then start again from scratch on other ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                self.stop()
+                logs = os.path.join(self.dir, "log")
+                msg = "%s%s" % (e, _tail(os.path.join(logs, "mon.out")))
+                if attempt + 1 == attempts:
+                    raise RuntimeError("Ceph cluster did not start: " + msg)
+                print("Ceph start failed, retrying: %s" % str(e)[:500],
+                      file=sys.stderr, flush=True)
+                for name in os.listdir(self.dir):
+                    shutil.rmtree(os.path.join(self.dir, name),
+                                  ignore_errors=True)
+                    try:
+                        os.unlink(os.path.join(self.dir, name))
+                    except OSError:
+                        pass
+
+    def _start_once(self):
         t0 = time.monotonic()
         deadline = t0 + self.timeout
         self.mon_port = free_port()
@@ -530,7 +553,19 @@ class S3rver(S3Server):
             self.start()
 
     def start(self):
+        try:
+            self._start_once()
+        except RuntimeError as e:
+            if self.port_fixed:
+                raise
+            print("s3rver start failed, retrying: %s" % e, file=sys.stderr)
+            self.stop()
+            self.port = None
+            self._start_once()
+
+    def _start_once(self):
         t0 = time.monotonic()
+        self.port_fixed = bool(self.port)
         self.port = self.port or free_port()
         self.data = os.path.join(self.dir, "data")
         os.makedirs(self.data, exist_ok=True)
@@ -630,6 +665,7 @@ class TcpProxy:
         self.bytes_up = 0               # client -> server
         self.bytes_down = 0             # server -> client
         self.requests = []              # request lines seen
+        self.headers = []               # (request line, {field: value})
         self.socks = []
         self.corrupt = {"up": None, "down": None}   # body offset to flip
         self.corrupted = {"up": 0, "down": 0}
@@ -652,6 +688,7 @@ class TcpProxy:
         with self.lock:
             self.connections = self.bytes_up = self.bytes_down = 0
             self.requests = []
+            self.headers = []
 
     def corrupt_next(self, direction, body_offset=100):
         """Flip one byte at BODY_OFFSET of the body of the next request
@@ -746,8 +783,14 @@ class TcpProxy:
             # request line.
             line = data.split(b"\r\n", 1)[0]
             if line[:4] in (b"GET ", b"PUT ", b"POST", b"HEAD", b"DELE"):
+                hdr = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+                fields = {}
+                for h in hdr.split("\r\n")[1:]:
+                    k, _, v = h.partition(":")
+                    fields[k.strip().lower()] = v.strip()
                 with self.lock:
                     self.requests.append(line.decode("latin-1"))
+                    self.headers.append((line.decode("latin-1"), fields))
         with self.lock:
             armed = self.corrupt[direction]
         if armed is None:

@@ -3,9 +3,10 @@ SigV4 signature): access-key=/secret-key= (the secret also as +FILE, -FD
 and - from a terminal), the environment, the shared credentials file with
 profile= and AWS_PROFILE, which source wins, wrong credentials, an unknown
 profile, a missing bucket and no credentials at all (one clean error
-naming the S3 error code, the gateway keeps serving).  The secret never
-appears in nbdkit's -v output other than in nbdkit's own echo of a
-secret-key= given in clear on the command line."""
+naming the S3 error code, the gateway keeps serving).  A session token
+from the environment goes, signed, with every request.  Neither the
+secret nor the token ever appears in nbdkit's -v output, other than in
+nbdkit's own echo of a secret-key= given in clear on the command line."""
 
 import os
 import pty
@@ -16,7 +17,7 @@ import time
 
 import nbd
 
-from s3_server import CephRGW, need_s3_object_plugin
+from s3_server import CephRGW, S3rver, TcpProxy, need_s3_object_plugin
 from shardkit_test import (NBDKIT, Server, VALGRIND, check, fail, on_exit,
                            tmpdir)
 
@@ -225,7 +226,32 @@ refused(BASE + ["access-key=" + KEY], codes=("secret",),
 # After all that, the volume still works and holds every case's data.
 works(Server(BASE + ["access-key=" + KEY, "secret-key=+" + sf]), "final")
 
-# 7. The secret in -v output: only nbdkit's own echo of its command line
+# 7. A session token from the environment (temporary credentials) goes
+#    with every request, signed.  Against s3rver behind a proxy that shows
+#    the headers (Ceph would want a real STS token).
+TOKEN = "FwoGZXIvYXdzEXAMPLEsessionTOKEN/+=abc123"
+s3r = S3rver()
+px = TcpProxy(s3r.port)
+srv = Server(["s3-object", "endpoint=" + px.endpoint, "bucket=" + s3r.bucket,
+              "prefix=tok/", "export=tok", "size=1M", "chunk-size=64K"],
+             env=envs(AWS_ACCESS_KEY_ID=s3r.access_key,
+                      AWS_SECRET_ACCESS_KEY=SECRET,
+                      AWS_SESSION_TOKEN=TOKEN))
+h = srv.connect()
+h.pwrite(b"token" * 100, 70000)
+check(h.pread(500, 70000) == b"token" * 100, "session token: read back")
+h.shutdown()
+srv.stop()
+outputs.append(("session token", srv.output()))
+check(px.headers, "requests seen by the proxy")
+for line, f in px.headers:
+    check(f.get("x-amz-security-token") == TOKEN,
+          "%s: no x-amz-security-token" % line)
+    check("x-amz-security-token" in f.get("authorization", ""),
+          "%s: the token is not signed" % line)
+print("ok: session token (%d requests)" % len(px.headers), flush=True)
+
+# 8. The secret in -v output: only nbdkit's own echo of its command line
 #    (config key=secret-key, value=...) may show it; the plugin never does.
 for what, out in outputs:
     for line in out.splitlines():
@@ -233,4 +259,6 @@ for what, out in outputs:
             fail("%s: the secret key in nbdkit's output: %s" % (what, line))
         if "not-the-secret" in line and "config key=" not in line:
             fail("%s: a (wrong) secret in nbdkit's output: %s" % (what, line))
+        if TOKEN in line:
+            fail("%s: the session token in nbdkit's output: %s" % (what, line))
 print("ok")

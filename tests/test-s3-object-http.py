@@ -1,5 +1,6 @@
 """s3-object's HTTP behaviour, seen and disturbed by a TCP proxy between
 the plugin and Ceph's gateway:
+  - every chunk PUT carries Content-MD5 and its real, signed SHA-256;
   - kept-alive connections: hundreds of requests over at most
     connections= TCP connections;
   - a small read of a big chunk is a ranged GET (a 4 KiB read of a 4 MiB
@@ -13,6 +14,8 @@ the plugin and Ceph's gateway:
     fails in bounded time, and the volume works once the server answers
     again."""
 
+import base64
+import hashlib
 import os
 import time
 
@@ -46,6 +49,22 @@ srv = Server(args("connections=4"))
 h = srv.connect()
 proxy.reset_counters()
 h.pwrite(data, 0)                       # 4 chunk PUTs, in parallel
+# Each PUT carries the digests of its body for the server to verify:
+# Content-MD5 and the real SHA-256 as x-amz-content-sha256 (signed).
+puts = [(line, f) for line, f in proxy.headers if line.startswith("PUT ")]
+check(len(puts) == 4, "4 PUTs: %s" % [p[0] for p in puts])
+for line, f in puts:
+    n = int(line.split(".chunk")[0].rsplit(".", 1)[1])
+    body = data[n * CHUNK:(n + 1) * CHUNK]
+    check(f.get("x-amz-content-sha256") == hashlib.sha256(body).hexdigest(),
+          "%s: x-amz-content-sha256 %s is not the body's SHA-256"
+          % (line, f.get("x-amz-content-sha256")))
+    check(f.get("content-md5") == base64.b64encode(
+        hashlib.md5(body).digest()).decode(), "%s: Content-MD5" % line)
+    check("x-amz-content-sha256" in f.get("authorization", ""),
+          "%s: the payload hash is signed" % line)
+    check(f.get("authorization", "").startswith("AWS4-HMAC-SHA256 "),
+          "%s: SigV4" % line)
 for i in range(200):
     off = (i * 7919 * 4096) % (4 * CHUNK - 4096)
     check(h.pread(4096, off) == data[off:off + 4096], "read %d" % i)
