@@ -85,23 +85,25 @@ export S3_BENCH_DIR="$here"
 # R_CPU IOPS SAME.
 run_plugin() {
     local start="$1" start_fio="$2" name="$3" wsec rsec
-    "$start" "$d/w.sock" "$name" "$size"
+    # nbdkit leaves its Unix socket behind: a fresh name for every start.
+    local w="$d/$name-w.sock" r="$d/$name-r.sock" f="$d/$name-f.sock"
+    "$start" "$w" "$name" "$size"
     pids+=("$S3_NBDKIT_PID")
-    wsec=$(s3_nbdcopy_write "$d/src" "nbd+unix:///?socket=$d/w.sock")
+    wsec=$(s3_nbdcopy_write "$d/src" "nbd+unix:///?socket=$w")
     W_CPU=$(per_gib "$(s3_cpu_seconds "$S3_NBDKIT_PID")")
     s3_stop "$S3_NBDKIT_PID"
 
-    "$start" "$d/r.sock" "$name" "$size"
+    "$start" "$r" "$name" "$size"
     pids+=("$S3_NBDKIT_PID")
-    rsec=$(s3_nbdcopy_read "nbd+unix:///?socket=$d/r.sock" "$d/back")
+    rsec=$(s3_nbdcopy_read "nbd+unix:///?socket=$r" "$d/back")
     R_CPU=$(per_gib "$(s3_cpu_seconds "$S3_NBDKIT_PID")")
     s3_stop "$S3_NBDKIT_PID"
     if cmp -s "$d/src" "$d/back"; then SAME=identical; else SAME=DIFFERENT; fi
     rm -f "$d/back"
 
-    "$start_fio" "$d/f.sock" "$name" "$size"
+    "$start_fio" "$f" "$name" "$size"
     pids+=("$S3_NBDKIT_PID")
-    IOPS=$(s3_fio_randread "nbd+unix:///?socket=$d/f.sock" "$size" 10)
+    IOPS=$(s3_fio_randread "nbd+unix:///?socket=$f" "$size" 10)
     s3_stop "$S3_NBDKIT_PID"
     W_MIBS=$(mibs "$wsec")
     R_MIBS=$(mibs "$rsec")
