@@ -38,6 +38,11 @@ pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;
 struct cache *caches;
 bool shutting_down;
 
+/* Threads waiting for a block's pins or writers to drain (trim, zero,
+ * write-through): only then do readers and writers need to wake anyone.
+ */
+static unsigned drain_waiters;
+
 double
 now_s (void)
 {
@@ -314,13 +319,19 @@ cache_read (struct cache *c, nbdkit_next *next, void *buf,
     b->pins++;
     pthread_mutex_unlock (&cache_lock);
 
-    r = full_pread (c->data_fd, buf, n, offset);
-    if (r == -1)
-      *err = errno;
+    if (c->map) {
+      memcpy (buf, c->map + offset, n);
+      r = 0;
+    }
+    else {
+      r = full_pread (c->data_fd, buf, n, offset);
+      if (r == -1)
+        *err = errno;
+    }
 
     pthread_mutex_lock (&cache_lock);
-    if (--b->pins == 0)
-      pthread_cond_broadcast (&cache_cond);   /* trim/zero may wait */
+    if (--b->pins == 0 && drain_waiters)
+      pthread_cond_broadcast (&cache_cond);
     evict_locked (c);
     pthread_mutex_unlock (&cache_lock);
     if (r == -1) {
@@ -368,8 +379,11 @@ cache_readahead (struct cache *c, uint64_t blk)
       continue;
     c->ra[(c->ra_head + c->ra_count++) % (sizeof c->ra / sizeof c->ra[0])] =
       blk + k;
+    /* Wake one worker per block queued, none when all are cached: a
+     * cached sequential read must not wake the pool.
+     */
+    pthread_cond_signal (&work_cond);
   }
-  pthread_cond_broadcast (&work_cond);
   pthread_mutex_unlock (&cache_lock);
 }
 
@@ -386,9 +400,14 @@ write_through_piece (struct cache *c, nbdkit_next *next, const void *buf,
   int r;
 
   pthread_mutex_lock (&cache_lock);
-  wait_usable (c, blk);
-  while (b->pins)
+  for (;;) {
+    wait_usable (c, blk);
+    if (b->pins == 0)
+      break;
+    drain_waiters++;
     pthread_cond_wait (&cache_cond, &cache_lock);
+    drain_waiters--;
+  }
   b->busy = true;
   pthread_mutex_unlock (&cache_lock);
 
@@ -474,8 +493,8 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
     *err = errno;
 
   pthread_mutex_lock (&cache_lock);
-  if (--b->writers == 0)
-    pthread_cond_broadcast (&cache_cond);     /* trim/zero may wait */
+  if (--b->writers == 0 && drain_waiters)
+    pthread_cond_broadcast (&cache_cond);
   if (r == 0) {
     uint64_t seq = ++c->wseq;
     b->gen++;
@@ -535,9 +554,11 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
   pthread_mutex_lock (&cache_lock);
   for (blk = first; blk <= last; ++blk) {
     struct block *b = &c->b[blk];
+    drain_waiters++;
     while (b->loading || b->busy || b->pins || b->writers ||
            b->state == B_INFLIGHT)
       pthread_cond_wait (&cache_cond, &cache_lock);
+    drain_waiters--;
     b->busy = true;
   }
   pthread_mutex_unlock (&cache_lock);

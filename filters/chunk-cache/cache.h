@@ -96,6 +96,7 @@ struct cache {
 
   /* Files (store.c). */
   int data_fd, index_fd, dir_fd, lock_fd;
+  const char *map;              /* read-only mapping of the data, or NULL */
   bool persistent;              /* cache-dir= */
   bool idx_synced_cleared;      /* a synced-dirty byte changed, unsynced */
 

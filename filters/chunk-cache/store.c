@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -257,8 +258,39 @@ load_index (struct cache *c, bool trust_all)
   return 0;
 }
 
+/* Hits are copied out of a shared read-only mapping of the data file:
+ * after the first touch of a page this is a plain memcpy, as fast as a
+ * memory-backed plugin, where pread would cost a system call and a page
+ * cache lookup per page.  Writes still go through pwrite (the same page
+ * cache, so the mapping sees them); punched holes read as zeros.
+ */
+static void
+map_data (struct cache *c)
+{
+  void *p = mmap (NULL, c->size, PROT_READ, MAP_SHARED, c->data_fd, 0);
+
+  if (p == MAP_FAILED) {
+    nbdkit_debug ("chunk-cache: mmap of the cache file failed (%m): "
+                  "using pread");
+    c->map = NULL;
+  }
+  else
+    c->map = p;
+}
+
+static int store_open_files (struct cache *c);
+
 int
 store_open (struct cache *c)
+{
+  int r = store_open_files (c);
+  if (r == 0)
+    map_data (c);
+  return r;
+}
+
+static int
+store_open_files (struct cache *c)
 {
   struct meta m;
   char boot[64];
@@ -357,6 +389,10 @@ store_open (struct cache *c)
 void
 store_close (struct cache *c, bool clean)
 {
+  if (c->map) {
+    munmap ((void *) c->map, c->size);
+    c->map = NULL;
+  }
   if (c->persistent && c->data_fd >= 0 && c->index_fd >= 0) {
     if (fdatasync (c->data_fd) == -1 || fdatasync (c->index_fd) == -1)
       nbdkit_error ("cache-dir=%s: fdatasync: %m", cfg.dir);
