@@ -8,15 +8,16 @@ import threading
 import time
 
 from chunk_cache_util import MiB, nbdkit_stats_reads, read_stats
-from shardkit_test import Server, check, tmpdir
+from shardkit_test import VALGRIND, Server, check, tmpdir
 
 SIZE = 16 * MiB
+SLOW = 5 if VALGRIND else 1          # time limits under valgrind
 
 # 1. Eight readers of the same missing block, plugin reads take 0.5 s.
 stats = tmpdir() + "/stats"
 srv = Server(["--filter=chunk-cache", "--filter=stats", "--filter=delay",
               "memory", "size=%d" % SIZE, "statsfile=" + stats,
-              "delay-read=500ms", "readahead=0"])
+              "delay-read=%dms" % (500 * SLOW), "readahead=0"])
 hs = [srv.connect() for _ in range(8)]
 results = [None] * 8
 
@@ -39,12 +40,12 @@ srv.stop()
 n = nbdkit_stats_reads(stats)
 print("8 concurrent readers of one block: %d plugin read(s), %.2fs" % (n, took))
 check(n == 1, "one shared plugin read, not %d" % n)
-check(took < 1.5, "readers waited for the one read, not one after another")
+check(took < 1.5 * SLOW, "readers waited for the one read, not one after another")
 
 # 2. A plugin that takes 2 s per write: write-back is in flight, yet the
 # same block reads and rewrites at once, and other blocks write at once.
 srv = Server(["--filter=chunk-cache", "--filter=delay", "memory",
-              "size=%d" % SIZE, "delay-write=2", "writeback-delay=0",
+              "size=%d" % SIZE, "delay-write=%d" % (2 * SLOW), "writeback-delay=0",
               "writeback-threads=2", "cache-block-size=1M",
               "shutdown-timeout=0"])
 h = srv.connect()
@@ -58,7 +59,7 @@ for i in range(1, 6):                   # other blocks
     h.pwrite(b"c" * MiB, i * MiB)
 took = time.monotonic() - t0
 print("reads and writes during a 2 s write-back took %.2fs" % took)
-check(took < 1.0, "nothing waited for the write-back")
+check(took < 1.0 * SLOW, "nothing waited for the write-back")
 h.shutdown()
 srv.kill()
 
