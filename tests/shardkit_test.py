@@ -172,7 +172,7 @@ class Server:
             fail("nbdkit exited %d under valgrind:\n%s" % (rc, self.output()))
         return rc
 
-    def wait_connections_closed(self, timeout=10):
+    def wait_connections_closed(self, timeout=5):
         """Wait until every connection that opened the plugin has closed it.
         nbdkit 1.32 does not wait for connection threads on SIGTERM: one
         still between .finalize and .close when the main thread exits leaks
