@@ -88,6 +88,38 @@ print("read-ahead stats:", st)
 check(st["readahead-bytes"] > 0, "sequential reads were read ahead")
 check(st["misses"] < 16, "read-ahead turned misses into hits")
 
+# Mode change over leftover dirty data: write-back with a long delay,
+# kill -9, then restart in writethrough mode and write part of the same
+# blocks: the plugin ends up with the old dirty data and the new write
+# on top, in the right order.
+d3 = tmpdir()
+cd4 = tmpdir()
+Server(["sharded-file", "dir=" + d3, "export=v", "size=%d" % SIZE]).stop()
+wb = ["--filter=chunk-cache", "sharded-file", "dir=" + d3, "export=v",
+      "cache-dir=" + cd4, "cache-block-size=1M"]
+srv = Server(wb + ["writeback-delay=60"])
+h = srv.connect()
+old = rng.randbytes(2 * MiB)
+h.pwrite(old, 4 * MiB)
+srv.kill()
+# The plugin is slow now, so the recovery write-back of the old data is
+# still in flight when the new write arrives.
+srv = Server(["--filter=chunk-cache", "--filter=delay", "sharded-file",
+              "dir=" + d3, "export=v", "cache-dir=" + cd4,
+              "cache-block-size=1M", "cache-mode=writethrough",
+              "delay-write=1"])
+h = srv.connect()
+new = rng.randbytes(8192)
+h.pwrite(new, 5 * MiB - 4096)
+expect = bytearray(old)
+expect[MiB - 4096:MiB + 4096] = new
+check(h.pread(2 * MiB, 4 * MiB) == bytes(expect),
+      "the cache serves the write-through data over recovered dirty data")
+h.shutdown()
+srv.stop()
+check(sharded_file_contents(d3, "v", SIZE)[4 * MiB:6 * MiB] == bytes(expect),
+      "writethrough over recovered dirty blocks")
+
 # 4. Refusals.
 # Another export through the same cache-dir: nbdkit refuses to start
 # (the header records the plugin's own description of the volume).

@@ -399,20 +399,27 @@ write_through_piece (struct cache *c, nbdkit_next *next, const void *buf,
   bool whole = offset % c->bs == 0 && n == block_len (c, blk);
   int r;
 
+  /* Also wait for a write-back in flight (of dirty data left by an
+   * earlier write-back run in cache-dir): it must not land on top.
+   */
   pthread_mutex_lock (&cache_lock);
   for (;;) {
     wait_usable (c, blk);
-    if (b->pins == 0)
+    if (b->pins == 0 && b->state != B_INFLIGHT)
       break;
     drain_waiters++;
     pthread_cond_wait (&cache_cond, &cache_lock);
     drain_waiters--;
   }
   b->busy = true;
+  /* A clean copy is uncounted until it matches the plugin again. */
+  if (b->state == B_CLEAN)
+    store_set_idx (c, blk, IDX_ABSENT);
   pthread_mutex_unlock (&cache_lock);
 
   r = next->pwrite (next, buf, n, offset, flags, err);
-  if (r == 0 && (b->state == B_CLEAN || whole)) {
+  /* Any cached copy, clean or dirty, gets the new data too. */
+  if (r == 0 && (b->state != B_ABSENT || whole)) {
     if (full_pwrite (c->data_fd, buf, n, offset) == -1) {
       *err = errno;
       nbdkit_error ("chunk-cache: writing the cache file: %m");
@@ -426,11 +433,11 @@ write_through_piece (struct cache *c, nbdkit_next *next, const void *buf,
     store_set_idx (c, blk, IDX_CLEAN);
     set_state (c, blk, B_CLEAN);
   }
-  else if (r == -1 && b->state == B_CLEAN) {
+  else if (r == 0 && b->state == B_CLEAN)
+    store_set_idx (c, blk, IDX_CLEAN);
+  else if (r == -1 && b->state == B_CLEAN)
     /* Unknown what the plugin holds now: forget our copy. */
-    store_set_idx (c, blk, IDX_ABSENT);
     set_state (c, blk, B_ABSENT);
-  }
   b->busy = false;
   evict_locked (c);
   pthread_cond_broadcast (&cache_cond);
