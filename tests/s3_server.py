@@ -667,6 +667,7 @@ class TcpProxy:
         self.requests = []              # request lines seen
         self.headers = []               # (request line, {field: value})
         self.socks = []
+        self.resetting = set()
         self.corrupt = {"up": None, "down": None}   # body offset to flip
         self.corrupted = {"up": 0, "down": 0}
         self.stalled = threading.Event()
@@ -704,17 +705,23 @@ class TcpProxy:
             self.stalled.clear()
 
     def reset_all(self):
-        """Abort every open connection with a TCP RST, both sides."""
+        """Abort every open connection with a TCP RST, both sides.  (A
+        close() alone would not do: the pump threads blocked in recv() on
+        a socket keep it open.  SHUT_RD wakes them, and their close() with
+        a zero linger time sends the RST.)"""
         import struct
         with self.lock:
             socks, self.socks = self.socks, []
+            self.resetting.update(socks)
+        n = len(socks) // 2
         for s in socks:
             try:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                              struct.pack("ii", 1, 0))
-                s.close()
+                s.shutdown(socket.SHUT_RD)
             except OSError:
                 pass
+        return n
 
     def close(self):
         self.closing = True
@@ -768,9 +775,13 @@ class TcpProxy:
         except OSError:
             pass
         finally:
+            with self.lock:
+                reset = src in self.resetting or dst in self.resetting
             for x in (src, dst):
                 try:
-                    x.shutdown(socket.SHUT_RDWR)
+                    if not reset:               # pass the EOF on
+                        x.shutdown(socket.SHUT_RDWR)
+                    x.close()                   # with linger 0: RST
                 except OSError:
                     pass
 

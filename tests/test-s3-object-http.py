@@ -138,7 +138,7 @@ if 6 in chunk_keys(s3.keys("http/"), "vol"):
 big = os.urandom(4 * CHUNK)
 ck = h.aio_pwrite(big, 0)
 time.sleep(0.05)
-proxy.reset_all()
+nreset = proxy.reset_all()
 while h.aio_in_flight() > 0:
     h.poll(-1)
 try:
@@ -158,7 +158,7 @@ except nbd.Error as e:
 buf = nbd.Buffer(4 * CHUNK)
 ck = h.aio_pread(buf, 0)
 time.sleep(0.02)
-proxy.reset_all()
+nreset += proxy.reset_all()
 while h.aio_in_flight() > 0:
     h.poll(-1)
 try:
@@ -168,6 +168,10 @@ try:
 except nbd.Error as e:
     print("read under connection resets: failed (%s)" % e, flush=True)
 check(h.pread(4 * CHUNK, 0) == data, "data after the resets")
+retried = srv.output().count(", retrying (attempt")
+print("%d connections reset under a 16 MiB write and read; %d requests "
+      "retried by the plugin" % (nreset, retried), flush=True)
+check(nreset > 0, "the resets hit open connections")
 h.shutdown()
 srv.stop()
 
