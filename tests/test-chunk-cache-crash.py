@@ -128,6 +128,29 @@ got = sharded_file_contents(d2, "vol", SIZE)
 check(got[:MiB] == a, "flushed (synced) block written back after the crash")
 check(got[5 * MiB:6 * MiB] == bytes(MiB), "unflushed block dropped")
 
+# FUA: a FUA write is safe on its own, without a flush, under both
+# durabilities (remote: in the plugin at once; local: written back after
+# the restart).
+for dur in ("remote", "local"):
+    d3 = tmpdir()
+    cd3 = tmpdir()
+    args = ["--filter=chunk-cache", "sharded-file", "dir=" + d3,
+            "export=vol", "size=%d" % SIZE, "cache-dir=" + cd3,
+            "durability=" + dur]
+    srv = Server(args + ["writeback-delay=60"])
+    h = srv.connect()
+    fua = rng.randbytes(3 * MiB)
+    h.pwrite(fua, 2 * MiB + 4096, nbd.CMD_FLAG_FUA)
+    h.pwrite(rng.randbytes(MiB), 9 * MiB)      # not FUA, may be lost
+    srv.kill()
+    if dur == "remote":
+        got = sharded_file_contents(d3, "vol", SIZE)
+    else:
+        Server(args).stop()                   # recovery
+        got = sharded_file_contents(d3, "vol", SIZE)
+    check(got[2 * MiB + 4096:5 * MiB + 4096] == fua,
+          "FUA write safe with durability=%s" % dur)
+
 check(rounds_with_dirty > 0, "no round was killed with dirty blocks: the "
       "test proved nothing")
 print("ok")
