@@ -180,6 +180,7 @@ chunk_cache_config_complete (nbdkit_next_config_complete *next,
   "max-dirty=<SIZE>         Writers wait when this much is dirty.\n" \
   "readahead=<N>            Blocks read ahead on sequential reads (4).\n" \
   "stats-file=<FILE>        Write statistics here.\n" \
+  "stats-interval=<SECS>    How often to write them (default 1).\n" \
   "shutdown-timeout=<SECS>  Bound on write-back at exit (default 300)."
 
 static int
