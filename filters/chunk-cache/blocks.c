@@ -872,13 +872,19 @@ choose_block_size (nbdkit_next *bg)
 {
   uint32_t minimum = 0, preferred = 0, maximum = 0;
 
+  uint32_t bs = 1024 * 1024;
+
+  if (bg->block_size (bg, &minimum, &preferred, &maximum) == -1)
+    minimum = preferred = maximum = 0;
   if (cfg.block_size)
     return cfg.block_size;
-  if (bg->block_size (bg, &minimum, &preferred, &maximum) == 0 &&
-      preferred >= 65536 && preferred <= 64 * 1024 * 1024 &&
+  if (preferred >= 65536 && preferred <= 64 * 1024 * 1024 &&
       (preferred & (preferred - 1)) == 0)
-    return preferred;
-  return 1024 * 1024;
+    bs = preferred;
+  /* Whole blocks go to the plugin in one request: respect its maximum. */
+  while (maximum && bs > maximum && bs > 4096)
+    bs /= 2;
+  return bs;
 }
 
 static struct cache *
