@@ -17,8 +17,10 @@ struct nbdkit_extents {
 
 extern int shim_quiet;          /* set to silence expected errors */
 
-extern void nbdkit_error (const char *fs, ...);
-extern void nbdkit_debug (const char *fs, ...);
+extern void nbdkit_error (const char *fs, ...)
+  __attribute__ ((format (printf, 1, 2)));
+extern void nbdkit_debug (const char *fs, ...)
+  __attribute__ ((format (printf, 1, 2)));
 extern int nbdkit_add_extent (struct nbdkit_extents *, uint64_t, uint64_t,
                               uint32_t);
 
