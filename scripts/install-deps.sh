@@ -19,7 +19,7 @@ test_pkgs=(
     libnbd-dev fio valgrind nbd-client strace
     python3-botocore python3-boto3 nbdkit-plugin-python
     ceph-mon ceph-osd radosgw ceph-common
-    nodejs npm
+    nodejs npm openssl
 )
 
 case "$what" in

@@ -13,7 +13,8 @@ S3_OBJECT_TESTS = \
 	test-s3-object-raw.py \
 	test-s3-object-portability.py \
 	test-s3-object-differential.py \
-	test-s3-object-http.py
+	test-s3-object-http.py \
+	test-s3-object-tls.py
 TESTS += $(S3_OBJECT_TESTS)
 EXTRA_DIST += \
 	$(S3_OBJECT_TESTS) \

@@ -326,7 +326,13 @@ class CephRGW(S3Server):
     ACCESS_KEY = "SHARDKITTESTACCESS01"
     SECRET_KEY = "shardkit/test+Secret/Key0123456789abcdefgh"
 
-    def __init__(self, bucket="shardkit", start=True, timeout=60):
+    def __init__(self, bucket="shardkit", start=True, timeout=60, tls=False):
+        """TLS: the gateway also serves HTTPS on self.tls_port with a
+        self-signed certificate (self.cert) for localhost and 127.0.0.1."""
+        self.tls = tls
+        self.tls_port = None
+        if tls:
+            self.openssl = _need("openssl", "openssl")
         self.ceph_mon = _need("ceph-mon", "ceph-mon")
         self.ceph_osd = _need("ceph-osd", "ceph-osd")
         self.radosgw = _need("radosgw", "radosgw")
@@ -362,6 +368,11 @@ auth service required = none
 auth client required = none
 ms mon client mode = crc
 """
+        frontends = "beast endpoint=127.0.0.1:%d" % self.port
+        if self.tls:
+            frontends += (" ssl_endpoint=127.0.0.1:%d ssl_certificate=%s"
+                          " ssl_private_key=%s"
+                          % (self.tls_port, self.cert, self.cert_key))
         with open(self.conf, "w") as f:
             f.write("""\
 [global]
@@ -406,14 +417,16 @@ osd memory target = 536870912
 
 [client.rgw.gw]
 {no_cephx}
-rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
+rgw frontends = {frontends}
 rgw data = {d}/rgw
-rgw dns name = 127.0.0.1
+# Virtual-hosted-style requests to BUCKET.localhost (curl resolves any
+# *.localhost name to loopback); path-style to 127.0.0.1 or localhost.
+rgw dns name = localhost
 rgw gc obj min wait = 30
 rgw gc processor period = 30
 rgw init timeout = 60
 """.format(fsid=uuid.uuid4(), d=d, mon_port=self.mon_port,
-           rgw_port=self.port, no_cephx=no_cephx))
+           frontends=frontends, no_cephx=no_cephx))
 
     def _run(self, *cmd, timeout=30):
         r = subprocess.run(list(cmd), stdin=subprocess.DEVNULL,
@@ -461,6 +474,9 @@ rgw init timeout = 60
         deadline = t0 + self.timeout
         self.mon_port = free_port()
         self.port = free_port()
+        if self.tls:
+            self.tls_port = free_port()
+            self._make_cert()
         self._write_conf()
         c = ["-c", self.conf]
         monmap = os.path.join(self.dir, "monmap")
@@ -482,6 +498,21 @@ rgw init timeout = 60
                   "--secret=" + self.secret_key)
         self.create_bucket(self.bucket)
         self.start_seconds = time.monotonic() - t0
+
+    def _make_cert(self):
+        """A self-signed certificate for localhost and 127.0.0.1."""
+        self.cert = os.path.join(self.dir, "cert.pem")
+        self.cert_key = os.path.join(self.dir, "key.pem")
+        if os.path.exists(self.cert):
+            return
+        self._run(self.openssl, "req", "-x509", "-newkey", "rsa:2048",
+                  "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                  "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                  "-keyout", self.cert_key, "-out", self.cert)
+
+    @property
+    def tls_endpoint(self):
+        return "https://127.0.0.1:%d" % self.tls_port
 
     def _fsid(self):
         with open(self.conf) as f:
