@@ -554,6 +554,11 @@ set_fixed_options (struct s3_client *c, CURL *h)
   curl_easy_setopt (h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (h, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt (h, CURLOPT_TCP_KEEPALIVE, 1L);
+  /* The shared connection cache closes idle connections beyond this
+   * (default 5): with more handles than that every burst would open new
+   * connections.
+   */
+  curl_easy_setopt (h, CURLOPT_MAXCONNECTS, (long) c->max_handles + 4);
   /* Chunks are megabytes: fewer, larger reads from the socket. */
   curl_easy_setopt (h, CURLOPT_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT,
