@@ -29,8 +29,9 @@ S3_UNIT_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/plugins/s3-object \
 S3_UNIT_LDADD = $(top_builddir)/plugins/s3-object/libs3object.la \
 	$(UNIT_LDADD) $(CURL_LIBS) $(LIBXML2_LIBS) $(CRYPTO_LIBS)
 check_PROGRAMS += test-sigv4 test-crc32c test-s3-xml sigv4-dump
-TESTS += test-sigv4 test-crc32c test-s3-xml test-s3-object-sigv4-botocore.py
-EXTRA_DIST += test-s3-object-sigv4-botocore.py
+TESTS += test-sigv4 test-crc32c test-s3-xml test-s3-object-sigv4-botocore.py \
+	test-s3-object-connections.py
+EXTRA_DIST += test-s3-object-sigv4-botocore.py test-s3-object-connections.py
 
 test_sigv4_SOURCES = test-sigv4.c test-util.h
 test_sigv4_CFLAGS = $(S3_UNIT_CFLAGS)
