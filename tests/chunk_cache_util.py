@@ -4,6 +4,7 @@ a sharded-file volume (bypassing the cache)."""
 
 import os
 import re
+import time
 
 import nbd
 
@@ -92,6 +93,21 @@ def read_stats(path):
                 k, v = line.strip().split("=", 1)
                 out[k] = int(v) if v.isdigit() else v
     return out
+
+
+def fresh_stats(path, timeout=20):
+    """chunk-cache stats-file= as written after this call (the file is
+    rewritten every stats-interval): waits for the next write."""
+    t0 = time.time()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.stat(path).st_mtime > t0:
+                return read_stats(path)
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    check(False, "%s was not rewritten in %ds" % (path, timeout))
 
 
 def nbdkit_stats_reads(path):

@@ -7,7 +7,7 @@ import os
 import random
 import time
 
-from chunk_cache_util import MiB, read_stats, sharded_file_contents
+from chunk_cache_util import MiB, fresh_stats, sharded_file_contents
 from shardkit_test import Server, check, seed_from_env, tmpdir
 
 seed = seed_from_env()
@@ -26,8 +26,7 @@ h = srv.connect()
 
 
 def st():
-    time.sleep(0.2)
-    return read_stats(stats)
+    return fresh_stats(stats)
 
 
 # 16 MiB of writes through a 4 MiB cache: dirty blocks throttle the

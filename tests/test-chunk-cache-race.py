@@ -7,7 +7,7 @@ the plugin must hold exactly the last data of every block."""
 import random
 import threading
 
-from chunk_cache_util import (KiB, MiB, Model, read_stats,
+from chunk_cache_util import (KiB, MiB, Model, fresh_stats,
                               sharded_file_contents)
 from shardkit_test import Server, check, seed_from_env, tmpdir
 
@@ -64,8 +64,8 @@ check(not errors, "writers failed: %s" % errors)
 h = srv.connect()
 check(h.pread(SIZE, 0) == bytes(model.data), "cache serves the last data")
 h.flush()
+st = fresh_stats(stats)
 srv.kill()
-st = read_stats(stats)
 print("stats:", st)
 check(st["written-back"] > HOT, "blocks were written back several times")
 got = sharded_file_contents(d, "vol", SIZE)
