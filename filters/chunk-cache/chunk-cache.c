@@ -289,6 +289,7 @@ chunk_cache_open (nbdkit_next_open *next, nbdkit_context *context,
   }
   h->backend = nbdkit_context_get_backend (context);
   h->readonly = readonly || cfg.mode == MODE_READONLY;
+  h->last_end = UINT64_MAX;           /* the first read is not sequential */
   h->last_ra_blk = UINT64_MAX;
   return h;
 }
