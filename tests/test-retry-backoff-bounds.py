@@ -119,6 +119,19 @@ check(elapsed < (0.010 + 0.020 + 0.040 * 3) * (1 + SLACK) + 0.5,
 print("retries=5: 6 attempts, delays %s, %.3fs"
       % (["%.1fms" % (d * 1000) for *_, d in lines], elapsed))
 
+# 2b. retries=0: one attempt, no retry, and no give-up either (nothing
+#     was retried): the filter stays out of the way.
+srv = server("error-pread-rate=100%", "error=EIO", "retries=0")
+h = srv.connect()
+elapsed, e = timed_fail(lambda: h.pread(512, 0))
+finish(srv, h)
+out = srv.output()
+check(len(re.findall(r"injecting EIO error into pread", out)) == 1,
+      "retries=0: more than one attempt")
+check(retry_lines(out) == [] and "giving up" not in out, "retries=0 retried")
+check(re.search(r"connection summary: 0 requests retried, 0 retries, "
+                r"0 recovered, 0 gave up", out), "retries=0 summary")
+
 # 3. Full jitter: over many retries with the same ceiling, delays spread
 #    over the whole [0, ceiling] range (not all at the ceiling).
 srv = server("error-pread-rate=100%", "error=EIO", "retries=60",

@@ -643,13 +643,24 @@ reopen (struct handle *h, unsigned *gen, int *err)
   return -1;
 }
 
+/* "pread offset=4096 count=512", or "flush", for log lines. */
+static const char *
+describe (const struct request *r, char *buf, size_t len)
+{
+  if (r->op == OP_FLUSH)
+    return "flush";
+  snprintf (buf, len, "%s offset=%" PRIu64 " count=%" PRIu32,
+            op_names[r->op], r->offset, r->count);
+  return buf;
+}
+
 static int
 retrying (struct handle *h, const struct request *r, int *err)
 {
   uint64_t start, now, delay, ceiling;
   unsigned gen, failures;
   int e;
-  char eb[32], db[32];
+  char eb[32], db[32], rb[80];
 
   /* The deadline counts from the start of the first attempt: an attempt
    * that failed slowly (a timeout) has used up time too.
@@ -667,8 +678,8 @@ retrying (struct handle *h, const struct request *r, int *err)
       /* The store refuses writes: serve reads only from now on, and stop
        * sending it writes that it will refuse anyway.
        */
-      nbdkit_debug ("retry-backoff: %s: EROFS: connection continues read-only "
-                    "(retry-readonly)", op_names[r->op]);
+      nbdkit_debug ("retry-backoff: %s: EROFS: connection continues "
+                    "read-only (retry-readonly)", op_names[r->op]);
       h->forced_readonly = true;
     }
     if (!errno_policy_is_transient (&policy, e)) {
@@ -679,8 +690,13 @@ retrying (struct handle *h, const struct request *r, int *err)
     }
     h->consecutive++;
     now = now_ns ();
-    if (failures > retries || now - start >= retry_deadline)
+    if (failures > retries || now - start >= retry_deadline) {
+      if (failures == 1) {   /* Not retried at all (retries=0): no give-up. */
+        *err = e;
+        return -1;
+      }
       goto give_up;
+    }
     if (failures == 1)
       h->requests_retried++;
 
@@ -690,14 +706,9 @@ retrying (struct handle *h, const struct request *r, int *err)
     if (delay > retry_deadline - (now - start))
       delay = retry_deadline - (now - start);
     format_duration (delay, db, sizeof db);
-    if (r->op == OP_FLUSH)
-      nbdkit_debug ("retry-backoff: flush failed: %s; retry %u of %u in %s",
-                    ename (e, eb, sizeof eb), failures, retries, db);
-    else
-      nbdkit_debug ("retry-backoff: %s offset=%" PRIu64 " count=%" PRIu32
-                    " failed: %s; retry %u of %u in %s",
-                    op_names[r->op], r->offset, r->count,
-                    ename (e, eb, sizeof eb), failures, retries, db);
+    nbdkit_debug ("retry-backoff: %s failed: %s; retry %u of %u in %s",
+                  describe (r, rb, sizeof rb), ename (e, eb, sizeof eb),
+                  failures, retries, db);
     if (nbdkit_nanosleep (delay / NS_PER_S, delay % NS_PER_S) == -1)
       goto give_up;          /* The server is shutting down. */
     h->retries++;
@@ -716,9 +727,8 @@ retrying (struct handle *h, const struct request *r, int *err)
 
  give_up:
   h->give_ups++;
-  nbdkit_debug ("retry-backoff: %s offset=%" PRIu64 " count=%" PRIu32
-                ": giving up after %u attempts in %.3fs: %s",
-                op_names[r->op], r->offset, r->count, failures,
+  nbdkit_debug ("retry-backoff: %s: giving up after %u attempts in %.3fs: "
+                "%s", describe (r, rb, sizeof rb), failures,
                 (double) (now_ns () - start) / NS_PER_S,
                 ename (e, eb, sizeof eb));
   *err = e;
