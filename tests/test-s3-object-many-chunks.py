@@ -4,14 +4,15 @@ deletes at most 1000 per DeleteObjects, so both must page/batch.  After a
 restart of nbdkit every chunk beyond the first 1000 keys is known (its
 data reads back, extents say data), reads of absent chunks make no
 request (they work while the gateway is down), and one trim of the whole
-volume removes every chunk object."""
+volume removes every chunk object with a few DeleteObjects requests.  The
+plugin reaches the gateway through a proxy that shows its requests."""
 
 import struct
 import time
 
 import nbd
 
-from s3_server import CephRGW, chunk_keys, need_s3_object_plugin
+from s3_server import CephRGW, TcpProxy, chunk_keys, need_s3_object_plugin
 from shardkit_test import Server, check
 
 KiB = 1024
@@ -22,7 +23,11 @@ SIZE = 1200 * CHUNK             # 75 MiB, the last 100 chunks empty
 
 need_s3_object_plugin()
 s3 = CephRGW()
-args = ["s3-object"] + s3.plugin_args(prefix="many/") + [
+# Through a proxy that shows the requests.
+proxy = TcpProxy(s3.port)
+args = ["s3-object"] + [a if not a.startswith("endpoint=")
+                        else "endpoint=" + proxy.endpoint
+                        for a in s3.plugin_args(prefix="many/")] + [
     "export=many", "size=%d" % SIZE, "chunk-size=64K", "connections=8"]
 
 
@@ -59,8 +64,12 @@ check(chunk_keys(keys, "many") == list(range(NDATA)),
 check(len(keys) == NDATA + 1, "chunks and one .meta: %d keys" % len(keys))
 
 # A fresh nbdkit learns the chunk map from paginated listings.
+proxy.reset_counters()
 srv = Server(args)
 h = srv.connect()
+lists = [r for r in proxy.requests if "list-type=2" in r]
+check(len(lists) >= 2 and any("continuation-token=" in r for r in lists),
+      "the chunk map comes from paginated ListObjectsV2: %s" % lists)
 t2 = time.monotonic()
 for n in (0, 999, 1000, 1001, 1099):
     check(h.pread(CHUNK, n * CHUNK) == chunk_data(n), "chunk %d" % n)
@@ -99,8 +108,16 @@ s3.start_gateway()
 
 # One trim of everything: DeleteObjects in batches of at most 1000 keys.
 t3 = time.monotonic()
+proxy.reset_counters()
 h.trim(SIZE, 0)
 h.flush()
+deletes = [r for r in proxy.requests if r.startswith("POST ") and "delete" in r]
+singles = [r for r in proxy.requests if r.startswith("DELETE ")]
+print("trim: %d DeleteObjects requests, %d single DELETEs"
+      % (len(deletes), len(singles)), flush=True)
+check(2 <= len(deletes) <= 4 and len(singles) <= 2,
+      "1100 chunks removed in batches of at most 1000 keys: %d DeleteObjects, "
+      "%d DELETE" % (len(deletes), len(singles)))
 print("trimmed %d chunks in %.1f s" % (NDATA, time.monotonic() - t3),
       flush=True)
 keys = s3.keys("many/")
