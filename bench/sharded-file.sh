@@ -50,6 +50,8 @@ echo "work dir: $work"
 echo "nbdkit:   $NBDKIT ($("$NBDKIT" --version 2>/dev/null | head -1))"
 echo "machine:  $(nproc) CPUs, $(uname -r), $(df -T "$work" | awk 'NR==2 {print $2}') file system"
 echo "size:     $SIZE_MIB MiB, fio runtime ${RUNTIME}s, median of $REPS"
+# Other work on the machine moves these figures a lot: say how busy it was.
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the start"
 echo
 
 # Random, incompressible source data, once, kept in the page cache.
@@ -142,6 +144,7 @@ for ((r = 1; r <= REPS; r++)); do
 done
 stop_all
 
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end"
 printf "\n%-34s %14s %14s %8s %8s\n" "measurement" "sharded-file" "file" "ratio" "target"
 for m in seqw:"sequential write (MiB/s)":0.95 seqr:"sequential read (MiB/s)":0.95 \
          randr:"4k random read, QD16 (IOPS)":0.90 randw:"4k random write, QD16 (IOPS)":0.90; do
