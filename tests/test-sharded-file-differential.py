@@ -65,9 +65,10 @@ def make_data(rng, length):
     return rng.randbytes(length)
 
 
-def run(chunk_arg, chunk, size):
+def run(chunk_arg, chunk, size, extra=(), rounds=ROUNDS):
     d = tmpdir()
     args = ["sharded-file", "dir=" + d, "export=diff", "size=%d" % size]
+    args += list(extra)
     if chunk_arg:
         args.append("chunk-size=" + chunk_arg)
     sf = Server(args)
@@ -81,7 +82,7 @@ def run(chunk_arg, chunk, size):
     stats = dict.fromkeys(("write", "zero-write", "trim", "zero", "zero-nohole",
                            "zero-fast", "flush", "read", "cross"), 0)
 
-    for rnd in range(ROUNDS):
+    for rnd in range(rounds):
         # A round: up to CONNS non-overlapping commands, one batch per
         # connection, all in flight together on sharded-file.  Commands of
         # a round commute, so the reference can apply them in any order.
@@ -202,7 +203,8 @@ def run(chunk_arg, chunk, size):
     memh.shutdown()
     mem.stop(check_exit=False)
     nchunks = len([f for f in os.listdir(d) if f.endswith(".chunk")])
-    print("chunk size %d: %s; %d chunk files" % (chunk, stats, nchunks),
+    print("chunk size %d %s: %s; %d chunk files" % (chunk, " ".join(extra),
+                                                    stats, nchunks),
           flush=True)
 
 
@@ -211,4 +213,7 @@ t0 = time.monotonic()
 # is short.
 run("64K", 64 * KiB, 40 * MiB + 12345)
 run(None, 4 * MiB, 48 * MiB + 777)
+# Two open files at most: every request evicts descriptors (dirty ones
+# are remembered and synced by the next flush).
+run("64K", 64 * KiB, 24 * MiB + 4097, ["max-open-files=2"], ROUNDS // 3)
 print("ok in %.1fs" % (time.monotonic() - t0))
