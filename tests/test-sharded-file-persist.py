@@ -144,4 +144,33 @@ h.shutdown()
 # SIGTERM to nbdkit itself (strace would only detach); strace then exits.
 os.kill(int(open(pidfile).read()), signal.SIGTERM)
 srv.proc.wait(20)
+
+# With max-open-files=2, written chunks are closed (evicted) long before
+# the flush: the flush must still sync every one of them.
+srv = Server(["-P", pidfile, "sharded-file", "dir=" + d, "export=p",
+              "max-open-files=2"], nbdkit=wrapper)
+h = srv.connect()
+h.trim(SIZE, 0)
+h.flush()
+written = list(range(0, 16, 2))
+for n in written:
+    h.pwrite(b"evicted %d" % n, n * chunk + 4096 * n)
+for n in written:
+    h.pwrite(b"again %d" % n, n * chunk + 4096 * n + 100)   # dirty twice
+s = syncs_during(h.flush)
+for n in written:
+    check(any("p.%d.chunk>" % n in l and "fdatasync" in l for l in s),
+          "flush synced evicted chunk %d: %s" % (n, s))
+h.shutdown()
+os.kill(int(open(pidfile).read()), signal.SIGTERM)
+srv.proc.wait(20)
+srv = Server(["sharded-file", "dir=" + d, "export=p"])
+h = srv.connect()
+for n in written:
+    want = bytearray(b"evicted %d" % n)
+    got = h.pread(100 + len(b"again %d" % n), n * chunk + 4096 * n)
+    check(got[:len(want)] == want and
+          got[100:] == b"again %d" % n, "evicted chunk %d data" % n)
+h.shutdown()
+srv.stop()
 print("ok")
