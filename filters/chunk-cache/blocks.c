@@ -270,6 +270,8 @@ load_block_locked (struct cache *c, nbdkit_next *next, uint64_t blk,
       nbdkit_error ("chunk-cache: writing the cache file: %m");
       r = -1;
     }
+    if (r == 0)
+      store_prefault (c, blk * c->bs, len);
   }
 
   pthread_mutex_lock (&cache_lock);
@@ -498,6 +500,8 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
   r = full_pwrite (c->data_fd, buf, n, offset);
   if (r == -1)
     *err = errno;
+  else
+    store_prefault (c, offset, n);
 
   pthread_mutex_lock (&cache_lock);
   if (--b->writers == 0 && drain_waiters)

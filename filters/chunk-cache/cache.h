@@ -147,6 +147,7 @@ int store_read_meta_name (const char *dir, char **name, uint64_t *size,
                           uint32_t *bs);
 int store_punch (struct cache *c, uint64_t blk);
 int store_before_punch (struct cache *c);
+void store_prefault (struct cache *c, uint64_t offset, uint64_t len);
 
 /* blocks.c: everything below is called without cache_lock held. */
 struct cache *cache_get (nbdkit_backend *backend, const char *name,
