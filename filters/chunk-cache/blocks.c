@@ -831,6 +831,11 @@ flush_remote (struct cache *c, uint64_t first, uint64_t last, int *err)
 
   for (;;) {
     bool pending = false, failed = false;
+    /* Whether a pending block failed only matters after a failure since
+     * this flush began; until then the first pending block ends the scan
+     * (the oldest dirty blocks are at the head of the list).
+     */
+    bool errors_since = c->error_events != E0;
     for (i = c->unclean.head; i != NIL; i = c->b[i].u.next) {
       struct block *b = &c->b[i];
       if (i < first || i > last)
@@ -841,6 +846,8 @@ flush_remote (struct cache *c, uint64_t first, uint64_t last, int *err)
         pending = true;
         if (b->failed)
           failed = true;
+        if (!errors_since || failed)
+          break;
       }
     }
     if (!pending)
