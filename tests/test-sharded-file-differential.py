@@ -21,7 +21,7 @@ CONNS = 4
 
 seed = seed_from_env()
 # Under valgrind everything is ~20x slower: fewer rounds, same shape.
-ROUNDS = 80 if VALGRIND else 600
+ROUNDS = 80 if VALGRIND else 450
 
 
 def rand_len(rng):
