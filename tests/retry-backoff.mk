@@ -18,7 +18,8 @@ TESTS += \
 	test-retry-backoff-same-request.py \
 	test-retry-backoff-readonly.py \
 	test-retry-backoff-config.py \
-	test-retry-backoff-s3.py
+	test-retry-backoff-s3.py \
+	test-retry-backoff-cache-stack.py
 EXTRA_DIST += \
 	test-retry-backoff-flaky.sh \
 	test-retry-backoff-differential.py \
@@ -27,4 +28,5 @@ EXTRA_DIST += \
 	test-retry-backoff-same-request.py \
 	test-retry-backoff-readonly.py \
 	test-retry-backoff-config.py \
-	test-retry-backoff-s3.py
+	test-retry-backoff-s3.py \
+	test-retry-backoff-cache-stack.py

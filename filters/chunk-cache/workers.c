@@ -76,10 +76,14 @@ do_one (struct cache *c, char **buf)
         }
         done += r;
       }
-      if (err == 0 &&
-          c->bg->pwrite (c->bg, *buf, len, blk * c->bs, 0, &err) == -1) {
-        if (err == 0)
-          err = EIO;
+      /* A layer below may set *err and still succeed (a retry filter
+       * whose later attempt worked): read the errno only on failure.
+       */
+      if (err == 0) {
+        int perr = 0;
+
+        if (c->bg->pwrite (c->bg, *buf, len, blk * c->bs, 0, &perr) == -1)
+          err = perr ? perr : EIO;
       }
     }
     if (err)
@@ -96,12 +100,18 @@ do_one (struct cache *c, char **buf)
   if (c->written && !c->flushing &&
       ((c->fifo.count == 0 && c->inflight == 0) ||
        c->written >= c->max_dirty_blocks / 2 + 1)) {
+    int r;
+
     c->flushing = true;
-    if (flush_below_locked (c, &err) == -1)
+    /* Success is the return value: *err may be set by a call that
+     * succeeded in the end.
+     */
+    r = flush_below_locked (c, &err);
+    if (r == -1)
       nbdkit_debug ("chunk-cache: background flush failed: %s",
                     strerror (err));
     c->flushing = false;
-    return err == 0;
+    return r == 0;
   }
   return false;
 }

@@ -669,6 +669,7 @@ retrying (struct handle *h, const struct request *r, int *err)
   if (attempt (h, r, &gen, err) == 0) {
     if (h->consecutive)
       h->consecutive = 0;
+    *err = 0;
     return 0;
   }
   e = *err;
@@ -721,6 +722,11 @@ retrying (struct handle *h, const struct request *r, int *err)
     if (attempt (h, r, &gen, &e) == 0) {
       h->recoveries++;
       h->consecutive = 0;
+      /* The first attempt set *err: a caller that reads it after a
+       * success (against nbdkit's rules, but it happens) must not see a
+       * failure.
+       */
+      *err = 0;
       return 0;
     }
   }
