@@ -19,7 +19,8 @@ TESTS += \
 	test-retry-backoff-readonly.py \
 	test-retry-backoff-config.py \
 	test-retry-backoff-s3.py \
-	test-retry-backoff-cache-stack.py
+	test-retry-backoff-cache-stack.py \
+	test-retry-backoff-deadline.py
 EXTRA_DIST += \
 	test-retry-backoff-flaky.sh \
 	test-retry-backoff-differential.py \
@@ -29,4 +30,5 @@ EXTRA_DIST += \
 	test-retry-backoff-readonly.py \
 	test-retry-backoff-config.py \
 	test-retry-backoff-s3.py \
-	test-retry-backoff-cache-stack.py
+	test-retry-backoff-cache-stack.py \
+	test-retry-backoff-deadline.py

@@ -386,6 +386,30 @@ retry_backoff_block_size (nbdkit_next *unused, void *handle,
   return r;
 }
 
+/* Take the lock, shared or exclusive, waiting no later than DEADLINE (on
+ * now_ns's clock): a request must not wait past its deadline for other
+ * requests' attempts in flight (a slow read holds the lock shared for as
+ * long as the plugin takes).  Returns 0, or -1 when the deadline passed.
+ */
+static int
+lock_until (struct handle *h, bool exclusive, uint64_t deadline)
+{
+  struct timespec ts = { .tv_sec = deadline / NS_PER_S,
+                         .tv_nsec = deadline % NS_PER_S };
+  int e;
+
+  do
+    e = exclusive
+      ? pthread_rwlock_clockwrlock (&h->lock, CLOCK_MONOTONIC, &ts)
+      : pthread_rwlock_clockrdlock (&h->lock, CLOCK_MONOTONIC, &ts);
+  while (e == EINTR || e == EAGAIN);
+  if (e == ETIMEDOUT)
+    return -1;
+  if (e != 0)
+    abort ();                   /* EDEADLK, EINVAL: a bug here. */
+  return 0;
+}
+
 static bool
 context_closed (struct handle *h)
 {
@@ -525,15 +549,19 @@ extents_attempt (nbdkit_next *next, const struct request *r, int *err)
 }
 
 /* One attempt.  *GEN is set to the context generation it used, so that a
- * failure leads to at most one reopen of that context.
+ * failure leads to at most one reopen of that context.  Returns 0, -1
+ * (*err set), or -2 when DEADLINE passed before the attempt could start
+ * (*err untouched).
  */
 static int
-attempt (struct handle *h, const struct request *r, unsigned *gen, int *err)
+attempt (struct handle *h, const struct request *r, uint64_t deadline,
+         unsigned *gen, int *err)
 {
   nbdkit_next *next;
   int ret;
 
-  pthread_rwlock_rdlock (&h->lock);
+  if (lock_until (h, false, deadline) == -1)
+    return -2;
   next = h->next;
   *gen = h->generation;
   *err = 0;
@@ -582,17 +610,23 @@ attempt (struct handle *h, const struct request *r, unsigned *gen, int *err)
 
 /* Replace the plugin context by a fresh one, unless another request did
  * so since generation *GEN failed; *GEN becomes the new generation, so
- * that after a failed reopen the next one is not skipped.  Closes the old
+ * that after a failed reopen the next one is not skipped.  Returns 0, -1
+ * (a failed reopen, *err set) or -2 (DEADLINE passed while waiting for
+ * the lock: nothing done).  Closes the old
  * context first: a plugin whose connection state went bad may also hold
  * a resource (a session, a lock) that the new context needs.
  */
 static int
-reopen (struct handle *h, unsigned *gen, int *err)
+reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
 {
   nbdkit_next *old, *next;
   bool ro;
 
-  pthread_rwlock_wrlock (&h->lock);
+  /* The exclusive lock waits for every attempt in flight, of any request:
+   * not past this request's deadline (-2: give up).
+   */
+  if (lock_until (h, true, deadline) == -1)
+    return -2;
   if (h->generation != *gen) {
     pthread_rwlock_unlock (&h->lock);
     return 0;
@@ -657,20 +691,28 @@ describe (const struct request *r, char *buf, size_t len)
 static int
 retrying (struct handle *h, const struct request *r, int *err)
 {
-  uint64_t start, now, delay, ceiling;
+  uint64_t start, deadline, now, delay, ceiling;
   unsigned gen, failures;
-  int e;
+  int e, ret;
   char eb[32], db[32], rb[80];
 
   /* The deadline counts from the start of the first attempt: an attempt
    * that failed slowly (a timeout) has used up time too.
    */
   start = now_ns ();
-  if (attempt (h, r, &gen, err) == 0) {
+  deadline = start + retry_deadline;
+  ret = attempt (h, r, deadline, &gen, err);
+  if (ret == 0) {
     if (h->consecutive)
       h->consecutive = 0;
     *err = 0;
     return 0;
+  }
+  if (ret == -2) {    /* Waited for a reopen past the deadline. */
+    nbdkit_error ("retry-backoff: %s: waited past retry-deadline for "
+                  "the plugin context", describe (r, rb, sizeof rb));
+    *err = ETIMEDOUT;
+    return -1;
   }
   e = *err;
   for (failures = 1; ; failures++) {
@@ -691,7 +733,7 @@ retrying (struct handle *h, const struct request *r, int *err)
     }
     h->consecutive++;
     now = now_ns ();
-    if (failures > retries || now - start >= retry_deadline) {
+    if (failures > retries || now >= deadline) {
       if (failures == 1) {   /* Not retried at all (retries=0): no give-up. */
         *err = e;
         return -1;
@@ -704,8 +746,8 @@ retrying (struct handle *h, const struct request *r, int *err)
     ceiling = backoff_ceiling (retry_delay, retry_max_delay, failures);
     delay = backoff_jitter (ceiling, backoff_random ());
     /* The last attempt is made at the deadline, not after it. */
-    if (delay > retry_deadline - (now - start))
-      delay = retry_deadline - (now - start);
+    if (delay > deadline - now)
+      delay = deadline - now;
     format_duration (delay, db, sizeof db);
     nbdkit_debug ("retry-backoff: %s failed: %s; retry %u of %u in %s",
                   describe (r, rb, sizeof rb), ename (e, eb, sizeof eb),
@@ -716,10 +758,19 @@ retrying (struct handle *h, const struct request *r, int *err)
 
     if ((reopen_after > 0 && h->consecutive >= reopen_after) ||
         context_closed (h)) {
-      if (reopen (h, &gen, &e) == -1)
+      ret = reopen (h, &gen, deadline, &e);
+      if (ret == -2)
+        goto give_up;        /* Other requests held the context too long. */
+      if (ret == -1)
         continue;            /* A failed reopen is a failed attempt. */
+      /* A reopen can be slow (a session to set up again). */
+      if (now_ns () > deadline)
+        goto give_up;
     }
-    if (attempt (h, r, &gen, &e) == 0) {
+    ret = attempt (h, r, deadline, &gen, &e);
+    if (ret == -2)
+      goto give_up;
+    if (ret == 0) {
       h->recoveries++;
       h->consecutive = 0;
       /* The first attempt set *err: a caller that reads it after a
