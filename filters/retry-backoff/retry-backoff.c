@@ -172,8 +172,8 @@ retry_backoff_config_complete (nbdkit_next_config_complete *next,
   "retry-on=<ERRNO>[,...]    More errnos to retry, besides EIO, ETIMEDOUT,\n" \
   "                          EAGAIN, ESHUTDOWN, ECONNRESET, ECONNREFUSED,\n" \
   "                          ENOTCONN, EPIPE.\n" \
-  "retry-readonly=true|false Reopen read-only, and go read-only on EROFS\n" \
-  "                          (default false)."
+  "retry-readonly=true|false Go read-only once writes are refused (EROFS,\n" \
+  "                          or EPERM/EACCES twice in a row; default false)."
 
 /* Per connection. */
 struct handle {
@@ -188,6 +188,8 @@ struct handle {
   int64_t size;                 /* Export size, to check a reopen. */
 
   atomic_bool forced_readonly;  /* retry-readonly has kicked in. */
+  atomic_uint refused_writes;   /* Write requests in a row refused with
+                                 * EPERM or EACCES (retry-readonly). */
   atomic_uint consecutive;      /* Failed attempts in a row, any request. */
 
   /* For the summary at close. */
@@ -633,7 +635,11 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
   }
   *gen = ++h->generation;
   h->reopens++;
-  ro = h->readonly || retry_readonly || h->forced_readonly;
+  /* Read-only only once writes were refused (retry-readonly): a reopen
+   * after transient errors (of reads, say) keeps the connection
+   * writable.
+   */
+  ro = h->readonly || h->forced_readonly;
   nbdkit_debug ("retry-backoff: reopening the plugin context "
                 "(%u consecutive failures, readonly=%d)",
                 (unsigned) h->consecutive, ro);
@@ -663,9 +669,6 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
   }
   nbdkit_context_set_next (h->context, next);
   h->next = next;
-  /* Read-only from now on, once a reopen made it so. */
-  if (ro && !h->readonly)
-    h->forced_readonly = true;
   h->consecutive = 0;
   pthread_rwlock_unlock (&h->lock);
   return 0;
@@ -675,6 +678,37 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
   nbdkit_debug ("retry-backoff: reopening the plugin context failed");
   pthread_rwlock_unlock (&h->lock);
   return -1;
+}
+
+/* retry-readonly: a write refused in a way that says the store no
+ * longer takes writes.  EROFS says so plainly: read-only at once.  EPERM
+ * and EACCES (S3's AccessDenied) may also come from one object or a
+ * credential hiccup, so only when two write requests in a row fail so.
+ * Such errnos are not retried, so each request counts once.
+ */
+#define REFUSALS_FOR_READONLY 2
+
+static void
+write_refused (struct handle *h, const struct request *r, int e)
+{
+  if (!retry_readonly || !is_write (r->op) || h->readonly ||
+      h->forced_readonly)
+    return;
+  if (e != EROFS) {
+    if (e != EPERM && e != EACCES) {
+      h->refused_writes = 0;
+      return;
+    }
+    if (++h->refused_writes < REFUSALS_FOR_READONLY)
+      return;
+  }
+  /* Serve reads only from now on, stop sending the store writes that it
+   * will refuse anyway, and reopen read-only if a reopen comes.
+   */
+  nbdkit_debug ("retry-backoff: %s: %s: connection continues read-only "
+                "(retry-readonly)", op_names[r->op],
+                e == EROFS ? "EROFS" : "writes refused");
+  h->forced_readonly = true;
 }
 
 /* "pread offset=4096 count=512", or "flush", for log lines. */
@@ -705,6 +739,8 @@ retrying (struct handle *h, const struct request *r, int *err)
   if (ret == 0) {
     if (h->consecutive)
       h->consecutive = 0;
+    if (is_write (r->op) && h->refused_writes)
+      h->refused_writes = 0;
     *err = 0;
     return 0;
   }
@@ -716,16 +752,8 @@ retrying (struct handle *h, const struct request *r, int *err)
   }
   e = *err;
   for (failures = 1; ; failures++) {
-    if (retry_readonly && e == EROFS && is_write (r->op) &&
-        !h->readonly && !h->forced_readonly) {
-      /* The store refuses writes: serve reads only from now on, and stop
-       * sending it writes that it will refuse anyway.
-       */
-      nbdkit_debug ("retry-backoff: %s: EROFS: connection continues "
-                    "read-only (retry-readonly)", op_names[r->op]);
-      h->forced_readonly = true;
-    }
     if (!errno_policy_is_transient (&policy, e)) {
+      write_refused (h, r, e);
       if (failures > 1)
         goto give_up;
       *err = e;
@@ -773,6 +801,8 @@ retrying (struct handle *h, const struct request *r, int *err)
     if (ret == 0) {
       h->recoveries++;
       h->consecutive = 0;
+      if (is_write (r->op) && h->refused_writes)
+        h->refused_writes = 0;
       /* The first attempt set *err: a caller that reads it after a
        * success (against nbdkit's rules, but it happens) must not see a
        * failure.
