@@ -8,7 +8,8 @@ TESTS += \
 	test-chunk-cache-eviction.py \
 	test-chunk-cache-shutdown.py \
 	test-chunk-cache-s3.py \
-	test-chunk-cache-reads.py
+	test-chunk-cache-reads.py \
+	test-chunk-cache-enospc.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -19,4 +20,5 @@ EXTRA_DIST += \
 	test-chunk-cache-eviction.py \
 	test-chunk-cache-shutdown.py \
 	test-chunk-cache-s3.py \
-	test-chunk-cache-reads.py
+	test-chunk-cache-reads.py \
+	test-chunk-cache-enospc.py

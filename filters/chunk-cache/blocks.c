@@ -244,7 +244,9 @@ wait_usable (struct cache *c, uint64_t blk)
 
 /* Fetch an ABSENT block from the plugin into the cache.  Called with the
  * lock held, drops it while reading.  The block is marked loading so
- * that concurrent readers of it wait for this one read.
+ * that concurrent readers of it wait for this one read.  Returns -1 if
+ * the plugin failed, -2 if the cache file could not take the block (its
+ * disk is full): the block stays absent and its space is given back.
  */
 int
 load_block_locked (struct cache *c, nbdkit_next *next, uint64_t blk,
@@ -267,8 +269,9 @@ load_block_locked (struct cache *c, nbdkit_next *next, uint64_t blk,
     r = next->pread (next, buf, len, blk * c->bs, 0, err);
     if (r == 0 && full_pwrite (c->data_fd, buf, len, blk * c->bs) == -1) {
       *err = errno;
-      nbdkit_error ("chunk-cache: writing the cache file: %m");
-      r = -1;
+      nbdkit_debug ("chunk-cache: caching block %" PRIu64 ": %m", blk);
+      store_punch (c, blk);
+      r = -2;
     }
     if (r == 0)
       store_prefault (c, blk * c->bs, len);
@@ -307,10 +310,24 @@ cache_read (struct cache *c, nbdkit_next *next, void *buf,
       if (b->state != B_ABSENT)
         break;
       hit = false;
-      if (load_block_locked (c, next, blk, false, err) == -1) {
+      r = load_block_locked (c, next, blk, false, err);
+      if (r == -1) {
         pthread_mutex_unlock (&cache_lock);
         return -1;
       }
+      if (r == -2)
+        break;
+    }
+    if (b->state == B_ABSENT) {
+      /* The cache's disk is full: serve this piece from the plugin
+       * without keeping it.  (An absent block has nothing newer here.)
+       */
+      c->st.misses++;
+      pthread_mutex_unlock (&cache_lock);
+      if (next->pread (next, buf, n, offset, 0, err) == -1)
+        return -1;
+      buf = (char *) buf + n, count -= n, offset += n;
+      continue;
     }
     if (hit)
       c->st.hits++;
@@ -356,6 +373,7 @@ cache_prefetch (struct cache *c, nbdkit_next *next, uint32_t count,
     wait_usable (c, blk);
     if (c->b[blk].state == B_ABSENT) {
       c->st.misses++;
+      /* -2, no room in the cache: a prefetch is only a hint. */
       if (load_block_locked (c, next, blk, false, err) == -1) {
         pthread_mutex_unlock (&cache_lock);
         return -1;
@@ -462,8 +480,10 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
     wait_usable (c, blk);
     if (b->state == B_ABSENT && !whole) {
       c->st.misses++;
-      if (load_block_locked (c, next, blk, false, err) == -1) {
+      if (load_block_locked (c, next, blk, false, err) < 0) {
         pthread_mutex_unlock (&cache_lock);
+        nbdkit_error ("chunk-cache: cannot cache block %" PRIu64
+                      " for a partial write: %s", blk, strerror (*err));
         return -1;
       }
       continue;
@@ -481,12 +501,20 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
   }
   if (b->state == B_ABSENT)
     b->incarnation++;
-  else if (b->idx == IDX_CLEAN || b->idx == IDX_ABSENT)
+  else if (b->idx == IDX_CLEAN || b->idx == IDX_ABSENT) {
     /* A clean block is marked dirty before its data changes, so that a
      * crash in between cannot leave new data that is never written back.
-     * (An absent block is marked after its data: see store.c.)
+     * (An absent block is marked after its data: see store.c.)  If the
+     * mark cannot be written, the data must not change either.
      */
-    store_set_idx (c, blk, IDX_DIRTY);
+    uint8_t old = b->idx;
+    if (store_set_idx (c, blk, IDX_DIRTY) == -1) {
+      *err = errno;
+      b->idx = old;
+      pthread_mutex_unlock (&cache_lock);
+      return -1;
+    }
+  }
   if (b->state != B_DIRTY && b->state != B_INFLIGHT) {
     b->due = now_s () + cfg.delay;
     b->failed = false;
@@ -798,6 +826,16 @@ flush_local (struct cache *c, uint64_t first, uint64_t last, int *err)
     if (b->incarnation == items[k].inc && b->idx == IDX_DIRTY &&
         is_unclean (b->state))
       store_set_idx (c, items[k].blk, IDX_DIRTY_SYNCED);
+  }
+  /* An index byte that failed to reach the file (now or since the last
+   * flush, e.g. the cache's disk was full) would make recovery drop or
+   * misjudge its block: the flush fails unless the whole index can be
+   * written again.
+   */
+  if (store_rewrite_index (c) == -1) {
+    pthread_mutex_unlock (&cache_lock);
+    *err = EIO;
+    return -1;
   }
   pthread_mutex_unlock (&cache_lock);
   if (store_sync_index (c) == -1) {

@@ -99,6 +99,8 @@ struct cache {
   const char *map;              /* read-only mapping of the data, or NULL */
   bool persistent;              /* cache-dir= */
   bool idx_synced_cleared;      /* a synced-dirty byte changed, unsynced */
+  bool idx_error;               /* an index write failed: the file is behind
+                                 * the .idx bytes until rewritten whole */
 
   /* The plugin context used by the workers, never a client's. */
   nbdkit_next *bg;
@@ -143,6 +145,7 @@ void store_close (struct cache *c, bool clean);
 int store_set_idx (struct cache *c, uint64_t blk, uint8_t v);
 int store_sync_data (struct cache *c);
 int store_sync_index (struct cache *c);
+int store_rewrite_index (struct cache *c);
 int store_read_meta_name (const char *dir, char **name, uint64_t *size,
                           uint32_t *bs);
 int store_punch (struct cache *c, uint64_t blk);

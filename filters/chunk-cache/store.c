@@ -390,6 +390,12 @@ store_open_files (struct cache *c)
     nbdkit_error ("cache-dir=%s: ftruncate: %m", cfg.dir);
     return -1;
   }
+  /* Allocate the index now: a one-byte update that needed a new page of
+   * a full disk later would fail (best effort; see store_rewrite_index).
+   */
+  errno = posix_fallocate (c->index_fd, 0, c->nblocks);
+  if (errno)
+    nbdkit_debug ("cache-dir=%s: allocating cache.index: %m", cfg.dir);
   if (r == 1) {
     boot_id (boot, sizeof boot);
     if (load_index (c, m.clean || strcmp (boot, m.boot) == 0) == -1)
@@ -435,9 +441,43 @@ store_set_idx (struct cache *c, uint64_t blk, uint8_t v)
   if (!c->persistent)
     return 0;
   if (pwrite (c->index_fd, &v, 1, blk) != 1) {
+    /* The in-memory byte stays the truth; a durability=local flush
+     * must not report success until the file agrees again.
+     */
+    c->idx_error = true;
     nbdkit_error ("cache-dir=%s: cache.index: %m", cfg.dir);
     return -1;
   }
+  return 0;
+}
+
+/* After a failed index write: write the whole index from memory.  Lock
+ * held.
+ */
+int
+store_rewrite_index (struct cache *c)
+{
+  CLEANUP_FREE uint8_t *buf = NULL;
+  uint64_t i;
+  ssize_t r;
+
+  if (!c->persistent || !c->idx_error)
+    return 0;
+  buf = malloc (c->nblocks);
+  if (buf == NULL) {
+    nbdkit_error ("malloc: %m");
+    return -1;
+  }
+  for (i = 0; i < c->nblocks; ++i)
+    buf[i] = c->b[i].idx;
+  r = pwrite (c->index_fd, buf, c->nblocks, 0);
+  if (r != (ssize_t) c->nblocks) {
+    if (r >= 0)
+      errno = ENOSPC;
+    nbdkit_error ("cache-dir=%s: rewriting cache.index: %m", cfg.dir);
+    return -1;
+  }
+  c->idx_error = false;
   return 0;
 }
 
