@@ -15,7 +15,7 @@
 # total time.  Not a test: it never passes or fails.
 #
 # Settings compared:
-#   retry-backoff            the filter's defaults (8 retries, 100ms first
+#   retry-backoff            the filter's defaults (8 attempts, 100ms first
 #                            delay ceiling, full jitter, 10s max, 60s
 #                            deadline, reopen after 3 consecutive failures)
 #   retry-request            nbdkit's defaults (2 retries, 2 s fixed delay)

@@ -1,5 +1,6 @@
 """retry-backoff: the bounds.  A read that always fails ends within
-retry-deadline (+10%) instead of hanging; retries= bounds the attempts;
+retry-deadline (+10%) instead of hanging; retries= bounds the attempts
+(the first included);
 every delay stays within the exponential ceiling and retry-max-delay; a
 permanent errno (ENOSPC) is returned at once with no retry."""
 
@@ -95,8 +96,9 @@ print("slow attempts: failed after %.3fs (deadline 1s, 300ms per attempt)"
 check(1.0 <= elapsed <= 1.3 + (2.0 if VALGRIND else 0.15),
       "slow attempts: %.3fs" % elapsed)
 
-# 2. retries= bounds the attempts, and the delays follow the exponential
-#    ceilings min(max, delay * 2^(n-1)): 10, 20, 40, 40, 40 ms.
+# 2. retries= bounds the attempts, the first included, and the delays
+#    follow the exponential ceilings min(max, delay * 2^(n-1)): 10, 20,
+#    40, 40 ms.
 srv = server("error-pread-rate=100%", "error=EIO", "retries=5",
              "retry-delay=10ms", "retry-max-delay=40ms", "reopen-after=0")
 h = srv.connect()
@@ -104,37 +106,38 @@ elapsed, e = timed_fail(lambda: h.pread(512, 4096))
 finish(srv, h)
 out = srv.output()
 lines = retry_lines(out)
-check([n for _, _, n, _ in lines] == [1, 2, 3, 4, 5],
+check([n for _, _, n, _ in lines] == [1, 2, 3, 4],
       "retry numbers %s" % [n for _, _, n, _ in lines])
 for _, en, n, d in lines:
     check(en == "EIO", "errno %s" % en)
     ceiling = min(0.040, 0.010 * 2 ** (n - 1))
     check(d <= ceiling + 1e-9, "retry %d waited %.4fs > ceiling %.3fs"
           % (n, d, ceiling))
-check(len(re.findall(r"injecting EIO error into pread", out)) == 6,
-      "expected 6 attempts (1 + 5 retries)")
-check("giving up after 6 attempts" in out, "give-up line")
-check(elapsed < (0.010 + 0.020 + 0.040 * 3) + (3.0 if VALGRIND else 0.5),
-      "5 retries took %.3fs" % elapsed)
-print("retries=5: 6 attempts, delays %s, %.3fs"
+check(len(re.findall(r"injecting EIO error into pread", out)) == 5,
+      "expected 5 attempts (retries=5)")
+check("giving up after 5 attempts" in out, "give-up line")
+check(re.search(r"retry 1 of 4 in", out), "retry line counts 4 retries")
+check(elapsed < (0.010 + 0.020 + 0.040 * 2) + (3.0 if VALGRIND else 0.5),
+      "4 retries took %.3fs" % elapsed)
+print("retries=5: 5 attempts, delays %s, %.3fs"
       % (["%.1fms" % (d * 1000) for *_, d in lines], elapsed))
 
-# 2b. retries=0: one attempt, no retry, and no give-up either (nothing
+# 2b. retries=1: one attempt, no retry, and no give-up either (nothing
 #     was retried): the filter stays out of the way.
-srv = server("error-pread-rate=100%", "error=EIO", "retries=0")
+srv = server("error-pread-rate=100%", "error=EIO", "retries=1")
 h = srv.connect()
 elapsed, e = timed_fail(lambda: h.pread(512, 0))
 finish(srv, h)
 out = srv.output()
 check(len(re.findall(r"injecting EIO error into pread", out)) == 1,
-      "retries=0: more than one attempt")
-check(retry_lines(out) == [] and "giving up" not in out, "retries=0 retried")
+      "retries=1: more than one attempt")
+check(retry_lines(out) == [] and "giving up" not in out, "retries=1 retried")
 check(re.search(r"connection summary: 0 requests retried, 0 retries, "
-                r"0 recovered, 0 gave up", out), "retries=0 summary")
+                r"0 recovered, 0 gave up", out), "retries=1 summary")
 
 # 3. Full jitter: over many retries with the same ceiling, delays spread
 #    over the whole [0, ceiling] range (not all at the ceiling).
-srv = server("error-pread-rate=100%", "error=EIO", "retries=60",
+srv = server("error-pread-rate=100%", "error=EIO", "retries=61",
              "retry-delay=5ms", "retry-max-delay=5ms", "reopen-after=0")
 h = srv.connect()
 timed_fail(lambda: h.pread(512, 0))
@@ -178,7 +181,7 @@ h = srv.connect()
 timed_fail(lambda: h.pread(100, 0))
 finish(srv, h)
 check(retry_lines(srv.output()) == [], "ENOMEM retried by default")
-srv = server("error-pread-rate=100%", "error=ENOMEM", "retries=2",
+srv = server("error-pread-rate=100%", "error=ENOMEM", "retries=3",
              "retry-delay=1ms", "retry-on=ENOMEM")
 h = srv.connect()
 timed_fail(lambda: h.pread(100, 0))

@@ -15,6 +15,7 @@ BAD = [
     ("retry-deadline", "0"),
     ("retry-deadline", "forever"),
     ("retries", "x"),
+    ("retries", "0"),
     ("retries", "-1"),
     ("retries", "1001"),
     ("reopen-after", "3x"),
@@ -46,7 +47,7 @@ for params in (["retry-delay=2s", "retry-max-delay=1s"],
 
 # Good values start and serve.
 srv = Server(["--filter=retry-backoff", "memory", "size=1M",
-              "retries=0", "retry-delay=1.5s", "retry-max-delay=2m",
+              "retries=1", "retry-delay=1.5s", "retry-max-delay=2m",
               "retry-deadline=90s", "reopen-after=0", "retry-readonly=yes",
               "retry-on=ENOMEM,EBUSY", "retry-on=ECONNABORTED"])
 h = srv.connect()

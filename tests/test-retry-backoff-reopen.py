@@ -69,7 +69,7 @@ opens = [l for l in log(d) if l.startswith("open ")]
 check(len(opens) == 3, "plugin opened %d times, expected 3" % len(opens))
 out = srv.output()
 check(len(re.findall(r'retry-backoff: open exportname="" failed: EIO; '
-                     r'retry \d of 8', out)) == 2, "two open retry lines")
+                     r'retry \d of 7', out)) == 2, "two open retry lines")
 print("open: 2 failures retried, connected on the 3rd open")
 
 # 2. The connection's plugin state goes bad (every request on handle h1
@@ -111,9 +111,9 @@ check(len(re.findall(r"reopening the plugin context failed",
 print("failed reopens: h2 and h3 failed to open, counted as attempts; "
       "h4 served")
 
-# 4. The retries budget includes failed reopens: with retries=2 the same
+# 4. The retries budget includes failed reopens: with retries=3 the same
 #    situation gives up with the reopen's error after 3 attempts.
-srv, d = flaky("reopen-after=1", "retries=2")
+srv, d = flaky("reopen-after=1", "retries=3")
 h = srv.connect()
 put(d, "bad-h1", 1)
 put(d, "fail-open", 5)
@@ -127,8 +127,8 @@ check(summary(srv)[3] == 1, "no give-up")
 check(len([l for l in log(d) if l.startswith("open ")]) == 3,
       "opens: initial + 2 failed reopens")
 
-# 5. reopen-after=0 never reopens: the bad handle fails 1 + 4 times.
-srv, d = flaky("reopen-after=0", "retries=4")
+# 5. reopen-after=0 never reopens: the bad handle fails retries=5 times.
+srv, d = flaky("reopen-after=0", "retries=5")
 h = srv.connect()
 put(d, "bad-h1", 1)
 try:
@@ -148,7 +148,7 @@ check("reopening" not in srv.output(), "reopen logged")
 #    whole stack below (the error filter and memory are opened again).
 srv = Server(["--filter=retry-backoff", "--filter=error", "memory",
               "size=1M", "error-pread-rate=100%", "reopen-after=2",
-              "retries=4", "retry-delay=1ms"])
+              "retries=5", "retry-delay=1ms"])
 h = srv.connect()
 try:
     h.pread(512, 0)

@@ -102,10 +102,10 @@ while "connection summary:" not in srv.output() and \
     time.sleep(0.01)
 srv.stop()
 out = srv.output()
-check(re.search(r"retry-backoff: flush failed: EIO; retry 3 of 8 in", out),
+check(re.search(r"retry-backoff: flush failed: EIO; retry 3 of 7 in", out),
       "flush retry lines")
 check(re.search(r"retry-backoff: extents offset=0 count=8192 failed: EIO; "
-                r"retry 2 of 8", out), "extents retry lines")
+                r"retry 2 of 7", out), "extents retry lines")
 m = re.search(r"connection summary: (\d+) requests retried, (\d+) retries, "
               r"(\d+) recovered, (\d+) gave up", out)
 check(m and m.groups() == ("8", "14", "8", "0"),

@@ -40,7 +40,7 @@
 static uint64_t retry_delay = 100 * NS_PER_MS;      /* retry-delay= */
 static uint64_t retry_max_delay = 10 * NS_PER_S;    /* retry-max-delay= */
 static uint64_t retry_deadline = 60 * NS_PER_S;     /* retry-deadline= */
-static unsigned retries = 8;                        /* retries= */
+static unsigned retries = 8;      /* retries=: attempts in all, first included */
 static unsigned reopen_after = 3;                   /* reopen-after= */
 static bool retry_readonly;                         /* retry-readonly= */
 static struct errno_policy policy;                  /* defaults + retry-on= */
@@ -127,8 +127,16 @@ retry_backoff_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
     }
     return 0;
   }
-  if (strcmp (key, "retries") == 0)
-    return parse_unsigned_param (key, value, MAX_RETRIES, &retries);
+  if (strcmp (key, "retries") == 0) {
+    if (parse_unsigned_param (key, value, MAX_RETRIES, &retries) == -1)
+      return -1;
+    if (retries == 0) {
+      nbdkit_error ("retries='%s': must be at least 1 (it counts the first "
+                    "attempt too: 1 = no retries)", value);
+      return -1;
+    }
+    return 0;
+  }
   if (strcmp (key, "reopen-after") == 0)
     return parse_unsigned_param (key, value, MAX_RETRIES, &reopen_after);
   if (strcmp (key, "retry-readonly") == 0)
@@ -161,7 +169,8 @@ retry_backoff_config_complete (nbdkit_next_config_complete *next,
 }
 
 #define retry_backoff_config_help \
-  "retries=<N>               Retries of a failed request (default 8).\n" \
+  "retries=<N>               Attempts of a request in all, the first\n" \
+  "                          included (default 8; 1 = no retries).\n" \
   "retry-delay=<DURATION>    First delay ceiling, doubled per retry\n" \
   "                          (default 100ms).\n" \
   "retry-max-delay=<DURATION> Largest delay ceiling (default 10s).\n" \
@@ -263,7 +272,7 @@ retry_backoff_open (nbdkit_next_open *next, nbdkit_context *context,
       break;
     err = errno ? errno : EIO;
     now = now_ns ();
-    if (!errno_policy_is_transient (&policy, err) || attempt > retries ||
+    if (!errno_policy_is_transient (&policy, err) || attempt >= retries ||
         now - start >= retry_deadline) {
       if (attempt > 1)
         nbdkit_debug ("retry-backoff: open: giving up after %u attempts: %s",
@@ -282,7 +291,7 @@ retry_backoff_open (nbdkit_next_open *next, nbdkit_context *context,
     format_duration (delay, db, sizeof db);
     nbdkit_debug ("retry-backoff: open exportname=\"%s\" failed: %s; "
                   "retry %u of %u in %s", exportname,
-                  ename (err, eb, sizeof eb), attempt, retries, db);
+                  ename (err, eb, sizeof eb), attempt, retries - 1, db);
     if (nbdkit_nanosleep (delay / NS_PER_S, delay % NS_PER_S) == -1) {
       pthread_rwlock_destroy (&h->lock);
       free (h->exportname);
@@ -761,8 +770,9 @@ retrying (struct handle *h, const struct request *r, int *err)
     }
     h->consecutive++;
     now = now_ns ();
-    if (failures > retries || now >= deadline) {
-      if (failures == 1) {   /* Not retried at all (retries=0): no give-up. */
+    /* retries= counts attempts, the first included. */
+    if (failures >= retries || now >= deadline) {
+      if (failures == 1) {   /* Not retried at all (retries=1): no give-up. */
         *err = e;
         return -1;
       }
@@ -779,7 +789,7 @@ retrying (struct handle *h, const struct request *r, int *err)
     format_duration (delay, db, sizeof db);
     nbdkit_debug ("retry-backoff: %s failed: %s; retry %u of %u in %s",
                   describe (r, rb, sizeof rb), ename (e, eb, sizeof eb),
-                  failures, retries, db);
+                  failures, retries - 1, db);
     if (nbdkit_nanosleep (delay / NS_PER_S, delay % NS_PER_S) == -1)
       goto give_up;          /* The server is shutting down. */
     h->retries++;
