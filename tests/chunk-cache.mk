@@ -9,7 +9,8 @@ TESTS += \
 	test-chunk-cache-shutdown.py \
 	test-chunk-cache-s3.py \
 	test-chunk-cache-reads.py \
-	test-chunk-cache-enospc.py
+	test-chunk-cache-enospc.py \
+	test-chunk-cache-hostile.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -21,4 +22,5 @@ EXTRA_DIST += \
 	test-chunk-cache-shutdown.py \
 	test-chunk-cache-s3.py \
 	test-chunk-cache-reads.py \
-	test-chunk-cache-enospc.py
+	test-chunk-cache-enospc.py \
+	test-chunk-cache-hostile.py

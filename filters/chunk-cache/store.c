@@ -227,12 +227,23 @@ load_index (struct cache *c, bool trust_all)
     nbdkit_error ("cache-dir=%s: cache.index: %m", cfg.dir);
     return -1;
   }
-  if ((uint64_t) r < c->nblocks)
-    memset (idx + r, 0, c->nblocks - r);
+  if ((uint64_t) r < c->nblocks) {
+    nbdkit_error ("cache-dir=%s: cache.index is truncated (%zd of %" PRIu64
+                  " bytes): refusing to use this directory", cfg.dir, r,
+                  c->nblocks);
+    errno = EINVAL;
+    return -1;
+  }
+  for (i = 0; i < c->nblocks; ++i)
+    if (idx[i] > IDX_DIRTY_SYNCED) {
+      nbdkit_error ("cache-dir=%s: cache.index is corrupt (byte %u for "
+                    "block %" PRIu64 "): refusing to use this directory",
+                    cfg.dir, idx[i], i);
+      errno = EINVAL;
+      return -1;
+    }
   for (i = 0; i < c->nblocks; ++i) {
     uint8_t v = idx[i];
-    if (v > IDX_DIRTY_SYNCED)
-      v = IDX_ABSENT;
     if (!trust_all && (v == IDX_CLEAN || v == IDX_DIRTY))
       v = IDX_ABSENT, dropped++;
     c->b[i].idx = v;
@@ -295,6 +306,53 @@ store_prefault (struct cache *c, uint64_t offset, uint64_t len)
 }
 
 static int store_open_files (struct cache *c);
+
+/* Files that do not match the header were cut short or replaced: the
+ * blocks they claim would be served (or written back) as zeros.  And an
+ * index with blocks in it but no header lost its header: starting afresh
+ * would silently drop its dirty data.  Refuse both.
+ */
+static int
+check_files (struct cache *c, bool have_meta)
+{
+  struct stat si, sd;
+
+  if (fstat (c->index_fd, &si) == -1 || fstat (c->data_fd, &sd) == -1) {
+    nbdkit_error ("cache-dir=%s: fstat: %m", cfg.dir);
+    return -1;
+  }
+  if (have_meta) {
+    if ((uint64_t) si.st_size != c->nblocks ||
+        (uint64_t) sd.st_size != c->size) {
+      nbdkit_error ("cache-dir=%s: cache.index has %" PRIu64 " bytes (needs "
+                    "%" PRIu64 ") and cache.data %" PRIu64 " (needs %" PRIu64
+                    "): truncated or replaced, refusing to use this "
+                    "directory", cfg.dir, (uint64_t) si.st_size, c->nblocks,
+                    (uint64_t) sd.st_size, c->size);
+      errno = EINVAL;
+      return -1;
+    }
+  }
+  else if (si.st_size > 0) {
+    CLEANUP_FREE uint8_t *idx = malloc (si.st_size);
+    ssize_t r, i;
+
+    if (idx == NULL) {
+      nbdkit_error ("malloc: %m");
+      return -1;
+    }
+    r = pread (c->index_fd, idx, si.st_size, 0);
+    for (i = 0; i < r; ++i)
+      if (idx[i] != IDX_ABSENT) {
+        nbdkit_error ("cache-dir=%s: cache.index holds cached blocks but "
+                      "cache.meta is missing: refusing to use this "
+                      "directory (remove it to start afresh)", cfg.dir);
+        errno = EINVAL;
+        return -1;
+      }
+  }
+  return 0;
+}
 
 int
 store_open (struct cache *c)
@@ -376,6 +434,8 @@ store_open_files (struct cache *c)
     nbdkit_error ("cache-dir=%s: opening cache files: %m", cfg.dir);
     return -1;
   }
+  if (check_files (c, r == 1) == -1)
+    return -1;
   if (r == 0) {
     /* A new cache: start from empty files, then write the header last so
      * that a half-created directory is simply created again.
