@@ -20,7 +20,8 @@ TESTS += \
 	test-retry-backoff-config.py \
 	test-retry-backoff-s3.py \
 	test-retry-backoff-cache-stack.py \
-	test-retry-backoff-deadline.py
+	test-retry-backoff-deadline.py \
+	test-retry-backoff-permanent.py
 EXTRA_DIST += \
 	test-retry-backoff-flaky.sh \
 	test-retry-backoff-differential.py \
@@ -31,4 +32,14 @@ EXTRA_DIST += \
 	test-retry-backoff-config.py \
 	test-retry-backoff-s3.py \
 	test-retry-backoff-cache-stack.py \
-	test-retry-backoff-deadline.py
+	test-retry-backoff-deadline.py \
+	test-retry-backoff-permanent.py
+
+# A filter for below retry-backoff that fails open (with no errno) and
+# finalize on demand (test-retry-backoff-permanent.py).
+check_LTLIBRARIES += retry-backoff-faults.la
+retry_backoff_faults_la_SOURCES = retry-backoff-faults.c
+retry_backoff_faults_la_CFLAGS = $(WARNINGS_CFLAGS) $(NBDKIT_CFLAGS) \
+	-I$(top_builddir)
+retry_backoff_faults_la_LDFLAGS = -module -avoid-version -shared \
+	-rpath /nowhere

@@ -14,6 +14,9 @@ BAD = [
     ("retry-max-delay", ""),
     ("retry-deadline", "0"),
     ("retry-deadline", "forever"),
+    ("retry-deadline", "25h"),
+    ("retry-max-delay", "86401s"),
+    ("retry-delay", "18446744073s"),
     ("retries", "x"),
     ("retries", "0"),
     ("retries", "-1"),
@@ -48,7 +51,7 @@ for params in (["retry-delay=2s", "retry-max-delay=1s"],
 # Good values start and serve.
 srv = Server(["--filter=retry-backoff", "memory", "size=1M",
               "retries=1", "retry-delay=1.5s", "retry-max-delay=2m",
-              "retry-deadline=90s", "reopen-after=0", "retry-readonly=yes",
+              "retry-deadline=24h", "reopen-after=0", "retry-readonly=yes",
               "retry-on=ENOMEM,EBUSY", "retry-on=ECONNABORTED"])
 h = srv.connect()
 h.pwrite(b"ok", 0)

@@ -12,6 +12,8 @@
 #   bad-HANDLE     if present, every data request on that handle fails
 #                  (a connection whose state went bad)
 #   errno          the errno name a failure reports (default EIO)
+#   size-HANDLE    the export size that HANDLE reports (default: the
+#                  size of disk)
 #   log            one line per call: METHOD HANDLE COUNT OFFSET FLAGS [SHA]
 D="$FLAKY_DIR"
 
@@ -40,7 +42,8 @@ case "$method" in
     close)
         echo "close $1" >> "$D/log" ;;
     get_size)
-        stat -c %s "$D/disk" ;;
+        if [ -e "$D/size-$1" ]; then cat "$D/size-$1"
+        else stat -c %s "$D/disk"; fi ;;
     can_write|can_flush|can_trim|can_zero|can_extents|can_multi_conn)
         exit 0 ;;
     can_fua|can_cache)

@@ -48,6 +48,11 @@ static struct errno_policy policy;                  /* defaults + retry-on= */
 /* Keep a typo from silently disabling retries for a day. */
 #define MAX_RETRIES 1000
 
+/* Longest duration a parameter takes: longer is a typo, and
+ * nbdkit_nanosleep takes whole seconds as an unsigned int.
+ */
+#define MAX_DURATION (24 * 3600 * NS_PER_S)
+
 static void
 retry_backoff_load (void)
 {
@@ -61,6 +66,10 @@ parse_duration_param (const char *key, const char *value, uint64_t *ns)
 
   if (parse_duration (value, ns, &why) == -1) {
     nbdkit_error ("%s='%s': %s", key, value, why);
+    return -1;
+  }
+  if (*ns > MAX_DURATION) {
+    nbdkit_error ("%s='%s': too long: at most 24h", key, value);
     return -1;
   }
   return 0;
@@ -184,6 +193,14 @@ retry_backoff_config_complete (nbdkit_next_config_complete *next,
   "retry-readonly=true|false Go read-only once writes are refused (EROFS,\n" \
   "                          or EPERM/EACCES twice in a row; default false)."
 
+/* What an attempt or a reopen came to. */
+enum {
+  DONE = 0,
+  FAILED = -1,          /* *err set: retry if transient. */
+  TIMED_OUT = -2,       /* The deadline passed waiting for the lock. */
+  PERMANENT = -3,       /* *err set: do not retry, whatever the errno. */
+};
+
 /* Per connection. */
 struct handle {
   nbdkit_context *context;      /* For nbdkit_context_get_backend/set_next. */
@@ -194,6 +211,9 @@ struct handle {
   nbdkit_next *next;            /* Current plugin context; NULL after a
                                  * failed reopen until a reopen succeeds. */
   unsigned generation;          /* Reopens done (successful or not). */
+  bool dead;                    /* Finalizing the old context failed:
+                                 * no more reopens, every request fails
+                                 * with ESHUTDOWN. */
   int64_t size;                 /* Export size, to check a reopen. */
 
   atomic_bool forced_readonly;  /* retry-readonly has kicked in. */
@@ -265,14 +285,23 @@ retry_backoff_open (nbdkit_next_open *next, nbdkit_context *context,
   for (attempt = 1; ; attempt++) {
     uint64_t now, delay;
     int err;
+    bool no_errno;
     char eb[32], db[32];
 
     errno = 0;
     if (next (context, readonly, exportname) == 0)
       break;
-    err = errno ? errno : EIO;
+    /* A plugin that fails without an errno (nbdkit_error and NULL, as
+     * for an export that does not exist) says nothing transient: EIO,
+     * not retried.
+     */
+    err = errno;
+    no_errno = err == 0;
+    if (no_errno)
+      err = EIO;
     now = now_ns ();
-    if (!errno_policy_is_transient (&policy, err) || attempt >= retries ||
+    if (no_errno ||
+        !errno_policy_is_transient (&policy, err) || attempt >= retries ||
         now - start >= retry_deadline) {
       if (attempt > 1)
         nbdkit_debug ("retry-backoff: open: giving up after %u attempts: %s",
@@ -463,6 +492,9 @@ is_write (enum op op)
  * advertises.  The context nbdkit opened was checked at the handshake;
  * one we reopened may differ (read-only now, or a plugin that changed its
  * mind), so check, which also fills nbdkit's caches of these answers.
+ * Returns DONE, FAILED (the plugin could not answer: transient) or
+ * PERMANENT (the reopened export differs from what the client was
+ * promised: no retry or further reopen makes that right).
  */
 static int
 check_reopened (struct handle *h, nbdkit_next *next, const struct request *r,
@@ -472,13 +504,13 @@ check_reopened (struct handle *h, nbdkit_next *next, const struct request *r,
 
   if (size == -1) {
     *err = EIO;
-    return -1;
+    return FAILED;
   }
   if (size != h->size) {
     nbdkit_error ("the export changed size on reopen "
                   "(%" PRIi64 " to %" PRIi64 " bytes)", h->size, size);
     *err = EIO;
-    return -1;
+    return PERMANENT;
   }
   switch (r->op) {
   case OP_PWRITE:
@@ -488,39 +520,39 @@ check_reopened (struct handle *h, nbdkit_next *next, const struct request *r,
         (r->op == OP_TRIM && next->can_trim (next) != 1) ||
         (r->op == OP_ZERO && next->can_zero (next) <= NBDKIT_ZERO_NONE)) {
       *err = EROFS;
-      return -1;
+      return PERMANENT;
     }
     if (r->op == OP_ZERO && (r->flags & NBDKIT_FLAG_FAST_ZERO) &&
         next->can_fast_zero (next) != 1) {
       *err = ENOTSUP;
-      return -1;
+      return PERMANENT;
     }
     if ((r->flags & NBDKIT_FLAG_FUA) &&
         next->can_fua (next) <= NBDKIT_FUA_NONE) {
       *err = EIO;
-      return -1;
+      return PERMANENT;
     }
-    return 0;
+    return DONE;
   case OP_FLUSH:
     if (next->can_flush (next) != 1) {
       *err = EIO;
-      return -1;
+      return PERMANENT;
     }
-    return 0;
+    return DONE;
   case OP_EXTENTS:
     if (next->can_extents (next) != 1) {
       *err = EIO;
-      return -1;
+      return PERMANENT;
     }
-    return 0;
+    return DONE;
   case OP_CACHE:
     if (next->can_cache (next) <= NBDKIT_CACHE_NONE) {
       *err = EIO;
-      return -1;
+      return PERMANENT;
     }
-    return 0;
+    return DONE;
   case OP_PREAD:
-    return 0;
+    return DONE;
   }
   abort ();
 }
@@ -560,9 +592,9 @@ extents_attempt (nbdkit_next *next, const struct request *r, int *err)
 }
 
 /* One attempt.  *GEN is set to the context generation it used, so that a
- * failure leads to at most one reopen of that context.  Returns 0, -1
- * (*err set), or -2 when DEADLINE passed before the attempt could start
- * (*err untouched).
+ * failure leads to at most one reopen of that context.  Returns DONE,
+ * FAILED or PERMANENT (*err set), or TIMED_OUT when DEADLINE passed before
+ * the attempt could start (*err untouched).
  */
 static int
 attempt (struct handle *h, const struct request *r, uint64_t deadline,
@@ -572,7 +604,7 @@ attempt (struct handle *h, const struct request *r, uint64_t deadline,
   int ret;
 
   if (lock_until (h, false, deadline) == -1)
-    return -2;
+    return TIMED_OUT;
   next = h->next;
   *gen = h->generation;
   *err = 0;
@@ -580,12 +612,17 @@ attempt (struct handle *h, const struct request *r, uint64_t deadline,
     *err = EROFS;
     ret = -1;
   }
+  else if (h->dead) {
+    *err = ESHUTDOWN;
+    ret = PERMANENT;
+  }
   else if (next == NULL) {          /* The last reopen failed. */
     *err = ESHUTDOWN;
-    ret = -1;
+    ret = FAILED;
   }
-  else if (h->generation > 0 && check_reopened (h, next, r, err) == -1)
-    ret = -1;
+  else if (h->generation > 0 &&
+           (ret = check_reopened (h, next, r, err)) != DONE)
+    ;
   else {
     switch (r->op) {
     case OP_PREAD:
@@ -614,16 +651,18 @@ attempt (struct handle *h, const struct request *r, uint64_t deadline,
     }
   }
   pthread_rwlock_unlock (&h->lock);
-  if (ret == -1 && *err == 0)
+  if (ret != DONE && *err == 0)
     *err = EIO;
   return ret;
 }
 
 /* Replace the plugin context by a fresh one, unless another request did
  * so since generation *GEN failed; *GEN becomes the new generation, so
- * that after a failed reopen the next one is not skipped.  Returns 0, -1
- * (a failed reopen, *err set) or -2 (DEADLINE passed while waiting for
- * the lock: nothing done).  Closes the old
+ * that after a failed reopen the next one is not skipped.  Returns DONE,
+ * FAILED (*err set: a failed reopen, to be tried again), PERMANENT (*err
+ * set: the plugin refuses to open with a permanent errno, or the old
+ * context could not be finalized) or TIMED_OUT (DEADLINE passed while
+ * waiting for the lock: nothing done).  Closes the old
  * context first: a plugin whose connection state went bad may also hold
  * a resource (a session, a lock) that the new context needs.
  */
@@ -637,10 +676,15 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
    * not past this request's deadline (-2: give up).
    */
   if (lock_until (h, true, deadline) == -1)
-    return -2;
+    return TIMED_OUT;
+  if (h->dead) {
+    pthread_rwlock_unlock (&h->lock);
+    *err = ESHUTDOWN;
+    return PERMANENT;
+  }
   if (h->generation != *gen) {
     pthread_rwlock_unlock (&h->lock);
-    return 0;
+    return DONE;
   }
   *gen = ++h->generation;
   h->reopens++;
@@ -656,9 +700,21 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
   old = nbdkit_context_set_next (h->context, NULL);
   h->next = NULL;
   if (old) {
-    if (old->finalize (old) == -1)
-      nbdkit_debug ("retry-backoff: finalizing the old plugin context "
-                    "failed (ignored)");
+    /* A failed finalize can mean lost data (a flush at close failed):
+     * as nbdkit's retry filter does, no reopen hides that; unlike it, the
+     * connection stays closed, so that every later request (a flush
+     * too) fails rather than report success over the loss.
+     */
+    if (old->finalize (old) == -1) {
+      nbdkit_error ("retry-backoff: finalizing the old plugin context "
+                    "failed: the connection is closed");
+      nbdkit_next_context_close (old);
+      h->dead = true;
+      h->reopen_failures++;
+      pthread_rwlock_unlock (&h->lock);
+      *err = ESHUTDOWN;
+      return PERMANENT;
+    }
     nbdkit_next_context_close (old);
   }
 
@@ -666,8 +722,21 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
   next = nbdkit_next_context_open (nbdkit_context_get_backend (h->context),
                                    ro, h->exportname, false);
   if (next == NULL) {
-    *err = errno && errno_policy_is_transient (&policy, errno)
-      ? errno : ESHUTDOWN;
+    int e = errno;
+
+    /* A permanent errno (EACCES: credentials revoked, ENOENT: the export
+     * is gone) is the answer: no point in opening again.  No errno says
+     * nothing: try again.
+     */
+    if (e && !errno_policy_is_transient (&policy, e)) {
+      h->reopen_failures++;
+      nbdkit_debug ("retry-backoff: reopening the plugin context failed "
+                    "permanently");
+      pthread_rwlock_unlock (&h->lock);
+      *err = e;
+      return PERMANENT;
+    }
+    *err = e ? e : ESHUTDOWN;
     goto failed;
   }
   if (next->prepare (next) == -1) {
@@ -680,13 +749,13 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
   h->next = next;
   h->consecutive = 0;
   pthread_rwlock_unlock (&h->lock);
-  return 0;
+  return DONE;
 
  failed:
   h->reopen_failures++;
   nbdkit_debug ("retry-backoff: reopening the plugin context failed");
   pthread_rwlock_unlock (&h->lock);
-  return -1;
+  return FAILED;
 }
 
 /* retry-readonly: a write refused in a way that says the store no
@@ -745,7 +814,7 @@ retrying (struct handle *h, const struct request *r, int *err)
   start = now_ns ();
   deadline = start + retry_deadline;
   ret = attempt (h, r, deadline, &gen, err);
-  if (ret == 0) {
+  if (ret == DONE) {
     if (h->consecutive)
       h->consecutive = 0;
     if (is_write (r->op) && h->refused_writes)
@@ -753,7 +822,9 @@ retrying (struct handle *h, const struct request *r, int *err)
     *err = 0;
     return 0;
   }
-  if (ret == -2) {    /* Waited for a reopen past the deadline. */
+  if (ret == PERMANENT)
+    return -1;
+  if (ret == TIMED_OUT) {    /* Waited for a reopen past the deadline. */
     nbdkit_error ("retry-backoff: %s: waited past retry-deadline for "
                   "the plugin context", describe (r, rb, sizeof rb));
     *err = ETIMEDOUT;
@@ -797,18 +868,26 @@ retrying (struct handle *h, const struct request *r, int *err)
     if ((reopen_after > 0 && h->consecutive >= reopen_after) ||
         context_closed (h)) {
       ret = reopen (h, &gen, deadline, &e);
-      if (ret == -2)
+      if (ret == TIMED_OUT)
         goto give_up;        /* Other requests held the context too long. */
-      if (ret == -1)
+      if (ret == PERMANENT) {
+        failures++;
+        goto give_up;
+      }
+      if (ret == FAILED)
         continue;            /* A failed reopen is a failed attempt. */
       /* A reopen can be slow (a session to set up again). */
       if (now_ns () > deadline)
         goto give_up;
     }
     ret = attempt (h, r, deadline, &gen, &e);
-    if (ret == -2)
+    if (ret == TIMED_OUT)
       goto give_up;
-    if (ret == 0) {
+    if (ret == PERMANENT) {
+      failures++;
+      goto give_up;
+    }
+    if (ret == DONE) {
       h->recoveries++;
       h->consecutive = 0;
       if (is_write (r->op) && h->refused_writes)
