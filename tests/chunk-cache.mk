@@ -10,7 +10,8 @@ TESTS += \
 	test-chunk-cache-s3.py \
 	test-chunk-cache-reads.py \
 	test-chunk-cache-enospc.py \
-	test-chunk-cache-hostile.py
+	test-chunk-cache-hostile.py \
+	test-chunk-cache-zerofail.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -23,4 +24,5 @@ EXTRA_DIST += \
 	test-chunk-cache-s3.py \
 	test-chunk-cache-reads.py \
 	test-chunk-cache-enospc.py \
-	test-chunk-cache-hostile.py
+	test-chunk-cache-hostile.py \
+	test-chunk-cache-zerofail.py

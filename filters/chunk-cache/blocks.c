@@ -613,8 +613,13 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
   store_before_punch (c);
   pthread_mutex_unlock (&cache_lock);
 
-  /* Zero the cached copies. */
-  for (blk = first; blk <= last; ++blk) {
+  /* Zero the cached copies.  If one cannot be zeroed (no hole punching
+   * and a full disk), the request fails before the plugin sees it: a
+   * copy kept with its old data would be served, or written back over
+   * the plugin's zeros.  (Clean copies are then dropped below.)
+   */
+  r = 0;
+  for (blk = first; blk <= last && r == 0; ++blk) {
     uint64_t s = blk * c->bs, e = s + block_len (c, blk);
     if (s < offset) s = offset;
     if (e > end) e = end;
@@ -623,8 +628,11 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
                    s, e - s) == -1) {
       /* No hole punching here: write zeros instead. */
       CLEANUP_FREE char *z = calloc (1, e - s);
-      if (z == NULL || full_pwrite (c->data_fd, z, e - s, s) == -1)
+      if (z == NULL || full_pwrite (c->data_fd, z, e - s, s) == -1) {
+        *err = errno;
         nbdkit_error ("chunk-cache: zeroing the cache file: %m");
+        r = -1;
+      }
     }
   }
 
@@ -633,9 +641,9 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
    */
   if (cfg.mode == MODE_WRITEBACK)
     down_flags &= ~NBDKIT_FLAG_FUA;
-  if (trim)
+  if (r == 0 && trim)
     r = next->trim (next, count, offset, down_flags, err);
-  else
+  else if (r == 0)
     r = next->zero (next, count, offset, down_flags, err);
 
   pthread_mutex_lock (&cache_lock);
