@@ -117,10 +117,37 @@ check(len(re.findall(r"injecting EIO error into pread", out)) == 5,
       "expected 5 attempts (retries=5)")
 check("giving up after 5 attempts" in out, "give-up line")
 check(re.search(r"retry 1 of 4 in", out), "retry line counts 4 retries")
-check(elapsed < (0.010 + 0.020 + 0.040 * 2) + (3.0 if VALGRIND else 0.5),
-      "4 retries took %.3fs" % elapsed)
+# Measured: the request took the delays it logged (each within its
+# ceiling, checked above), plus little more for 5 attempts into memory.
+slept = sum(d for *_, d in lines)
+check(slept - 0.001 <= elapsed <= slept + (3.0 if VALGRIND else 0.1),
+      "4 retries took %.3fs, the delays add up to %.3fs" % (elapsed, slept))
 print("retries=5: 5 attempts, delays %s, %.3fs"
       % (["%.1fms" % (d * 1000) for *_, d in lines], elapsed))
+
+# 2a. retry-max-delay measured: one retry per read (retries=2) with a
+#     200 ms ceiling, 12 reads.  Each read takes its logged delay and
+#     little more (never more than the ceiling plus that), and full jitter
+#     spreads the delays: their mean is near 100 ms.
+CEIL = 0.200
+srv = server("error-pread-rate=100%", "error=EIO", "retries=2",
+             "retry-delay=200ms", "retry-max-delay=200ms", "reopen-after=0")
+h = srv.connect()
+times = [timed_fail(lambda: h.pread(512, 0))[0] for _ in range(12)]
+finish(srv, h)
+ds = [d for *_, d in retry_lines(srv.output())]
+check(len(ds) == 12, "%d retries for 12 reads" % len(ds))
+over = 3.0 if VALGRIND else 0.05
+for t, d in zip(times, ds):
+    check(d <= CEIL + 1e-9, "delay %.4fs above retry-max-delay" % d)
+    check(d - 0.001 <= t <= d + over,
+          "a read took %.3fs for a delay of %.3fs" % (t, d))
+    check(t <= CEIL + over, "a read took %.3fs, ceiling %gs" % (t, CEIL))
+mean = sum(times) / len(times)
+check(0.03 <= mean <= 0.17 + (over if VALGRIND else 0),
+      "mean read time %.3fs, expected about 0.1s" % mean)
+print("retry-max-delay=200ms: reads took %s (mean %.3fs)"
+      % (["%.0fms" % (t * 1000) for t in times], mean))
 
 # 2b. retries=1: one attempt, no retry, and no give-up either (nothing
 #     was retried): the filter stays out of the way.

@@ -1,7 +1,10 @@
 """retry-backoff: a seeded random mix of unaligned writes (some with FUA),
 zeroes, trims, flushes, reads, block status and cache requests against
-nbdkit memory with nbdkit's error filter injecting EIO into 10% and then
-30% of the requests below retry-backoff.  The client must see no error at
+nbdkit memory with nbdkit's error filter injecting EIO into 10% (default
+retries=) and then 30% of the requests below retry-backoff, then into 10%
+of one operation kind at a time (error-pread=, error-pwrite=, error-trim=,
+error-zero=, error-extents=, error-cache=: nbdkit 1.32's error filter
+cannot fail flushes), with a mix weighted towards that kind.  The client must see no error at
 all, and every read must match a local model of the disk.  A second phase
 keeps 16 requests in flight, so that retries and reopens happen while
 other requests of the same connection are running."""
@@ -40,12 +43,19 @@ def summary(srv):
     return [tuple(int(x) for x in t) for t in m]
 
 
-def run(rate, retries=None):
-    rng = random.Random("%d-%s" % (seed, rate))
+# Operation kinds of the error filter, and this test's name for each.
+KINDS = {"pread": "read", "pwrite": "write", "trim": "trim", "zero": "zero",
+         "extents": "extents", "cache": "cache"}
+
+
+def run(rate, retries=None, kind=None):
+    rng = random.Random("%d-%s-%s" % (seed, rate, kind))
+    errors = (["error-%s=EIO" % kind, "error-%s-rate=%s" % (kind, rate)]
+              if kind else ["error-rate=%s" % rate, "error=EIO"])
+    what = "%s of %s" % (rate, kind or "all requests")
     # Fast backoff: the test is about correctness, not waiting.
     srv = Server(["--filter=retry-backoff", "--filter=error",
-                  "memory", "size=%d" % SIZE,
-                  "error-rate=%s" % rate, "error=EIO",
+                  "memory", "size=%d" % SIZE] + errors + [
                   "retry-delay=1ms", "retry-max-delay=10ms"] +
                  (["retries=%d" % retries] if retries else []))
     h = srv.connect()
@@ -57,10 +67,12 @@ def run(rate, retries=None):
         off = rng.randrange(0, SIZE - length + 1)
         return off, length
 
+    ops = ["write", "zero", "trim", "flush", "read", "extents", "cache"]
+    weights = [30, 10, 8, 5, 35, 7, 5]
+    if kind:        # at least a third of the requests are of that kind
+        weights[ops.index(KINDS[kind])] = 50
     for i in range(OPS):
-        op = rng.choices(["write", "zero", "trim", "flush", "read",
-                          "extents", "cache"],
-                         [30, 10, 8, 5, 35, 7, 5])[0]
+        op = rng.choices(ops, weights)[0]
         counts[op] = counts.get(op, 0) + 1
         try:
             if op == "write":
@@ -87,7 +99,7 @@ def run(rate, retries=None):
                 got = h.pread(n, off)
                 if got != model[off:off + n]:
                     fail("op %d: read of %d bytes at %d differs from the "
-                         "model (seed %d, rate %s)" % (i, n, off, seed, rate))
+                         "model (seed %d, %s)" % (i, n, off, seed, what))
             elif op == "extents":
                 off, n = rand_range(1 << 20)
                 ext = []
@@ -110,7 +122,7 @@ def run(rate, retries=None):
                 h.cache(n, off)
         except nbd.Error as e:
             fail("op %d (%s) failed, visible to the client: %s "
-                 "(seed %d, rate %s)" % (i, op, e, seed, rate))
+                 "(seed %d, %s)" % (i, op, e, seed, what))
 
     # Everything, once more, at the end.
     check(h.pread(SIZE, 0) == model, "final full read differs from model")
@@ -135,7 +147,7 @@ def run(rate, retries=None):
                 h.aio_command_completed(c)
             except nbd.Error as e:
                 fail("parallel write failed, visible to the client: %s "
-                     "(seed %d, rate %s)" % (e, seed, rate))
+                     "(seed %d, %s)" % (e, seed, what))
         pending = []
     bufs = []
     for s in range(slots):
@@ -150,19 +162,22 @@ def run(rate, retries=None):
             h.aio_command_completed(c)
         except nbd.Error as e:
             fail("parallel read failed: %s (seed %d, rate %s)"
-                 % (e, seed, rate))
+                 % (e, seed, what))
         check(b.to_bytearray() == expect[s],
-              "parallel slot %d differs (seed %d, rate %s)" % (s, seed, rate))
+              "parallel slot %d differs (seed %d, %s)" % (s, seed, what))
 
     finish(srv, h)
     out = srv.output()
-    injected = len(re.findall(r"error: injecting EIO error", out))
+    into = re.findall(r"error: injecting EIO error into (\w+)", out)
+    injected = len(into)
     (retried, nretries, recovered, gave_up, reopens), = summary(srv)
-    print("rate %s: ops %s; %d errors injected, %d requests retried, "
+    print("%s: ops %s; %d errors injected, %d requests retried, "
           "%d retries, %d recovered, %d gave up, %d reopens"
-          % (rate, counts, injected, retried, nretries, recovered, gave_up,
+          % (what, counts, injected, retried, nretries, recovered, gave_up,
              reopens), flush=True)
     check(injected > 0, "the error filter injected nothing")
+    check(not kind or set(into) == {kind},
+          "%s: errors injected into %s" % (what, sorted(set(into))))
     check(gave_up == 0, "%d requests gave up" % gave_up)
     check(recovered == retried, "recovered %d != retried %d"
           % (recovered, retried))
@@ -177,4 +192,6 @@ def run(rate, retries=None):
 # (0.3^21 = 1e-11).
 run("10%")
 run("30%", 21)
+for k in KINDS:
+    run("10%", kind=k)
 print("ok")

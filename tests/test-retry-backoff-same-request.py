@@ -1,8 +1,9 @@
 """retry-backoff: a retried request is the very same request.  Writes,
 zeroes and trims are repeated with the same offset, count, data and flags
 (FUA kept), as the plugin sees them; flush, extents and cache are retried
-too.  The plugin is test-retry-backoff-flaky.sh under nbdkit's sh
-plugin, which logs every call it gets."""
+too.  Also across a reopen: the attempt on the new plugin handle carries
+the same data and flags.  The plugin is test-retry-backoff-flaky.sh under
+nbdkit's sh plugin, which logs every call it gets."""
 
 import os
 import re
@@ -110,4 +111,51 @@ m = re.search(r"connection summary: (\d+) requests retried, (\d+) retries, "
               r"(\d+) recovered, (\d+) gave up", out)
 check(m and m.groups() == ("8", "14", "8", "0"),
       "summary %s" % (m and m.groups(),))
+
+# Across reopens: reopen-after=1, and each request meets a bad handle, so
+# its second attempt goes to a freshly opened one.
+d = tmpdir("shardkit-flaky-")
+disk = os.path.join(d, "disk")
+with open(disk, "wb") as f:
+    f.write(b"\xaa" * SIZE)
+srv = Server(["--filter=retry-backoff", "sh", FLAKY, "retry-delay=2ms",
+              "reopen-after=1"], env={"FLAKY_DIR": d})
+h = srv.connect()
+
+
+def bad(handle):
+    open(os.path.join(d, "bad-" + handle), "w").close()
+
+
+def across(method, expect):
+    """The two attempts of METHOD: on h(n), then the same on h(n+1)."""
+    c = calls(method)
+    check(len(c) == 2, "%s attempts %s" % (method, c))
+    check(c[0][0] != c[1][0], "%s: no reopen between attempts %s"
+          % (method, c))
+    check(c[0][1:] == c[1][1:], "%s: the attempts differ: %s" % (method, c))
+    check(c[0][1:4] == expect, "%s call %s" % (method, c[0]))
+    return c
+
+
+bad("h1")
+data = os.urandom(3000)
+h.pwrite(data, 1001, nbd.CMD_FLAG_FUA)
+w = across("pwrite", ["3000", "1001", "fua"])
+check(disk_bytes(1001, 3000) == data, "data on disk after a reopen")
+bad(w[1][0])
+h.trim(4096, 40960, nbd.CMD_FLAG_FUA)
+t = across("trim", ["4096", "40960", "fua"])
+bad(t[1][0])
+h.zero(5000, 20000, nbd.CMD_FLAG_FUA | nbd.CMD_FLAG_NO_HOLE)
+z = across("zero", ["5000", "20000", "fua"])
+check(disk_bytes(20000, 5000) == bytes(5000), "zeroed after a reopen")
+bad(z[1][0])
+check(h.pread(3000, 1001) == data, "read after a reopen")
+with open(os.path.join(d, "log")) as f:
+    opens = [l.split()[1] for l in f if l.startswith("open ")]
+check(opens == ["h1", "h2", "h3", "h4", "h5"], "opens %s" % opens)
+print("across reopens: pwrite %s, trim %s, zero %s" % (w, t, z))
+h.shutdown()
+srv.stop()
 print("ok")
