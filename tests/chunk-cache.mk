@@ -11,7 +11,8 @@ TESTS += \
 	test-chunk-cache-reads.py \
 	test-chunk-cache-enospc.py \
 	test-chunk-cache-hostile.py \
-	test-chunk-cache-zerofail.py
+	test-chunk-cache-zerofail.py \
+	test-chunk-cache-bootid.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -25,4 +26,5 @@ EXTRA_DIST += \
 	test-chunk-cache-reads.py \
 	test-chunk-cache-enospc.py \
 	test-chunk-cache-hostile.py \
-	test-chunk-cache-zerofail.py
+	test-chunk-cache-zerofail.py \
+	test-chunk-cache-bootid.py

@@ -458,7 +458,9 @@ store_open_files (struct cache *c)
     nbdkit_debug ("cache-dir=%s: allocating cache.index: %m", cfg.dir);
   if (r == 1) {
     boot_id (boot, sizeof boot);
-    if (load_index (c, m.clean || strcmp (boot, m.boot) == 0) == -1)
+    /* Without a boot id a crash of the machine cannot be ruled out. */
+    if (load_index (c, m.clean ||
+                    (boot[0] && strcmp (boot, m.boot) == 0)) == -1)
       return -1;
     if (fdatasync (c->index_fd) == -1) {
       nbdkit_error ("cache-dir=%s: fdatasync: %m", cfg.dir);
