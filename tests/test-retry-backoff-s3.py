@@ -6,8 +6,7 @@ server and through a fresh one.
 Two outages: 3 s, which the plugin's own retries (about 3-4 s of backoff)
 may ride out alone, and 10 s, which they cannot: there the plugin's
 failures reach retry-backoff, and its summary must show the requests it
-recovered.  (The plugin's own retries= cannot be lowered here: below
-retry-backoff a retries= parameter is the filter's.)"""
+recovered.  (The plugin's own retries are http-retries=.)"""
 
 import hashlib
 import re

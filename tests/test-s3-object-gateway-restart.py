@@ -8,7 +8,7 @@ acknowledged write or one of the writes that failed after it, never
 anything else; and the volume works normally once the gateway is back,
 also after a restart of nbdkit.  Run twice: with the plugin's default
 retries (the outages are short enough to be ridden out) and with
-retries=0 (requests fail while the gateway is away)."""
+http-retries=0 (requests fail while the gateway is away)."""
 
 import hashlib
 import random
@@ -174,7 +174,7 @@ def run(prefix, extra):
 
 stats = run("gw1/", [])
 print("ok", stats, flush=True)
-stats = run("gw0/", ["retries=0", "timeout=2"])
+stats = run("gw0/", ["http-retries=0", "timeout=2"])
 check(stats["write failed"] + stats["read failed"] > 0,
-      "with retries=0 some requests failed while the gateway was away")
+      "with http-retries=0 some requests failed while the gateway was away")
 print("ok", stats)

@@ -194,7 +194,10 @@ s3_client_new (const struct s3_client_config *cfg,
   curl_share_setopt (c->share, CURLSHOPT_USERDATA, c);
   curl_share_setopt (c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   curl_share_setopt (c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  curl_share_setopt (c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  /* Not CURL_LOCK_DATA_CONNECT: libcurl does not support one connection
+   * cache used by concurrent threads (valgrind saw use-after-free in it).
+   * Each pooled handle keeps its own kept-alive connection instead.
+   */
   nbdkit_debug ("s3: %s://%s, bucket %s, %s-style, region %s, "
                 "%u connections", c->scheme, c->host, c->bucket,
                 c->virtual_style ? "virtual" : "path", c->region,

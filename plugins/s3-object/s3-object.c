@@ -196,11 +196,11 @@ s3_object_config (const char *key, const char *value)
       return -1;
     }
   }
-  else if (strcmp (key, "retries") == 0) {
-    if (nbdkit_parse_unsigned ("retries", value, &cfg.retries) == -1)
+  else if (strcmp (key, "http-retries") == 0) {
+    if (nbdkit_parse_unsigned ("http-retries", value, &cfg.retries) == -1)
       return -1;
     if (cfg.retries > 20) {
-      nbdkit_error ("retries='%s': at most 20", value);
+      nbdkit_error ("http-retries='%s': at most 20", value);
       return -1;
     }
   }
@@ -279,7 +279,7 @@ s3_object_config_complete (void)
   "profile=<PROFILE>     Profile in the shared credentials file.\n" \
   "connections=<N>       HTTP connections, and parallel chunk requests (default 16).\n" \
   "timeout=<SECONDS>     Per-request timeout (default 60).\n" \
-  "retries=<N>           Extra attempts for transient failures (default 5).\n" \
+  "http-retries=<N>      Extra attempts for transient failures (default 5).\n" \
   "tls-verify=false      Do not verify the server's certificate.\n" \
   "cainfo=<FILE>, capath=<DIR>  CA certificates for TLS."
 
@@ -554,6 +554,29 @@ s3_object_is_rotational (void *handle)
   return 0;
 }
 
+/* nbdkit 1.32 sends an errno that the NBD protocol has no code for as
+ * EINVAL, which tells a client that its request was malformed.  Hand on
+ * transient remote trouble (ETIMEDOUT, EAGAIN, connection errors) as EIO,
+ * which clients report as an I/O error and retry-backoff retries by
+ * default, and access denied as EPERM.  R is the request's result.
+ */
+static int
+client_errno (int r)
+{
+  if (r == -1) {
+    switch (errno) {
+    case ETIMEDOUT: case EAGAIN: case ECONNRESET: case ECONNREFUSED:
+    case ENOTCONN: case EPIPE: case ENOENT: case EPROTO: case EBADMSG:
+      errno = EIO;
+      break;
+    case EACCES:
+      errno = EPERM;
+      break;
+    }
+  }
+  return r;
+}
+
 static int
 s3_object_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                  uint32_t flags)
@@ -561,8 +584,9 @@ s3_object_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   struct handle *h = handle;
 
   if (h->v == NULL)
-    return s3_raw_read (client, raw_key, raw_size, buf, count, offset);
-  return chunk_engine_pread (h->engine, buf, count, offset);
+    return client_errno (s3_raw_read (client, raw_key, raw_size,
+                                      buf, count, offset));
+  return client_errno (chunk_engine_pread (h->engine, buf, count, offset));
 }
 
 static int
@@ -576,8 +600,8 @@ s3_object_pwrite (void *handle, const void *buf, uint32_t count,
     errno = EROFS;
     return -1;
   }
-  return chunk_engine_pwrite (h->engine, buf, count, offset,
-                              flags & NBDKIT_FLAG_FUA);
+  return client_errno (chunk_engine_pwrite (h->engine, buf, count, offset,
+                                            flags & NBDKIT_FLAG_FUA));
 }
 
 static int
@@ -587,7 +611,7 @@ s3_object_flush (void *handle, uint32_t flags)
 
   if (h->v == NULL)
     return 0;
-  return chunk_engine_flush (h->engine);
+  return client_errno (chunk_engine_flush (h->engine));
 }
 
 static int
@@ -600,7 +624,8 @@ s3_object_trim (void *handle, uint32_t count, uint64_t offset,
     errno = EROFS;
     return -1;
   }
-  return chunk_engine_trim (h->engine, count, offset, flags & NBDKIT_FLAG_FUA);
+  return client_errno (chunk_engine_trim (h->engine, count, offset,
+                                          flags & NBDKIT_FLAG_FUA));
 }
 
 static int
@@ -613,9 +638,9 @@ s3_object_zero (void *handle, uint32_t count, uint64_t offset,
     errno = EROFS;
     return -1;
   }
-  return chunk_engine_zero (h->engine, count, offset,
-                            flags & NBDKIT_FLAG_FAST_ZERO,
-                            flags & NBDKIT_FLAG_FUA);
+  return client_errno (chunk_engine_zero (h->engine, count, offset,
+                                          flags & NBDKIT_FLAG_FAST_ZERO,
+                                          flags & NBDKIT_FLAG_FUA));
 }
 
 static int
@@ -623,8 +648,9 @@ s3_object_extents (void *handle, uint32_t count, uint64_t offset,
                    uint32_t flags, struct nbdkit_extents *extents)
 {
   struct handle *h = handle;
-  return chunk_engine_extents (h->engine, count, offset,
-                               flags & NBDKIT_FLAG_REQ_ONE, extents);
+  return client_errno (chunk_engine_extents (h->engine, count, offset,
+                                             flags & NBDKIT_FLAG_REQ_ONE,
+                                             extents));
 }
 
 static int
@@ -635,7 +661,7 @@ s3_object_cache (void *handle, uint32_t count, uint64_t offset,
 
   if (h->v == NULL)
     return 0;
-  return chunk_engine_cache (h->engine, count, offset);
+  return client_errno (chunk_engine_cache (h->engine, count, offset));
 }
 
 static struct nbdkit_plugin plugin = {
