@@ -211,16 +211,16 @@ set_state (struct cache *c, uint32_t i, uint8_t s)
   }
 }
 
-/* Drop clean blocks, least recently used first, while over cache-size. */
-static void
-evict_locked (struct cache *c)
+/* Drop clean blocks, least recently used first, while more than LIMIT
+ * are cached.  Returns how many were dropped.
+ */
+static uint64_t
+evict_to_locked (struct cache *c, uint64_t limit)
 {
   uint32_t i, next;
+  uint64_t n = 0;
 
-  if (c->max_present_blocks == 0)
-    return;
-  for (i = c->lru.head; i != NIL && c->present > c->max_present_blocks;
-       i = next) {
+  for (i = c->lru.head; i != NIL && c->present > limit; i = next) {
     struct block *b = &c->b[i];
     next = b->q.next;
     if (b->pins || b->writers || b->loading || b->busy)
@@ -231,7 +231,35 @@ evict_locked (struct cache *c)
     if (store_before_punch (c) == 0)
       store_punch (c, i);
     c->st.evictions++;
+    n++;
   }
+  return n;
+}
+
+/* Drop clean blocks, least recently used first, while over cache-size. */
+static void
+evict_locked (struct cache *c)
+{
+  if (c->max_present_blocks)
+    evict_to_locked (c, c->max_present_blocks);
+}
+
+/* The cache file's disk is full (ENOSPC): make room by dropping a few
+ * clean blocks whatever cache-size says.  Lock not held.  Returns true
+ * if something was dropped, so that the write is worth trying again.
+ */
+static bool
+make_room (struct cache *c)
+{
+  uint64_t n;
+
+  pthread_mutex_lock (&cache_lock);
+  n = evict_to_locked (c, c->present > 4 ? c->present - 4 : 0);
+  pthread_mutex_unlock (&cache_lock);
+  if (n)
+    nbdkit_debug ("chunk-cache: cache disk full: dropped %" PRIu64
+                  " clean blocks", n);
+  return n > 0;
 }
 
 /* Wait until nobody holds the block exclusively. */
@@ -267,7 +295,9 @@ load_block_locked (struct cache *c, nbdkit_next *next, uint64_t blk,
   }
   else {
     r = next->pread (next, buf, len, blk * c->bs, 0, err);
-    if (r == 0 && full_pwrite (c->data_fd, buf, len, blk * c->bs) == -1) {
+    if (r == 0 && full_pwrite (c->data_fd, buf, len, blk * c->bs) == -1 &&
+        (errno != ENOSPC || !make_room (c) ||
+         full_pwrite (c->data_fd, buf, len, blk * c->bs) == -1)) {
       *err = errno;
       nbdkit_debug ("chunk-cache: caching block %" PRIu64 ": %m", blk);
       store_punch (c, blk);
@@ -526,6 +556,8 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
   pthread_mutex_unlock (&cache_lock);
 
   r = full_pwrite (c->data_fd, buf, n, offset);
+  if (r == -1 && errno == ENOSPC && make_room (c))
+    r = full_pwrite (c->data_fd, buf, n, offset);
   if (r == -1)
     *err = errno;
   else
