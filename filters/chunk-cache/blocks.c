@@ -575,13 +575,20 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
     }
     else if (b->dirty_seq == 0)
       b->dirty_seq = seq;
-    if (b->idx != IDX_DIRTY && b->idx != IDX_DIRTY_SYNCED)
-      store_set_idx (c, blk, IDX_DIRTY);
+    /* The data is cached and will be written back, but a crash would
+     * forget it: not acknowledged.
+     */
+    if (b->idx != IDX_DIRTY && b->idx != IDX_DIRTY_SYNCED &&
+        store_set_idx (c, blk, IDX_DIRTY) == -1) {
+      *err = EIO;
+      r = -1;
+    }
   }
+  else
+    nbdkit_error ("chunk-cache: writing the cache file: %s",
+                  strerror (*err));
   evict_locked (c);
   pthread_mutex_unlock (&cache_lock);
-  if (r == -1)
-    nbdkit_error ("chunk-cache: writing the cache file: %m");
   return r;
 }
 

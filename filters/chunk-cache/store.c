@@ -478,7 +478,11 @@ store_close (struct cache *c, bool clean)
     c->map = NULL;
   }
   if (c->persistent && c->data_fd >= 0 && c->index_fd >= 0) {
-    if (fdatasync (c->data_fd) == -1 || fdatasync (c->index_fd) == -1)
+    /* An index the file is behind on is never marked clean. */
+    if (store_rewrite_index (c) == -1)
+      nbdkit_error ("cache-dir=%s: cache.index could not be brought up to "
+                    "date: not marked clean", cfg.dir);
+    else if (fdatasync (c->data_fd) == -1 || fdatasync (c->index_fd) == -1)
       nbdkit_error ("cache-dir=%s: fdatasync: %m", cfg.dir);
     else if (clean)
       meta_write (c, true);
