@@ -450,12 +450,16 @@ lock_until (struct handle *h, bool exclusive, uint64_t deadline)
   return 0;
 }
 
-static bool
-context_closed (struct handle *h)
+/* 1 if the plugin context is closed (a failed reopen), 0 if not, -1 if
+ * DEADLINE passed waiting for the lock.
+ */
+static int
+context_closed (struct handle *h, uint64_t deadline)
 {
   bool closed;
 
-  pthread_rwlock_rdlock (&h->lock);
+  if (lock_until (h, false, deadline) == -1)
+    return -1;
   closed = h->next == NULL;
   pthread_rwlock_unlock (&h->lock);
   return closed;
@@ -865,8 +869,11 @@ retrying (struct handle *h, const struct request *r, int *err)
       goto give_up;          /* The server is shutting down. */
     h->retries++;
 
-    if ((reopen_after > 0 && h->consecutive >= reopen_after) ||
-        context_closed (h)) {
+    if (reopen_after > 0 && h->consecutive >= reopen_after)
+      ret = 1;
+    else if ((ret = context_closed (h, deadline)) == -1)
+      goto give_up;          /* Other requests held the context too long. */
+    if (ret == 1) {
       ret = reopen (h, &gen, deadline, &e);
       if (ret == TIMED_OUT)
         goto give_up;        /* Other requests held the context too long. */
