@@ -12,7 +12,8 @@ TESTS += \
 	test-chunk-cache-enospc.py \
 	test-chunk-cache-hostile.py \
 	test-chunk-cache-zerofail.py \
-	test-chunk-cache-bootid.py
+	test-chunk-cache-bootid.py \
+	test-chunk-cache-local-zero.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -27,4 +28,5 @@ EXTRA_DIST += \
 	test-chunk-cache-enospc.py \
 	test-chunk-cache-hostile.py \
 	test-chunk-cache-zerofail.py \
-	test-chunk-cache-bootid.py
+	test-chunk-cache-bootid.py \
+	test-chunk-cache-local-zero.py

@@ -686,6 +686,8 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
     r = next->zero (next, count, offset, down_flags, err);
 
   pthread_mutex_lock (&cache_lock);
+  if (r == 0)
+    c->below_ops++;
   for (blk = first; blk <= last; ++blk) {
     struct block *b = &c->b[blk];
     uint64_t s = blk * c->bs;
@@ -820,6 +822,7 @@ int
 flush_below_locked (struct cache *c, int *err)
 {
   uint64_t epoch = c->flush_epoch++;
+  uint64_t below = c->below_ops;
   uint32_t i, next;
   int r = 0;
 
@@ -829,6 +832,8 @@ flush_below_locked (struct cache *c, int *err)
     pthread_mutex_lock (&cache_lock);
   }
   if (r == 0) {
+    if (below > c->below_flushed)
+      c->below_flushed = below;
     for (i = c->unclean.head; i != NIL; i = next) {
       struct block *b = &c->b[i];
       next = b->u.next;
@@ -882,6 +887,14 @@ flush_local (struct cache *c, uint64_t first, uint64_t last, int *err)
   if (store_rewrite_index (c) == -1) {
     pthread_mutex_unlock (&cache_lock);
     *err = EIO;
+    return -1;
+  }
+  /* Zeros and trims went straight to the plugin: only a plugin flush
+   * makes them safe.
+   */
+  if (c->below_ops > c->below_flushed && flush_below_locked (c, err) == -1) {
+    pthread_mutex_unlock (&cache_lock);
+    nbdkit_error ("chunk-cache: flush: the plugin's flush failed");
     return -1;
   }
   pthread_mutex_unlock (&cache_lock);

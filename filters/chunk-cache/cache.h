@@ -120,6 +120,11 @@ struct cache {
   uint64_t flush_epoch;
   uint64_t error_events;        /* write-back failures, ever */
   uint64_t inflight;
+  /* Zeros and trims sent to the plugin, and how many of them a plugin
+   * flush has covered: a durability=local flush must flush the plugin
+   * for them, the cache does not hold them.
+   */
+  uint64_t below_ops, below_flushed;
 
   /* Read-ahead requests (block numbers), a small ring. */
   uint64_t ra[64];
