@@ -21,7 +21,8 @@ TESTS += \
 	test-retry-backoff-s3.py \
 	test-retry-backoff-cache-stack.py \
 	test-retry-backoff-deadline.py \
-	test-retry-backoff-permanent.py
+	test-retry-backoff-permanent.py \
+	test-retry-backoff-shutdown.py
 EXTRA_DIST += \
 	test-retry-backoff-flaky.sh \
 	test-retry-backoff-differential.py \
@@ -33,7 +34,8 @@ EXTRA_DIST += \
 	test-retry-backoff-s3.py \
 	test-retry-backoff-cache-stack.py \
 	test-retry-backoff-deadline.py \
-	test-retry-backoff-permanent.py
+	test-retry-backoff-permanent.py \
+	test-retry-backoff-shutdown.py
 
 # A filter for below retry-backoff that fails open (with no errno) and
 # finalize on demand (test-retry-backoff-permanent.py).
