@@ -13,7 +13,8 @@ TESTS += \
 	test-chunk-cache-hostile.py \
 	test-chunk-cache-zerofail.py \
 	test-chunk-cache-bootid.py \
-	test-chunk-cache-local-zero.py
+	test-chunk-cache-local-zero.py \
+	test-chunk-cache-shutdown-stuck.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -29,4 +30,5 @@ EXTRA_DIST += \
 	test-chunk-cache-hostile.py \
 	test-chunk-cache-zerofail.py \
 	test-chunk-cache-bootid.py \
-	test-chunk-cache-local-zero.py
+	test-chunk-cache-local-zero.py \
+	test-chunk-cache-shutdown-stuck.py

@@ -523,8 +523,25 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
      */
     if (b->state != B_DIRTY && b->state != B_INFLIGHT &&
         c->dirty >= c->max_dirty_blocks) {
+      struct timespec ts;
+
       pthread_cond_broadcast (&work_cond);
-      pthread_cond_wait (&cache_cond, &cache_lock);
+      /* The wait may be long (a plugin that keeps failing): give it up
+       * when nbdkit shuts down or the client goes away, else nbdkit
+       * would never exit.
+       */
+      clock_gettime (CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 200 * 1000 * 1000;
+      if (ts.tv_nsec >= 1000000000)
+        ts.tv_sec++, ts.tv_nsec -= 1000000000;
+      if (pthread_cond_timedwait (&cache_cond, &cache_lock, &ts) ==
+          ETIMEDOUT && nbdkit_nanosleep (0, 0) == -1) {
+        pthread_mutex_unlock (&cache_lock);
+        *err = ESHUTDOWN;
+        nbdkit_error ("chunk-cache: write given up while waiting for "
+                      "max-dirty: shutting down");
+        return -1;
+      }
       continue;
     }
     break;
