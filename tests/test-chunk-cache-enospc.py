@@ -6,7 +6,8 @@
    in test-chunk-cache-crash.py: kill -9, then another boot id).
 2. A cache-dir on a tiny tmpfs that fills up (cache-size= not set):
    clean blocks are dropped to make room, so reads and writes keep
-   working and the plugin ends up with every write."""
+   working and the plugin ends up with every write; in
+   cache-mode=writethrough a copy that does not fit is just dropped."""
 
 import os
 import random
@@ -115,3 +116,25 @@ h.shutdown()
 srv.stop()
 check(sharded_file_contents(d2, "v", SIZE2) == model,
       "the plugin holds every write")
+
+# 3. cache-mode=writethrough on the same full tmpfs: the plugin takes
+# every write; a copy the cache cannot store is dropped, not an error.
+for f in os.listdir(mnt):
+    os.unlink(os.path.join(mnt, f))
+srv = Server(["--filter=chunk-cache", "sharded-file", "dir=" + d2,
+              "export=v", "cache-dir=" + mnt, "cache-block-size=1M",
+              "cache-mode=writethrough", "readahead=0"])
+h = srv.connect()
+for i in range(SIZE2 // MiB):
+    buf = rng.randbytes(MiB)
+    try:
+        h.pwrite(buf, i * MiB)
+    except nbd.Error as e:
+        check(False, "writethrough: write of block %d with a full "
+              "cache-dir: %s" % (i, e))
+    model[i * MiB:(i + 1) * MiB] = buf
+check(read_all(h, SIZE2, step=MiB) == model, "writethrough: reads")
+h.shutdown()
+srv.stop()
+check(sharded_file_contents(d2, "v", SIZE2) == model,
+      "writethrough: the plugin holds every write")

@@ -447,6 +447,7 @@ write_through_piece (struct cache *c, nbdkit_next *next, const void *buf,
   uint64_t blk = offset / c->bs;
   struct block *b = &c->b[blk];
   bool whole = offset % c->bs == 0 && n == block_len (c, blk);
+  bool copy_failed = false;
   int r;
 
   /* Also wait for a write-back in flight (of dirty data left by an
@@ -468,17 +469,33 @@ write_through_piece (struct cache *c, nbdkit_next *next, const void *buf,
   pthread_mutex_unlock (&cache_lock);
 
   r = next->pwrite (next, buf, n, offset, flags, err);
-  /* Any cached copy, clean or dirty, gets the new data too. */
+  /* Any cached copy, clean or dirty, gets the new data too.  If the
+   * cache file cannot take it (its disk is full), a clean copy is just
+   * dropped: the plugin has the data and the write succeeded.  A dirty
+   * copy cannot be dropped: the write fails.
+   */
   if (r == 0 && (b->state != B_ABSENT || whole)) {
     if (full_pwrite (c->data_fd, buf, n, offset) == -1) {
       *err = errno;
-      nbdkit_error ("chunk-cache: writing the cache file: %m");
-      r = -1;
+      if (b->state == B_CLEAN || b->state == B_ABSENT) {
+        nbdkit_debug ("chunk-cache: caching block %" PRIu64 ": %m", blk);
+        copy_failed = true;
+      }
+      else {
+        nbdkit_error ("chunk-cache: writing the cache file: %m");
+        r = -1;
+      }
     }
   }
 
   pthread_mutex_lock (&cache_lock);
-  if (r == 0 && b->state == B_ABSENT && whole) {
+  if (copy_failed) {
+    if (b->state == B_CLEAN)
+      set_state (c, blk, B_ABSENT);     /* index already says absent */
+    if (store_before_punch (c) == 0)
+      store_punch (c, blk);
+  }
+  else if (r == 0 && b->state == B_ABSENT && whole) {
     b->incarnation++;
     store_set_idx (c, blk, IDX_CLEAN);
     set_state (c, blk, B_CLEAN);
