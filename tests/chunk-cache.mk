@@ -14,7 +14,8 @@ TESTS += \
 	test-chunk-cache-zerofail.py \
 	test-chunk-cache-bootid.py \
 	test-chunk-cache-local-zero.py \
-	test-chunk-cache-shutdown-stuck.py
+	test-chunk-cache-shutdown-stuck.py \
+	test-chunk-cache-local-syncfail.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -31,4 +32,5 @@ EXTRA_DIST += \
 	test-chunk-cache-zerofail.py \
 	test-chunk-cache-bootid.py \
 	test-chunk-cache-local-zero.py \
-	test-chunk-cache-shutdown-stuck.py
+	test-chunk-cache-shutdown-stuck.py \
+	test-chunk-cache-local-syncfail.py

@@ -903,6 +903,9 @@ flush_local (struct cache *c, uint64_t first, uint64_t last, int *err)
   pthread_mutex_unlock (&cache_lock);
 
   if (store_sync_data (c) == -1) {
+    pthread_mutex_lock (&cache_lock);
+    c->local_sync_failed = true;
+    pthread_mutex_unlock (&cache_lock);
     *err = EIO;
     return -1;
   }
@@ -933,6 +936,9 @@ flush_local (struct cache *c, uint64_t first, uint64_t last, int *err)
   }
   pthread_mutex_unlock (&cache_lock);
   if (store_sync_index (c) == -1) {
+    pthread_mutex_lock (&cache_lock);
+    c->local_sync_failed = true;
+    pthread_mutex_unlock (&cache_lock);
     *err = EIO;
     return -1;
   }
@@ -1003,8 +1009,16 @@ flush_remote (struct cache *c, uint64_t first, uint64_t last, int *err)
 int
 cache_flush (struct cache *c, uint64_t first, uint64_t last, int *err)
 {
-  if (cfg.durability == DUR_LOCAL)
+  bool local;
+
+  pthread_mutex_lock (&cache_lock);
+  local = cfg.durability == DUR_LOCAL && !c->local_sync_failed;
+  pthread_mutex_unlock (&cache_lock);
+  if (local)
     return flush_local (c, first, last, err);
+  if (cfg.durability == DUR_LOCAL)
+    nbdkit_debug ("chunk-cache: an fdatasync in cache-dir failed before: "
+                  "this flush waits for the plugin");
   return flush_remote (c, first, last, err);
 }
 

@@ -125,6 +125,11 @@ struct cache {
    * for them, the cache does not hold them.
    */
   uint64_t below_ops, below_flushed;
+  /* An fdatasync in cache-dir failed: Linux may have dropped the dirty
+   * pages and a later fdatasync would succeed without them, so local
+   * syncs are no longer trusted; flushes wait for the plugin instead.
+   */
+  bool local_sync_failed;
 
   /* Read-ahead requests (block numbers), a small ring. */
   uint64_t ra[64];
