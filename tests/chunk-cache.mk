@@ -15,7 +15,8 @@ TESTS += \
 	test-chunk-cache-bootid.py \
 	test-chunk-cache-local-zero.py \
 	test-chunk-cache-shutdown-stuck.py \
-	test-chunk-cache-local-syncfail.py
+	test-chunk-cache-local-syncfail.py \
+	test-chunk-cache-tmpfs.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -33,4 +34,5 @@ EXTRA_DIST += \
 	test-chunk-cache-bootid.py \
 	test-chunk-cache-local-zero.py \
 	test-chunk-cache-shutdown-stuck.py \
-	test-chunk-cache-local-syncfail.py
+	test-chunk-cache-local-syncfail.py \
+	test-chunk-cache-tmpfs.py

@@ -37,7 +37,10 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "cache.h"
 #include "cleanup.h"
@@ -278,7 +281,19 @@ load_index (struct cache *c, bool trust_all)
 static void
 map_data (struct cache *c)
 {
-  void *p = mmap (NULL, c->size, PROT_READ, MAP_SHARED, c->data_fd, 0);
+  struct statfs fs;
+  void *p;
+
+  /* Not on tmpfs: a read fault on a hole (a zeroed range of a cached
+   * block) allocates a page there, and on a full tmpfs that is SIGBUS,
+   * killing nbdkit.  pread of a hole just returns zeros.
+   */
+  if (fstatfs (c->data_fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC) {
+    nbdkit_debug ("chunk-cache: cache file on tmpfs: using pread");
+    c->map = NULL;
+    return;
+  }
+  p = mmap (NULL, c->size, PROT_READ, MAP_SHARED, c->data_fd, 0);
 
   if (p == MAP_FAILED) {
     nbdkit_debug ("chunk-cache: mmap of the cache file failed (%m): "
