@@ -16,7 +16,8 @@ TESTS += \
 	test-chunk-cache-local-zero.py \
 	test-chunk-cache-shutdown-stuck.py \
 	test-chunk-cache-local-syncfail.py \
-	test-chunk-cache-tmpfs.py
+	test-chunk-cache-tmpfs.py \
+	test-chunk-cache-own-flush.py
 EXTRA_DIST += \
 	chunk_cache_util.py \
 	test-chunk-cache-differential.py \
@@ -35,4 +36,5 @@ EXTRA_DIST += \
 	test-chunk-cache-local-zero.py \
 	test-chunk-cache-shutdown-stuck.py \
 	test-chunk-cache-local-syncfail.py \
-	test-chunk-cache-tmpfs.py
+	test-chunk-cache-tmpfs.py \
+	test-chunk-cache-own-flush.py

@@ -271,6 +271,8 @@ struct handle {
   struct cache *c;
   uint64_t last_end;            /* for sequential read detection */
   uint64_t last_ra_blk;
+  bool sent_below;              /* a zero or trim went to the plugin
+                                 * through this connection, unflushed */
 };
 
 static void *
@@ -416,6 +418,24 @@ chunk_cache_pwrite (nbdkit_next *next, void *handle, const void *buf,
   return cache_write (h->c, next, buf, count, offset, flags, err);
 }
 
+/* Zeros and trims go to the plugin through the client's context, but
+ * the cache flushes the plugin through the workers' context.  Without
+ * multi-conn the plugin does not promise that a flush on one covers the
+ * other: flush this connection's context too when it sent any.
+ */
+static int
+flush_own_context (nbdkit_next *next, struct handle *h, int *err)
+{
+  if (next->can_multi_conn (next) == 1 || next->can_flush (next) != 1 ||
+      !__atomic_exchange_n (&h->sent_below, false, __ATOMIC_SEQ_CST))
+    return 0;
+  if (next->flush (next, 0, err) == -1) {
+    __atomic_store_n (&h->sent_below, true, __ATOMIC_SEQ_CST);
+    return -1;
+  }
+  return 0;
+}
+
 static int
 chunk_cache_flush (nbdkit_next *next, void *handle, uint32_t flags, int *err)
 {
@@ -423,7 +443,9 @@ chunk_cache_flush (nbdkit_next *next, void *handle, uint32_t flags, int *err)
 
   switch (cfg.mode) {
   case MODE_WRITEBACK:
-    return cache_flush (h->c, 0, h->c->nblocks - 1, err);
+    if (cache_flush (h->c, 0, h->c->nblocks - 1, err) == -1)
+      return -1;
+    return flush_own_context (next, h, err);
   case MODE_WRITETHROUGH:
     if (next->can_flush (next) == 1)
       return next->flush (next, 0, err);
@@ -438,7 +460,13 @@ chunk_cache_trim (nbdkit_next *next, void *handle, uint32_t count,
                   uint64_t offset, uint32_t flags, int *err)
 {
   struct handle *h = handle;
-  return cache_zero_trim (h->c, next, true, count, offset, flags, err);
+
+  __atomic_store_n (&h->sent_below, true, __ATOMIC_SEQ_CST);
+  if (cache_zero_trim (h->c, next, true, count, offset, flags, err) == -1)
+    return -1;
+  if (cfg.mode == MODE_WRITEBACK && (flags & NBDKIT_FLAG_FUA))
+    return flush_own_context (next, h, err);
+  return 0;
 }
 
 static int
@@ -446,8 +474,14 @@ chunk_cache_zero (nbdkit_next *next, void *handle, uint32_t count,
                   uint64_t offset, uint32_t flags, int *err)
 {
   struct handle *h = handle;
-  return cache_zero_trim (h->c, next, false, count, offset,
-                          flags & ~NBDKIT_FLAG_FAST_ZERO, err);
+
+  __atomic_store_n (&h->sent_below, true, __ATOMIC_SEQ_CST);
+  if (cache_zero_trim (h->c, next, false, count, offset,
+                       flags & ~NBDKIT_FLAG_FAST_ZERO, err) == -1)
+    return -1;
+  if (cfg.mode == MODE_WRITEBACK && (flags & NBDKIT_FLAG_FUA))
+    return flush_own_context (next, h, err);
+  return 0;
 }
 
 static int
