@@ -1,6 +1,7 @@
 """chunk-cache: a cache-dir whose files were damaged is refused with a
 clear error, never served: cache.data cut short (its blocks would read as
-zeros), cache.index cut short or holding bytes that are no state, and an
+zeros), cache.index cut short or holding bytes that are no state, FIFOs
+in place of the files (opening cache.meta hung the start-up), and an
 index with blocks in it but no cache.meta (starting afresh would drop
 dirty data)."""
 
@@ -51,8 +52,19 @@ def poke(cd):
         f.write(b"\x7f")
 
 
+def fifo(name):
+    def fn(cd):
+        os.unlink(os.path.join(cd, name))
+        os.mkfifo(os.path.join(cd, name))
+    return fn
+
+
 for what, fn, word in (("cache.data cut short", truncate("cache.data", MiB),
                         "cache.data"),
+                       ("cache.meta a FIFO", fifo("cache.meta"),
+                        "not a regular file"),
+                       ("cache.data a FIFO", fifo("cache.data"),
+                        "not a regular file"),
                        ("cache.index cut short",
                         truncate("cache.index", 3), "cache.index"),
                        ("cache.index corrupt", poke, "corrupt")):

@@ -74,8 +74,11 @@ struct meta {
 static int
 meta_read (int dir_fd, const char *dir, struct meta *m)
 {
-  CLEANUP_CLOSE int fd = openat (dir_fd, "cache.meta", O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO put there must not hang the start-up. */
+  CLEANUP_CLOSE int fd = openat (dir_fd, "cache.meta",
+                                 O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   char buf[4096], *line, *save;
+  struct stat st;
   ssize_t r;
   bool fmt = false;
 
@@ -84,6 +87,12 @@ meta_read (int dir_fd, const char *dir, struct meta *m)
     if (errno == ENOENT)
       return 0;
     nbdkit_error ("cache-dir=%s: cache.meta: %m", dir);
+    return -1;
+  }
+  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode)) {
+    nbdkit_error ("cache-dir=%s: cache.meta is not a regular file "
+                  "(refusing to use this directory)", dir);
+    errno = EINVAL;
     return -1;
   }
   r = read (fd, buf, sizeof buf - 1);
@@ -334,6 +343,12 @@ check_files (struct cache *c, bool have_meta)
 
   if (fstat (c->index_fd, &si) == -1 || fstat (c->data_fd, &sd) == -1) {
     nbdkit_error ("cache-dir=%s: fstat: %m", cfg.dir);
+    return -1;
+  }
+  if (!S_ISREG (si.st_mode) || !S_ISREG (sd.st_mode)) {
+    nbdkit_error ("cache-dir=%s: cache.index or cache.data is not a "
+                  "regular file: refusing to use this directory", cfg.dir);
+    errno = EINVAL;
     return -1;
   }
   if (have_meta) {
