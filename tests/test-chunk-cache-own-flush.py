@@ -10,7 +10,11 @@ import re
 import nbd
 
 from chunk_cache_util import MiB
-from shardkit_test import Server, check, tmpdir
+from shardkit_test import Server, VALGRIND, check, skip, tmpdir
+
+if VALGRIND:
+    # Its own leak at exit (seen without chunk-cache too).
+    skip("nbdkit 1.32's multi-conn filter leaks under valgrind")
 
 d = tmpdir()
 log = tmpdir() + "/log"
