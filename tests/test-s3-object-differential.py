@@ -15,10 +15,9 @@ import os
 import random
 import time
 
-import nbd
-
+from differential import compare_image, new_stats, run_rounds
 from s3_server import CephRGW, chunk_keys, need_s3_object_plugin
-from shardkit_test import Server, VALGRIND, check, fail, seed_from_env
+from shardkit_test import Server, VALGRIND, check, seed_from_env
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -30,47 +29,6 @@ s3 = CephRGW()
 # Rounds with 4M chunks cost more (every partial write moves 4 MiB
 # twice over HTTP): fewer of them.  ROUNDS=n overrides both.
 ROUNDS = int(os.environ.get("ROUNDS", 0)) or None
-
-
-def rand_len(rng):
-    """1 byte to 8 MiB, log-uniform so that small and large both occur."""
-    r = rng.random()
-    if r < 0.05:
-        return rng.randint(1, 16)
-    if r < 0.08:
-        return 8 * MiB
-    return max(1, int(2 ** rng.uniform(0, 23)))
-
-
-def rand_range(rng, size, chunk):
-    length = min(rand_len(rng), size)
-    nborders = (size - 1) // chunk
-    if length > 1 and nborders > 0 and rng.random() < 0.5:
-        # Straddle a chunk border.
-        border = rng.randint(1, nborders) * chunk
-        off = border - rng.randint(1, min(length - 1, border))
-        length = min(length, size - off)
-    else:
-        off = rng.randrange(0, size - length + 1)
-    return off, length
-
-
-def overlaps(a, b):
-    return a[0] < b[0] + b[1] and b[0] < a[0] + a[1]
-
-
-def make_data(rng, length):
-    kind = rng.random()
-    if kind < 0.15:
-        return bytes(length)                      # a write of zeros
-    if kind < 0.25:
-        # Mostly zeros with a little data: partially sparse chunks.
-        b = bytearray(length)
-        for _ in range(rng.randint(1, 4)):
-            p = rng.randrange(length)
-            b[p:p + 100] = rng.randbytes(min(100, length - p))
-        return bytes(b)
-    return rng.randbytes(length)
 
 
 def run(chunk_arg, chunk, size, rounds):
@@ -90,109 +48,11 @@ def run(chunk_arg, chunk, size, rounds):
     memh = mem.connect()
     check(sfh[0].get_size() == memh.get_size() == size, "sizes")
     rng = random.Random("%d-%s" % (seed, chunk))
-    stats = dict.fromkeys(("write", "zero-write", "trim", "zero", "zero-nohole",
-                           "zero-fast", "flush", "read", "cross"), 0)
+    stats = new_stats()
 
-    for rnd in range(rounds):
-        # A round: up to CONNS non-overlapping commands, one batch per
-        # connection, all in flight together on sharded-file.  Commands of
-        # a round commute, so the reference can apply them in any order.
-        ops = []
-        for c in range(CONNS):
-            for _ in range(rng.randint(1, 3)):
-                r = rng.random()
-                rng_range = rand_range(rng, size, chunk)
-                if any(overlaps(rng_range, o[2]) for o in ops):
-                    continue
-                if r < 0.40:
-                    kind = "write"
-                elif r < 0.52:
-                    kind = "trim"
-                elif r < 0.60:
-                    kind = "zero"
-                elif r < 0.66:
-                    kind = "zero-nohole"
-                elif r < 0.72:
-                    kind = "zero-fast"
-                elif r < 0.76:
-                    kind = "flush"
-                else:
-                    kind = "read"
-                ops.append([c, kind, rng_range, None, None])
-        cookies = []
-        for op in ops:
-            c, kind, (off, length), _, _ = op
-            h = sfh[c]
-            stats[kind] += 1
-            if off // chunk != (off + length - 1) // chunk:
-                stats["cross"] += 1
-            flags = nbd.CMD_FLAG_FUA if rng.random() < 0.1 else 0
-            if kind == "write":
-                data = make_data(rng, length)
-                if not any(data[:1]) and data == bytes(length):
-                    stats["zero-write"] += 1
-                op[3] = data
-                ck = h.aio_pwrite(data, off, flags=flags)
-            elif kind == "trim":
-                ck = h.aio_trim(length, off, flags=flags)
-            elif kind == "zero":
-                ck = h.aio_zero(length, off, flags=flags)
-            elif kind == "zero-nohole":
-                ck = h.aio_zero(length, off, flags=flags | nbd.CMD_FLAG_NO_HOLE)
-            elif kind == "zero-fast":
-                ck = h.aio_zero(length, off, flags=flags | nbd.CMD_FLAG_FAST_ZERO)
-            elif kind == "flush":
-                ck = h.aio_flush()
-            else:
-                buf = nbd.Buffer(length)
-                op[4] = buf
-                ck = h.aio_pread(buf, off)
-            cookies.append((h, ck, op))
-        for h in sfh:
-            while h.aio_in_flight() > 0:
-                h.poll(-1)
-        for h, ck, op in cookies:
-            c, kind, (off, length), data, buf = op
-            try:
-                h.aio_command_completed(ck)
-                ok = True
-            except nbd.Error as e:
-                if kind == "zero-fast" and e.errno == "ENOTSUP":
-                    ok = False              # allowed: nothing changed
-                else:
-                    fail("round %d: %s [%d,+%d) on conn %d failed: %s\n%s"
-                         % (rnd, kind, off, length, c, e, sf.output()[-3000:]))
-            # Apply to the reference.
-            if kind == "write":
-                memh.pwrite(data, off)
-            elif kind in ("trim", "zero", "zero-nohole") or \
-                    (kind == "zero-fast" and ok):
-                # The memory plugin trims to zeros too, but write the
-                # zeros explicitly so the reference never depends on
-                # its trim semantics.
-                memh.zero(length, off, nbd.CMD_FLAG_NO_HOLE)
-            elif kind == "read":
-                got = bytes(buf.to_bytearray())
-                want = memh.pread(length, off)
-                if got != want:
-                    i = next(i for i in range(length) if got[i] != want[i])
-                    fail("round %d: read [%d,+%d) on conn %d differs at "
-                         "offset %d (chunk %d)" % (rnd, off, length, c,
-                                                   off + i, (off + i) // chunk))
-    # The whole image, through every connection in turn.
-    pos = 0
+    run_rounds(sfh, memh, size, chunk, rng, rounds, stats, sf.output)
+    compare_image(sfh, memh, size, chunk)
     step = 8 * MiB
-    i = 0
-    while pos < size:
-        n = min(step, size - pos)
-        a = sfh[i % CONNS].pread(n, pos)
-        b = memh.pread(n, pos)
-        if a != b:
-            j = next(j for j in range(n) if a[j] != b[j])
-            fail("final image differs at offset %d (chunk %d)"
-                 % (pos + j, (pos + j) // chunk))
-        pos += n
-        i += 1
     # And after a restart (everything flushed), the same again.
     for h in sfh:
         h.flush()
