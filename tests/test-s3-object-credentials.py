@@ -209,6 +209,13 @@ works(Server(BASE, env=envs(AWS_ACCESS_KEY_ID=KEY,
                             AWS_PROFILE="wrong")),
       "environment wins over the credentials file")
 os.unlink(cred)
+# A profile or a credentials file asked for by name must exist: no silent
+# fall-back to anonymous requests.
+refused(BASE, env=envs(AWS_PROFILE="shardkit"), codes=("credentials file",),
+        what="AWS_PROFILE without a credentials file")
+refused(BASE, env=envs(AWS_SHARED_CREDENTIALS_FILE=os.path.join(d, "none")),
+        codes=("credentials file",),
+        what="AWS_SHARED_CREDENTIALS_FILE naming a missing file")
 
 # 6. Wrong credentials, missing bucket, anonymous: clean errors.
 refused(BASE + ["access-key=" + KEY, "secret-key=not-the-secret"],

@@ -161,6 +161,11 @@ from_file (const char *profile_param, struct s3_credentials *out)
   const char *path = getenv ("AWS_SHARED_CREDENTIALS_FILE");
   const char *profile = profile_param;
   CLEANUP_FREE char *home_path = NULL;
+  /* A missing ~/.aws/credentials just means "no credentials here"; a file
+   * or profile that was asked for by name must exist.
+   */
+  bool named = (path && *path) || (profile_param && *profile_param) ||
+    (getenv ("AWS_PROFILE") && *getenv ("AWS_PROFILE"));
   char *text;
   const char *why;
   int r;
@@ -182,7 +187,7 @@ from_file (const char *profile_param, struct s3_credentials *out)
   }
   text = read_file (path);
   if (text == NULL) {
-    if (errno == ENOENT && (profile_param == NULL || !*profile_param))
+    if (errno == ENOENT && !named)
       return 0;
     nbdkit_error ("credentials file %s: %m", path);
     return -1;
