@@ -123,6 +123,22 @@ uuid_is_valid (const char *s)
   return true;
 }
 
+int
+volume_meta_check_create (const struct volume_meta *m,
+                          uint64_t size, uint32_t chunk_size,
+                          char *err, size_t errlen)
+{
+  if (size && size != m->size)
+    return fail (err, errlen, "size=%" PRIu64 " does not match the volume, "
+                 "which has %" PRIu64 " bytes (a volume's size is fixed at "
+                 "creation)", size, m->size);
+  if (chunk_size && chunk_size != m->chunk_size)
+    return fail (err, errlen, "chunk-size=%" PRIu32 " does not match the "
+                 "volume, which has chunk size %" PRIu32,
+                 chunk_size, m->chunk_size);
+  return 0;
+}
+
 enum { K_FORMAT, K_VERSION, K_SIZE, K_CHUNK_SIZE, K_UUID, K_CREATED, K_COUNT };
 static const char *const keys[K_COUNT] = {
   "format", "version", "size", "chunk-size", "uuid", "created",

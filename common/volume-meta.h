@@ -56,6 +56,14 @@ extern int volume_meta_parse (const char *text, size_t len,
                               struct volume_meta *m,
                               char *err, size_t errlen);
 
+/* Check that an existing volume *M matches the size and chunk size a
+ * user gave to create it (0 = not given).  Returns 0, or -1 with a
+ * one-line reason naming the parameter in ERR (ERRLEN bytes).
+ */
+extern int volume_meta_check_create (const struct volume_meta *m,
+                                     uint64_t size, uint32_t chunk_size,
+                                     char *err, size_t errlen);
+
 /* Return the text of *M as malloc'd NUL-terminated string, or NULL
  * with errno set.
  */

@@ -87,6 +87,15 @@ main (void)
   CHECK (!chunk_size_is_valid (3 * 65536));
   CHECK (!chunk_size_is_valid (UINT64_C (2) * 1024 * 1024 * 1024));
 
+  /* Creation parameters against an existing volume. */
+  CHECK (volume_meta_init (&m, 1048576, 65536) == 0);
+  CHECK (volume_meta_check_create (&m, 0, 0, err, sizeof err) == 0);
+  CHECK (volume_meta_check_create (&m, 1048576, 65536, err, sizeof err) == 0);
+  CHECK (volume_meta_check_create (&m, 2097152, 0, err, sizeof err) == -1 &&
+         strstr (err, "size=2097152") && strstr (err, "1048576"));
+  CHECK (volume_meta_check_create (&m, 0, 131072, err, sizeof err) == -1 &&
+         strstr (err, "chunk-size=131072"));
+
   /* CRLF line ends are tolerated. */
   {
     const char crlf[] = "format=shardkit-volume\r\nversion=1\r\nsize=512\r\n"

@@ -177,23 +177,15 @@ check_against_create (const char *dirname, const char *name,
                       const struct volume_meta *m,
                       const struct file_volume_create *create)
 {
-  if (create == NULL)
+  char why[256];
+
+  if (create == NULL ||
+      volume_meta_check_create (m, create->size, create->chunk_size,
+                                why, sizeof why) == 0)
     return 0;
-  if (create->size && create->size != m->size) {
-    nbdkit_error ("size=%" PRIu64 " does not match volume '%s' in %s, "
-                  "which has %" PRIu64 " bytes (a volume's size is fixed "
-                  "at creation)", create->size, name, dirname, m->size);
-    errno = EINVAL;
-    return -1;
-  }
-  if (create->chunk_size && create->chunk_size != m->chunk_size) {
-    nbdkit_error ("chunk-size=%" PRIu32 " does not match volume '%s' in %s, "
-                  "which has chunk size %" PRIu32, create->chunk_size,
-                  name, dirname, m->chunk_size);
-    errno = EINVAL;
-    return -1;
-  }
-  return 0;
+  nbdkit_error ("volume '%s' in %s: %s", name, dirname, why);
+  errno = EINVAL;
+  return -1;
 }
 
 /* Open NAME.meta, creating the volume first if asked to. */
