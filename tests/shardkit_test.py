@@ -62,6 +62,20 @@ def need_tool(path_or_name, package):
     return p
 
 
+def fault_injector():
+    """The LD_PRELOAD storage fault injector (tests/fault-inject.c): return
+    (path of fault-inject.so, a private directory whose files switch the
+    faults on).  Skips the test under valgrind or when it is not built."""
+    if VALGRIND:
+        skip("LD_PRELOAD fault injection is not combined with valgrind")
+    builddir = os.environ.get("builddir",
+                              os.path.dirname(os.path.abspath(__file__)))
+    shim = os.path.join(builddir, ".libs", "fault-inject.so")
+    if not os.path.exists(shim):
+        skip("fault-inject.so not built")
+    return shim, tmpdir("shardkit-faults-")
+
+
 def tmpdir(prefix="shardkit-test-"):
     d = tempfile.mkdtemp(prefix=prefix)
     on_exit(lambda: shutil.rmtree(d, ignore_errors=True))

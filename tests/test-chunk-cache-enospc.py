@@ -16,20 +16,13 @@ import subprocess
 import nbd
 
 from chunk_cache_util import MiB, read_all, sharded_file_contents
-from shardkit_test import (Server, VALGRIND, check, on_exit, seed_from_env,
-                           skip, tmpdir)
+from shardkit_test import (Server, check, fault_injector, on_exit,
+                           seed_from_env, tmpdir)
 
-if VALGRIND:
-    skip("LD_PRELOAD fault injection is not combined with valgrind")
-builddir = os.environ.get("builddir",
-                          os.path.dirname(os.path.abspath(__file__)))
-shim = os.path.join(builddir, ".libs", "fault-inject.so")
-if not os.path.exists(shim):
-    skip("fault-inject.so not built")
+shim, faults = fault_injector()
 
 rng = random.Random(seed_from_env())
 SIZE = 8 * MiB
-faults = tmpdir("shardkit-faults-")
 enospc = os.path.join(faults, "enospc-pwrite")
 
 # 1. A flush whose index update fails must not succeed.

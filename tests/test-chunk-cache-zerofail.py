@@ -11,16 +11,10 @@ import subprocess
 import nbd
 
 from chunk_cache_util import MiB
-from shardkit_test import (Server, VALGRIND, check, on_exit, seed_from_env,
-                           skip, tmpdir)
+from shardkit_test import (Server, check, fault_injector, on_exit,
+                           seed_from_env, skip, tmpdir)
 
-if VALGRIND:
-    skip("LD_PRELOAD fault injection is not combined with valgrind")
-builddir = os.environ.get("builddir",
-                          os.path.dirname(os.path.abspath(__file__)))
-shim = os.path.join(builddir, ".libs", "fault-inject.so")
-if not os.path.exists(shim):
-    skip("fault-inject.so not built")
+shim, faults = fault_injector()
 mnt = tmpdir()
 if subprocess.run(["mount", "-t", "ramfs", "ramfs", mnt],
                   stderr=subprocess.DEVNULL).returncode != 0:
@@ -28,7 +22,6 @@ if subprocess.run(["mount", "-t", "ramfs", "ramfs", mnt],
 on_exit(lambda: subprocess.run(["umount", "-l", mnt]))
 
 rng = random.Random(seed_from_env())
-faults = tmpdir("shardkit-faults-")
 enospc = os.path.join(faults, "enospc-pwrite")
 Z = 64 * 1024
 

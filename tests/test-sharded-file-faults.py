@@ -10,18 +10,11 @@ import time
 
 import nbd
 
-from shardkit_test import (Server, VALGRIND, check, fail, skip, tmpdir)
+from shardkit_test import (Server, check, fail, fault_injector, tmpdir)
 
-if VALGRIND:
-    skip("LD_PRELOAD fault injection is not combined with valgrind")
-
-builddir = os.environ.get("builddir", os.path.dirname(os.path.abspath(__file__)))
-shim = os.path.join(builddir, ".libs", "fault-inject.so")
-if not os.path.exists(shim):
-    skip("fault-inject.so not built")
+shim, faults = fault_injector()
 
 KiB = 1024
-faults = tmpdir("shardkit-faults-")
 
 
 def fault(name, on=True, value=""):
