@@ -11,7 +11,7 @@ test_retry_backoff_units_CFLAGS = $(SHARDKIT_CFLAGS) \
 	-I$(top_srcdir)/filters/retry-backoff
 
 # Functional tests: nbdkit's error filter (and eval plugin) below the filter.
-TESTS += \
+RETRY_BACKOFF_TESTS = \
 	test-retry-backoff-differential.py \
 	test-retry-backoff-bounds.py \
 	test-retry-backoff-reopen.py \
@@ -23,19 +23,9 @@ TESTS += \
 	test-retry-backoff-deadline.py \
 	test-retry-backoff-permanent.py \
 	test-retry-backoff-shutdown.py
-EXTRA_DIST += \
-	test-retry-backoff-flaky.sh \
-	test-retry-backoff-differential.py \
-	test-retry-backoff-bounds.py \
-	test-retry-backoff-reopen.py \
-	test-retry-backoff-same-request.py \
-	test-retry-backoff-readonly.py \
-	test-retry-backoff-config.py \
-	test-retry-backoff-s3.py \
-	test-retry-backoff-cache-stack.py \
-	test-retry-backoff-deadline.py \
-	test-retry-backoff-permanent.py \
-	test-retry-backoff-shutdown.py
+TESTS += $(RETRY_BACKOFF_TESTS)
+EXTRA_DIST += $(RETRY_BACKOFF_TESTS) \
+	test-retry-backoff-flaky.sh
 
 # A filter for below retry-backoff that fails open (with no errno) and
 # finalize on demand (test-retry-backoff-permanent.py).
