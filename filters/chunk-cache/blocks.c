@@ -806,6 +806,7 @@ wb_pick (struct cache *c, uint64_t *blk, uint64_t *gen)
 
  found:
   set_state (c, i, B_INFLIGHT);
+  c->b[i].attempt = ++c->wb_attempts;
   c->b[i].pending_seq = 0;
   c->inflight++;
   *blk = i;
@@ -951,7 +952,7 @@ flush_local (struct cache *c, uint64_t first, uint64_t last, int *err)
 static int
 flush_remote (struct cache *c, uint64_t first, uint64_t last, int *err)
 {
-  uint64_t S, E0;
+  uint64_t S, E0, A0;
   uint32_t i;
   double now = now_s ();
   int r;
@@ -959,6 +960,7 @@ flush_remote (struct cache *c, uint64_t first, uint64_t last, int *err)
   pthread_mutex_lock (&cache_lock);
   S = c->wseq;
   E0 = c->error_events;
+  A0 = c->wb_attempts;
   if (S > c->urgent_seq)
     c->urgent_seq = S;
   /* Blocks waiting to retry after an error get one immediate retry. */
@@ -982,7 +984,12 @@ flush_remote (struct cache *c, uint64_t first, uint64_t last, int *err)
           ((b->dirty_seq && b->dirty_seq <= S) ||
            (b->pending_seq && b->pending_seq <= S))) {
         pending = true;
-        if (b->failed)
+        /* Only an attempt started after this flush began decides: one
+         * already in flight may fail from trouble that has since passed,
+         * and the block is then retried (at once, see above, or after
+         * its back-off) before the flush gives up on it.
+         */
+        if (b->failed && b->attempt > A0)
           failed = true;
         if (!errors_since || failed)
           break;

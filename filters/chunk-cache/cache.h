@@ -76,6 +76,7 @@ struct block {
   uint64_t written_epoch;       /* flush epoch when written to the plugin */
   double due;                   /* when write-back may start */
   unsigned retries;
+  uint64_t attempt;             /* number of its latest write-back start */
   struct link q;                /* LRU (clean), FIFO (dirty) or retry list */
   struct link u;                /* unclean list (dirty/inflight/written) */
 };
@@ -119,6 +120,7 @@ struct cache {
   uint64_t urgent_seq;          /* write back blocks dirty at or before */
   uint64_t flush_epoch;
   uint64_t error_events;        /* write-back failures, ever */
+  uint64_t wb_attempts;         /* write-backs started, ever */
   uint64_t inflight;
   /* Zeros and trims sent to the plugin, and how many of them a plugin
    * flush has covered: a durability=local flush must flush the plugin
