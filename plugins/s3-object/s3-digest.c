@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "crc32c.h"
+#include "md5-batch.h"
 #include "s3-digest.h"
 
 int
@@ -45,7 +46,6 @@ s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
 {
   static const char hex[] = "0123456789abcdef";
   CLEANUP_MD_CTX EVP_MD_CTX *sha = EVP_MD_CTX_new ();
-  CLEANUP_MD_CTX EVP_MD_CTX *md5 = EVP_MD_CTX_new ();
   const unsigned char *p = data;
   unsigned char shabin[32], md5bin[16];
   uint64_t off;
@@ -55,33 +55,32 @@ s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
     errno = EINVAL;
     return -1;
   }
-  if (sha == NULL || md5 == NULL ||
-      EVP_DigestInit_ex (sha, EVP_sha256 (), NULL) != 1 ||
-      EVP_DigestInit_ex (md5, EVP_md5 (), NULL) != 1) {
+  if (sha == NULL || EVP_DigestInit_ex (sha, EVP_sha256 (), NULL) != 1) {
     errno = ENOMEM;
     return -1;
   }
   d->len = len;
   d->block = block;
   d->nblocks = (uint32_t) ((len + block - 1) / block);
-  /* Four sub-blocks at a time: their CRCs side by side, then the two
-   * hashes over them while they are still in cache.
+  /* Four sub-blocks at a time: their CRCs side by side, then SHA-256
+   * over them while they are still in cache.
    */
   for (off = 0; off < len; off += 4 * (uint64_t) block) {
     size_t n = (size_t) (len - off < 4 * (uint64_t) block ?
                          len - off : 4 * (uint64_t) block);
     crc32c_blocks (p + off, n, block, &d->crc[off / block]);
-    if (EVP_DigestUpdate (sha, p + off, n) != 1 ||
-        EVP_DigestUpdate (md5, p + off, n) != 1) {
+    if (EVP_DigestUpdate (sha, p + off, n) != 1) {
       errno = EIO;
       return -1;
     }
   }
-  if (EVP_DigestFinal_ex (sha, shabin, NULL) != 1 ||
-      EVP_DigestFinal_ex (md5, md5bin, NULL) != 1) {
+  if (EVP_DigestFinal_ex (sha, shabin, NULL) != 1) {
     errno = EIO;
     return -1;
   }
+  /* MD5 on its own: concurrent PUTs share md5-batch's SIMD lanes. */
+  if (md5_batch (p, (size_t) len, md5bin) == -1)
+    return -1;
   for (i = 0; i < 32; ++i) {
     sha256_hex[2*i] = hex[shabin[i] >> 4];
     sha256_hex[2*i+1] = hex[shabin[i] & 15];

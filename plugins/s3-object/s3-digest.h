@@ -31,8 +31,8 @@ struct s3_digest {
 extern int s3_digest_compute (const void *data, uint64_t len, uint32_t block,
                               struct s3_digest *d);
 
-/* Everything a chunk PUT needs, in one pass over the data (each
- * sub-block is hashed three ways while it is in cache): the CRCs into
+/* Everything a chunk PUT needs (CRC32C and SHA-256 in one pass over the
+ * data, MD5 through md5-batch.h): the CRCs into
  * *D, the hex SHA-256 (for x-amz-content-sha256 and the metadata) and
  * the base64 MD5 (for Content-MD5).  Returns 0, or -1 with errno set.
  */

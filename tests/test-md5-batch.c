@@ -1,0 +1,197 @@
+/* Unit test: the multi-lane MD5 of s3-object against OpenSSL's MD5:
+ * the lanes on 16 messages of different lengths (every padding case),
+ * md5_batch alone at the lengths around every boundary, and md5_batch
+ * from 8 threads at once (the way concurrent chunk PUTs use it), which
+ * must have shared the lanes.
+ * GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "md5-batch.h"
+#include "md5-lanes.h"
+#include "test-util.h"
+
+static unsigned char *
+random_bytes (size_t len, unsigned *seed)
+{
+  unsigned char *p = malloc (len ? len : 1);
+  size_t i;
+
+  if (p == NULL) {
+    perror ("malloc");
+    exit (EXIT_FAILURE);
+  }
+  for (i = 0; i < len; ++i)
+    p[i] = (unsigned char) rand_r (seed);
+  return p;
+}
+
+static int
+same_as_openssl (const void *data, size_t len, const unsigned char got[16])
+{
+  unsigned char want[16];
+
+  EVP_Digest (data, len, want, NULL, EVP_md5 (), NULL);
+  return memcmp (want, got, 16) == 0;
+}
+
+/* Sixteen messages through md5_lanes_blocks directly, each with its own
+ * length, the short ones finishing while the long ones go on.
+ */
+static void
+test_lanes (void)
+{
+  static const size_t lens[MD5_LANES] = {
+    0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 128, 1000, 4096, 65535,
+    65536, 300001
+  };
+  unsigned seed = 7;
+  unsigned char *msg[MD5_LANES], pad[MD5_LANES][128], out[16];
+  uint32_t state[MD5_LANES][4];
+  size_t data_left[MD5_LANES], pad_n[MD5_LANES], pad_left[MD5_LANES];
+  const unsigned char *at[MD5_LANES];
+  static unsigned char idle[64];
+  size_t l, active;
+
+  if (!md5_lanes_supported ()) {
+    printf ("test_lanes: no AVX-512 here, lanes not tested\n");
+    return;
+  }
+  for (l = 0; l < MD5_LANES; ++l) {
+    msg[l] = random_bytes (lens[l], &seed);
+    memcpy (state[l], md5_iv, sizeof state[l]);
+    data_left[l] = lens[l] / 64;
+    at[l] = msg[l];
+    pad_n[l] = pad_left[l] = md5_padding (msg[l] + lens[l] / 64 * 64,
+                                          lens[l], pad[l]);
+  }
+  /* One block per pass, lanes that are done read zeros. */
+  do {
+    const unsigned char *data[MD5_LANES];
+    active = 0;
+    for (l = 0; l < MD5_LANES; ++l) {
+      if (data_left[l] > 0)
+        data[l] = at[l];
+      else if (pad_left[l] > 0)
+        data[l] = pad[l] + 64 * (pad_n[l] - pad_left[l]);
+      else {
+        data[l] = idle;
+        continue;
+      }
+      active++;
+    }
+    if (active == 0)
+      break;
+    {
+      uint32_t saved[MD5_LANES][4];
+      memcpy (saved, state, sizeof saved);
+      md5_lanes_blocks (state, data, 1);
+      for (l = 0; l < MD5_LANES; ++l) {
+        if (data[l] == idle)
+          memcpy (state[l], saved[l], sizeof state[l]);
+        else if (data_left[l] > 0) {
+          data_left[l]--;
+          at[l] += 64;
+        }
+        else
+          pad_left[l]--;
+      }
+    }
+  } while (active);
+  for (l = 0; l < MD5_LANES; ++l) {
+    md5_state_bytes (state[l], out);
+    if (!same_as_openssl (msg[l], lens[l], out))
+      fprintf (stderr, "lane %zu, %zu bytes: wrong digest\n", l, lens[l]);
+    CHECK (same_as_openssl (msg[l], lens[l], out));
+    free (msg[l]);
+  }
+}
+
+static void
+test_alone (void)
+{
+  static const size_t lens[] = {
+    0, 1, 63, 64, 65, 65535, 65536, 65537, 65536 + 55, 65536 + 56,
+    65536 + 63, 262144, 4194304, 4194304 - 1, 4194304 + 100
+  };
+  unsigned seed = 99;
+  unsigned char out[16];
+  size_t i;
+
+  for (i = 0; i < sizeof lens / sizeof lens[0]; ++i) {
+    unsigned char *m = random_bytes (lens[i], &seed);
+    CHECK (md5_batch (m, lens[i], out) == 0);
+    if (!same_as_openssl (m, lens[i], out))
+      fprintf (stderr, "alone, %zu bytes: wrong digest\n", lens[i]);
+    CHECK (same_as_openssl (m, lens[i], out));
+    free (m);
+  }
+}
+
+enum { THREADS = 8, PER_THREAD = 24 };
+static pthread_barrier_t start;
+
+static void *
+hasher (void *arg)
+{
+  unsigned seed = (unsigned) (uintptr_t) arg;
+  unsigned char out[16];
+  long wrong = 0;
+  int i;
+
+  pthread_barrier_wait (&start);
+  for (i = 0; i < PER_THREAD; ++i) {
+    /* Mostly chunk-sized messages, some odd lengths. */
+    size_t len = rand_r (&seed) % 4 == 0 ?
+      (size_t) rand_r (&seed) % (600 * 1024) :
+      (size_t) 4194304 - 64 * (size_t) (i % 3);
+    unsigned char *m = random_bytes (len, &seed);
+    if (md5_batch (m, len, out) == -1 || !same_as_openssl (m, len, out))
+      wrong++;
+    free (m);
+  }
+  return (void *) wrong;
+}
+
+static void
+test_concurrent (void)
+{
+  pthread_t t[THREADS];
+  void *wrong;
+  long total = 0;
+  int i;
+
+  pthread_barrier_init (&start, NULL, THREADS);
+  for (i = 0; i < THREADS; ++i)
+    CHECK (pthread_create (&t[i], NULL, hasher,
+                           (void *) (uintptr_t) (i + 1)) == 0);
+  for (i = 0; i < THREADS; ++i) {
+    pthread_join (t[i], &wrong);
+    total += (long) wrong;
+  }
+  pthread_barrier_destroy (&start);
+  if (total)
+    fprintf (stderr, "concurrent: %ld wrong digests\n", total);
+  CHECK (total == 0);
+  printf ("concurrent: at most %u messages shared the lanes\n",
+          md5_batch_max_shared ());
+  if (md5_lanes_supported ())
+    CHECK (md5_batch_max_shared () >= 2);
+}
+
+int
+main (void)
+{
+  test_lanes ();
+  test_alone ();
+  test_concurrent ();
+  TEST_EXIT ();
+}
