@@ -5,7 +5,8 @@
  * A caller queues its message and, if nobody is running the lanes, runs
  * them itself: it takes up to 16 queued messages into lanes and advances
  * all of them a slice at a time, taking newcomers into free lanes between
- * slices.  Once its own message is done it puts the unfinished ones back
+ * slices (a message alone goes through OpenSSL's single-stream MD5,
+ * faster than one lane, until another joins).  Once its own message is done it puts the unfinished ones back
  * at the head of the queue and one of their owners takes over.  Owners
  * sleep until their message is done; the buffers stay valid because
  * every owner waits for its digest.
@@ -107,7 +108,9 @@ run_lanes (struct md5_job *me)
     }
 
     pthread_mutex_unlock (&lock);
-    if (n <= MD5_LANES / 2)
+    if (n == 1)                 /* alone for now: newcomers join later */
+      md5_blocks_scalar (state[0], data[0], k);
+    else if (n <= MD5_LANES / 2)
       md5_lanes_blocks_8 (state, data, k);
     else
       md5_lanes_blocks (state, data, k);

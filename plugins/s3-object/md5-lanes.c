@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* MD5_Update is deprecated for whole digests (EVP does those), but it
+ * is the one way to advance a bare MD5 state with OpenSSL's assembly.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+#include <openssl/md5.h>
+
 #include "md5-lanes.h"
 
 const uint32_t md5_iv[4] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476 };
@@ -30,6 +36,27 @@ md5_padding (const unsigned char *tail, uint64_t total, unsigned char out[128])
   for (i = 0; i < 8; ++i)
     out[nblocks * 64 - 8 + i] = (unsigned char) (bits >> (8 * i));
   return nblocks;
+}
+
+void
+md5_blocks_scalar (uint32_t state[4], const unsigned char *data,
+                   size_t nblocks)
+{
+  MD5_CTX ctx;
+
+  /* A context holding STATE with no partial block buffered: MD5_Update
+   * then runs the block function straight over DATA.
+   */
+  memset (&ctx, 0, sizeof ctx);
+  ctx.A = state[0];
+  ctx.B = state[1];
+  ctx.C = state[2];
+  ctx.D = state[3];
+  MD5_Update (&ctx, data, nblocks * 64);
+  state[0] = ctx.A;
+  state[1] = ctx.B;
+  state[2] = ctx.C;
+  state[3] = ctx.D;
 }
 
 void

@@ -39,6 +39,12 @@ extern void md5_lanes_blocks_8 (uint32_t state[MD5_LANES][4],
                                 const unsigned char *const data[MD5_LANES],
                                 size_t nblocks);
 
+/* One message alone: advance STATE by NBLOCKS blocks at DATA with
+ * OpenSSL's single-stream MD5 (faster than one busy lane).
+ */
+extern void md5_blocks_scalar (uint32_t state[4], const unsigned char *data,
+                               size_t nblocks);
+
 /* The one or two final blocks of a message of TOTAL bytes whose last
  * TOTAL % 64 bytes are at TAIL: those bytes, the 0x80 marker, zeros and
  * the bit length.  Writes them to OUT (128 bytes) and returns how many
