@@ -1,6 +1,6 @@
 /* Unit test: the multi-lane MD5 of s3-object against OpenSSL's MD5:
  * the lanes on 16 messages of different lengths (every padding case),
- * md5_batch alone at the lengths around every boundary, and md5_batch
+ * the one- and two-message scalar paths, md5_batch alone at the lengths around every boundary, and md5_batch
  * from 8 threads at once (the way concurrent chunk PUTs use it), which
  * must have shared the lanes.
  * GPL-3.0-or-later.
@@ -115,6 +115,34 @@ test_lanes (void)
   }
 }
 
+/* The two-message scalar path and the single one against OpenSSL. */
+static void
+test_scalar (void)
+{
+  enum { BLOCKS = 1000 };
+  unsigned seed = 3;
+  unsigned char *m0 = random_bytes (BLOCKS * 64, &seed);
+  unsigned char *m1 = random_bytes (BLOCKS * 64, &seed);
+  unsigned char pad[128], out[16];
+  uint32_t s0[4], s1[4];
+  size_t nb;
+
+  memcpy (s0, md5_iv, sizeof s0);
+  memcpy (s1, md5_iv, sizeof s1);
+  md5_blocks_scalar_x2 (s0, s1, m0, m1, BLOCKS / 2);
+  md5_blocks_scalar_x2 (s0, s1, m0 + BLOCKS / 2 * 64, m1 + BLOCKS / 2 * 64,
+                        BLOCKS - BLOCKS / 2);
+  nb = md5_padding (m0 + BLOCKS * 64, BLOCKS * 64, pad);
+  md5_blocks_scalar (s0, pad, nb);
+  md5_blocks_scalar (s1, pad, nb);
+  md5_state_bytes (s0, out);
+  CHECK (same_as_openssl (m0, BLOCKS * 64, out));
+  md5_state_bytes (s1, out);
+  CHECK (same_as_openssl (m1, BLOCKS * 64, out));
+  free (m0);
+  free (m1);
+}
+
 static void
 test_alone (void)
 {
@@ -191,6 +219,7 @@ int
 main (void)
 {
   test_lanes ();
+  test_scalar ();
   test_alone ();
   test_concurrent ();
   TEST_EXIT ();

@@ -6,7 +6,8 @@
  * them itself: it takes up to 16 queued messages into lanes and advances
  * all of them a slice at a time, taking newcomers into free lanes between
  * slices (a message alone goes through OpenSSL's single-stream MD5,
- * faster than one lane, until another joins).  Once its own message is done it puts the unfinished ones back
+ * faster than one lane, until another joins; two go through plain C
+ * with their steps interleaved, faster than two lanes).  Once its own message is done it puts the unfinished ones back
  * at the head of the queue and one of their owners takes over.  Owners
  * sleep until their message is done; the buffers stay valid because
  * every owner waits for its digest.
@@ -110,6 +111,8 @@ run_lanes (struct md5_job *me)
     pthread_mutex_unlock (&lock);
     if (n == 1)                 /* alone for now: newcomers join later */
       md5_blocks_scalar (state[0], data[0], k);
+    else if (n == 2)            /* two chains in the integer units */
+      md5_blocks_scalar_x2 (state[0], state[1], data[0], data[1], k);
     else if (n <= MD5_LANES / 2)
       md5_lanes_blocks_8 (state, data, k);
     else

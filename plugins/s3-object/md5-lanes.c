@@ -69,45 +69,13 @@ md5_state_bytes (const uint32_t state[4], unsigned char out[16])
       out[4 * i + j] = (unsigned char) (state[i] >> (8 * j));
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
-bool
-md5_lanes_supported (void)
-{
-  return __builtin_cpu_supports ("avx512f") &&
-    __builtin_cpu_supports ("avx512vl");
-}
-
-#define TARGET __attribute__ ((target ("avx2,avx512f,avx512vl")))
-
-/* The round functions as vpternlogd truth tables of (b, c, d). */
+/* The round functions, named by their vpternlogd truth tables of
+ * (b, c, d).
+ */
 #define F_TT 0xca               /* b ? c : d */
 #define G_TT 0xe4               /* d ? b : c */
 #define H_TT 0x96               /* b ^ c ^ d */
 #define I_TT 0x39               /* c ^ (b | ~d) */
-
-/* The 16 lanes are two groups of 8 in 256-bit registers, stepped side
- * by side: two independent dependency chains per step (one 512-bit
- * register would be one chain, and 512-bit operations have a longer
- * latency on some CPUs, which is what bounds MD5).
- */
-struct group {
-  __m256i a, b, c, d;
-};
-
-#define STEP1(tt, a, b, c, d, w, s, k)                                  \
-  do {                                                                  \
-    a = _mm256_add_epi32 (a, _mm256_add_epi32 (w, _mm256_set1_epi32 ((int) (k)))); \
-    a = _mm256_add_epi32 (a, _mm256_ternarylogic_epi32 (b, c, d, tt));  \
-    a = _mm256_add_epi32 (b, _mm256_rol_epi32 (a, s));                  \
-  } while (0)
-
-#define STEP(tt, A, B, C, D, i, s, k)                                   \
-  do {                                                                  \
-    STEP1 (tt, g0.A, g0.B, g0.C, g0.D, x0[i], s, k);                    \
-    STEP1 (tt, g1.A, g1.B, g1.C, g1.D, x1[i], s, k);                    \
-  } while (0)
 
 /* The 64 steps of one block (RFC 1321), for a STEP macro. */
 #define ALL_STEPS \
@@ -175,6 +143,89 @@ struct group {
   STEP (I_TT, d, a, b, c, 11, 10, 0xbd3af235); \
   STEP (I_TT, c, d, a, b,  2, 15, 0x2ad7d2bb); \
   STEP (I_TT, b, c, d, a,  9, 21, 0xeb86d391);
+
+/* Two messages in plain C, their steps interleaved: the two chains
+ * run side by side in the integer units, where a step has a shorter
+ * latency than in the vector units of some CPUs.  Words are read in
+ * host order: only used beside the lanes (x86-64, little-endian).
+ */
+#define SCALAR_F(tt, b, c, d)                                           \
+  ((tt) == F_TT ? ((d) ^ ((b) & ((c) ^ (d)))) :                         \
+   (tt) == G_TT ? ((c) ^ ((d) & ((b) ^ (c)))) :                         \
+   (tt) == H_TT ? ((b) ^ (c) ^ (d)) :                                   \
+   ((c) ^ ((b) | ~(d))))
+#define ROTL(x, s) (((x) << (s)) | ((x) >> (32 - (s))))
+#define STEP1S(tt, a, b, c, d, w, s, k)                                 \
+  do {                                                                  \
+    a += SCALAR_F (tt, b, c, d) + (w) + (uint32_t) (k);                 \
+    a = ROTL (a, s) + b;                                                \
+  } while (0)
+#define STEP(tt, A, B, C, D, i, s, k)                                   \
+  do {                                                                  \
+    STEP1S (tt, A##0, B##0, C##0, D##0, x0[i], s, k);                   \
+    STEP1S (tt, A##1, B##1, C##1, D##1, x1[i], s, k);                   \
+  } while (0)
+
+void
+md5_blocks_scalar_x2 (uint32_t state0[4], uint32_t state1[4],
+                      const unsigned char *p0, const unsigned char *p1,
+                      size_t nblocks)
+{
+  uint32_t a0 = state0[0], b0 = state0[1], c0 = state0[2], d0 = state0[3];
+  uint32_t a1 = state1[0], b1 = state1[1], c1 = state1[2], d1 = state1[3];
+  uint32_t x0[16], x1[16];
+  size_t blk;
+
+  for (blk = 0; blk < nblocks; ++blk) {
+    const uint32_t sa0 = a0, sb0 = b0, sc0 = c0, sd0 = d0;
+    const uint32_t sa1 = a1, sb1 = b1, sc1 = c1, sd1 = d1;
+
+    memcpy (x0, p0 + 64 * blk, 64);   /* little-endian words */
+    memcpy (x1, p1 + 64 * blk, 64);
+    ALL_STEPS
+    a0 += sa0; b0 += sb0; c0 += sc0; d0 += sd0;
+    a1 += sa1; b1 += sb1; c1 += sc1; d1 += sd1;
+  }
+  state0[0] = a0; state0[1] = b0; state0[2] = c0; state0[3] = d0;
+  state1[0] = a1; state1[1] = b1; state1[2] = c1; state1[3] = d1;
+}
+
+#undef STEP
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+bool
+md5_lanes_supported (void)
+{
+  return __builtin_cpu_supports ("avx512f") &&
+    __builtin_cpu_supports ("avx512vl");
+}
+
+#define TARGET __attribute__ ((target ("avx2,avx512f,avx512vl")))
+
+
+/* The 16 lanes are two groups of 8 in 256-bit registers, stepped side
+ * by side: two independent dependency chains per step (one 512-bit
+ * register would be one chain, and 512-bit operations have a longer
+ * latency on some CPUs, which is what bounds MD5).
+ */
+struct group {
+  __m256i a, b, c, d;
+};
+
+#define STEP1(tt, a, b, c, d, w, s, k)                                  \
+  do {                                                                  \
+    a = _mm256_add_epi32 (a, _mm256_add_epi32 (w, _mm256_set1_epi32 ((int) (k)))); \
+    a = _mm256_add_epi32 (a, _mm256_ternarylogic_epi32 (b, c, d, tt));  \
+    a = _mm256_add_epi32 (b, _mm256_rol_epi32 (a, s));                  \
+  } while (0)
+
+#define STEP(tt, A, B, C, D, i, s, k)                                   \
+  do {                                                                  \
+    STEP1 (tt, g0.A, g0.B, g0.C, g0.D, x0[i], s, k);                    \
+    STEP1 (tt, g1.A, g1.B, g1.C, g1.D, x1[i], s, k);                    \
+  } while (0)
 
 /* R[l] holds words 0-7 of lane l's block, R[8+l] words 8-15; make W[i]
  * hold word i of the 8 lanes (two 8 x 8 transposes of 32-bit words).
