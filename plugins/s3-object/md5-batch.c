@@ -47,7 +47,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t progress = PTHREAD_COND_INITIALIZER;
 static struct md5_job *queue;   /* waiting for a lane, oldest first */
 static bool running;            /* some caller is running the lanes */
-static unsigned max_shared;
+static struct md5_batch_stats stats;
 static const unsigned char zeros[SLICE * 64];   /* for idle lanes */
 
 static const unsigned char *
@@ -92,8 +92,8 @@ run_lanes (struct md5_job *me)
       lane[n++] = queue;
       queue = queue->queued_next;
     }
-    if (n > max_shared)
-      max_shared = (unsigned) n;
+    if (n > stats.max_shared)
+      stats.max_shared = (unsigned) n;
     k = SLICE;
     for (i = 0; i < n; ++i)
       if (job_run (lane[i]) < k)
@@ -119,6 +119,10 @@ run_lanes (struct md5_job *me)
       md5_lanes_blocks (state, data, k);
     pthread_mutex_lock (&lock);
 
+    if (n == 1)
+      stats.bytes_alone += 64 * k;
+    else
+      stats.bytes_shared += 64 * k * n;
     finished = false;
     for (i = j = 0; i < n; ++i) {
       memcpy (lane[i]->state, state[i], sizeof state[i]);
@@ -185,13 +189,10 @@ md5_batch (const void *data, size_t len, unsigned char out[16])
   return 0;
 }
 
-unsigned
-md5_batch_max_shared (void)
+void
+md5_batch_get_stats (struct md5_batch_stats *out)
 {
-  unsigned n;
-
   pthread_mutex_lock (&lock);
-  n = max_shared;
+  *out = stats;
   pthread_mutex_unlock (&lock);
-  return n;
 }

@@ -12,15 +12,19 @@
 #define SHARDKIT_MD5_BATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The MD5 of LEN bytes at DATA into OUT.  Thread-safe; blocks until the
  * digest is ready.  Returns 0, or -1 with errno set.
  */
 extern int md5_batch (const void *data, size_t len, unsigned char out[16]);
 
-/* For tests: the most messages that shared one pass of the lanes so far
- * (0 if the lanes were never used).
- */
-extern unsigned md5_batch_max_shared (void);
+/* What md5_batch did so far, for the debug log and tests. */
+struct md5_batch_stats {
+  unsigned max_shared;          /* most messages hashed together */
+  uint64_t bytes_alone;         /* hashed while no other message was */
+  uint64_t bytes_shared;        /* hashed together with others */
+};
+extern void md5_batch_get_stats (struct md5_batch_stats *stats);
 
 #endif

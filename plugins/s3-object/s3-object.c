@@ -25,6 +25,7 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "md5-batch.h"
 #include "s3-credentials.h"
 #include "s3-http.h"
 #include "s3-raw.h"
@@ -72,6 +73,13 @@ static void
 s3_object_unload (void)
 {
   struct open_volume *ov, *next;
+  struct md5_batch_stats md5;
+
+  md5_batch_get_stats (&md5);
+  if (md5.bytes_alone + md5.bytes_shared > 0)
+    nbdkit_debug ("s3: Content-MD5: %" PRIu64 " bytes hashed alone, %"
+                  PRIu64 " together with other chunks (up to %u at once)",
+                  md5.bytes_alone, md5.bytes_shared, md5.max_shared);
 
   for (ov = volumes; ov; ov = next) {
     next = ov->next;
