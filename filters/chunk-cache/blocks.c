@@ -58,7 +58,11 @@ block_len (struct cache *c, uint64_t blk)
   return c->size - start < c->bs ? c->size - start : c->bs;
 }
 
-static int
+/* The data file always has the cache's full size (set at open), so a
+ * read that ends early means the file was cut short under us: an error,
+ * never zeros (write-back would send those zeros to the plugin).
+ */
+int
 full_pread (int fd, void *buf, size_t n, off_t off)
 {
   while (n > 0) {
@@ -68,9 +72,11 @@ full_pread (int fd, void *buf, size_t n, off_t off)
         continue;
       return -1;
     }
-    if (r == 0) {               /* beyond EOF of a sparse file: zeros */
-      memset (buf, 0, n);
-      return 0;
+    if (r == 0) {
+      nbdkit_debug ("chunk-cache: the cache file ends before offset %jd: "
+                    "cut short while in use?", (intmax_t) off);
+      errno = EIO;
+      return -1;
     }
     buf = (char *) buf + r, n -= r, off += r;
   }
@@ -303,8 +309,6 @@ load_block_locked (struct cache *c, nbdkit_next *next, uint64_t blk,
       store_punch (c, blk);
       r = -2;
     }
-    if (r == 0)
-      store_prefault (c, blk * c->bs, len);
   }
 
   pthread_mutex_lock (&cache_lock);
@@ -368,15 +372,9 @@ cache_read (struct cache *c, nbdkit_next *next, void *buf,
     b->pins++;
     pthread_mutex_unlock (&cache_lock);
 
-    if (c->map) {
-      memcpy (buf, c->map + offset, n);
-      r = 0;
-    }
-    else {
-      r = full_pread (c->data_fd, buf, n, offset);
-      if (r == -1)
-        *err = errno;
-    }
+    r = full_pread (c->data_fd, buf, n, offset);
+    if (r == -1)
+      *err = errno;
 
     pthread_mutex_lock (&cache_lock);
     if (--b->pins == 0 && drain_waiters)
@@ -594,8 +592,6 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
     r = full_pwrite (c->data_fd, buf, n, offset);
   if (r == -1)
     *err = errno;
-  else
-    store_prefault (c, offset, n);
 
   pthread_mutex_lock (&cache_lock);
   if (--b->writers == 0 && drain_waiters)

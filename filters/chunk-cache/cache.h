@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/types.h>
 
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-filter.h>
@@ -97,7 +98,6 @@ struct cache {
 
   /* Files (store.c). */
   int data_fd, index_fd, dir_fd, lock_fd;
-  const char *map;              /* read-only mapping of the data, or NULL */
   bool persistent;              /* cache-dir= */
   bool idx_synced_cleared;      /* a synced-dirty byte changed, unsynced */
   bool idx_error;               /* an index write failed: the file is behind
@@ -162,7 +162,11 @@ int store_read_meta_name (const char *dir, char **name, uint64_t *size,
                           uint32_t *bs);
 int store_punch (struct cache *c, uint64_t blk);
 int store_before_punch (struct cache *c);
-void store_prefault (struct cache *c, uint64_t offset, uint64_t len);
+
+/* blocks.c: read N bytes of the data file at OFF; running into its end
+ * is EIO.  Returns 0, or -1 with errno set.
+ */
+int full_pread (int fd, void *buf, size_t n, off_t off);
 
 /* blocks.c: everything below is called without cache_lock held. */
 struct cache *cache_get (nbdkit_backend *backend, const char *name,

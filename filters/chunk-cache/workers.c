@@ -55,27 +55,13 @@ do_one (struct cache *c, char **buf)
 
   if (c->can_write_below && wb_pick (c, &blk, &gen)) {
     uint64_t len = block_len (c, blk);
-    ssize_t r;
 
     pthread_mutex_unlock (&cache_lock);
     if (*buf == NULL && (*buf = malloc (c->bs)) == NULL)
       err = ENOMEM;
     else {
-      size_t done = 0;
-      while (done < len) {
-        r = pread (c->data_fd, *buf + done, len - done, blk * c->bs + done);
-        if (r <= 0) {
-          if (r == -1 && errno == EINTR)
-            continue;
-          if (r == 0) {
-            memset (*buf + done, 0, len - done);
-            break;
-          }
-          err = errno;
-          break;
-        }
-        done += r;
-      }
+      if (full_pread (c->data_fd, *buf, len, blk * c->bs) == -1)
+        err = errno;
       /* A layer below may set *err and still succeed (a retry filter
        * whose later attempt worked): read the errno only on failure.
        */
