@@ -198,7 +198,8 @@ md5_blocks_scalar_x2 (uint32_t state0[4], uint32_t state1[4],
 bool
 md5_lanes_supported (void)
 {
-  return __builtin_cpu_supports ("avx512f") &&
+  return __builtin_cpu_supports ("avx2") &&
+    __builtin_cpu_supports ("avx512f") &&
     __builtin_cpu_supports ("avx512vl");
 }
 

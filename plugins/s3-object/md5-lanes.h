@@ -20,7 +20,7 @@
 /* MD5's initial state (A, B, C, D). */
 extern const uint32_t md5_iv[4];
 
-/* true if this CPU runs md5_lanes_blocks (AVX-512F and AVX-512VL). */
+/* true if this CPU runs md5_lanes_blocks (AVX2, AVX-512F, AVX-512VL). */
 extern bool md5_lanes_supported (void);
 
 /* Advance STATE[l] by NBLOCKS 64-byte blocks read from DATA[l], for every
