@@ -1,8 +1,12 @@
-"""chunk-cache: the cache file cut short while the server runs.  Reads of
-cached blocks whose bytes are gone fail with EIO (never zeros, and never
-SIGBUS, which would kill every connection); the server keeps serving the
-rest; a dirty block whose bytes are gone is not written back as zeros:
-the flush fails and the plugin keeps its older data."""
+"""chunk-cache: the cache file cut short while the server runs.  Never
+SIGBUS (which would kill every connection), never zeros: once the cut is
+seen (a read runs into the end of the file, or the file has shrunk before
+a write) clean blocks are read from the plugin, reads of dirty blocks and
+writes that need the cache fail with EIO, nothing is written back, flushes
+fail, the file is never extended again, and the next start refuses the
+directory.  Tried both ways: the cut first seen by a read, and first seen
+by a write (which would otherwise have extended the file, leaving holes
+that read as zeros)."""
 
 import errno
 import os
@@ -11,26 +15,10 @@ import random
 import nbd
 
 from chunk_cache_util import MiB, read_all, sharded_file_contents
-from shardkit_test import Server, check, seed_from_env, tmpdir
+from shardkit_test import Server, check, seed_from_env, start_fails, tmpdir
 
 rng = random.Random(seed_from_env())
 SIZE = 8 * MiB
-d = tmpdir()
-cd = tmpdir()
-srv = Server(["--filter=chunk-cache", "sharded-file", "dir=" + d,
-              "export=vol", "size=%d" % SIZE, "cache-block-size=1M",
-              "cache-dir=" + cd, "writeback-delay=60", "readahead=0"])
-h = srv.connect()
-old = rng.randbytes(SIZE)
-h.pwrite(old, 0)
-h.flush()
-check(read_all(h, SIZE) == old, "first read back differs")
-
-# Block 7 dirty (60 s before write-back), then the cache file loses its
-# second half.
-new7 = rng.randbytes(MiB)
-h.pwrite(new7, 7 * MiB)
-os.truncate(os.path.join(cd, "cache.data"), 4 * MiB)
 
 
 def expect_eio(what, fn):
@@ -43,20 +31,69 @@ def expect_eio(what, fn):
     check(False, "%s succeeded on a cache file cut short" % what)
 
 
-expect_eio("read of clean block 5", lambda: h.pread(4096, 5 * MiB + 100))
-expect_eio("read of dirty block 7", lambda: h.pread(MiB, 7 * MiB))
-check(srv.proc.poll() is None, "nbdkit died:\n" + srv.output())
-# What is still in the file is served.
-check(h.pread(4 * MiB, 0) == old[:4 * MiB], "blocks 0-3 differ")
-# The write-back of block 7 cannot read its bytes: the flush fails.
-expect_eio("flush", h.flush)
-check(srv.proc.poll() is None, "nbdkit died:\n" + srv.output())
-out = srv.output()
-check("cut short" in out, "no log line about the cut cache file:\n" + out)
-h.shutdown()
-srv.stop(timeout=30, check_exit=False)
+def run(first_seen_by):
+    d = tmpdir()
+    cd = tmpdir()
+    args = ["--filter=chunk-cache", "sharded-file", "dir=" + d,
+            "export=vol", "size=%d" % SIZE, "cache-block-size=1M",
+            "cache-dir=" + cd, "writeback-delay=60", "readahead=0"]
+    srv = Server(args)
+    h = srv.connect()
+    old = rng.randbytes(SIZE)
+    h.pwrite(old, 0)
+    h.flush()
+    check(read_all(h, SIZE) == old, "first read back differs")
 
-# The plugin never got zeros for block 7: it holds the flushed data.
-check(sharded_file_contents(d, "vol", SIZE) == old,
-      "the volume below the cache changed")
+    # Block 7 dirty (60 s before write-back), then the cache file loses
+    # its second half.
+    h.pwrite(rng.randbytes(MiB), 7 * MiB)
+    data = os.path.join(cd, "cache.data")
+    os.truncate(data, 4 * MiB)
+
+    if first_seen_by == "read":
+        # A clean block in the lost half: the read runs into the end.
+        # Its bytes are the plugin's, so it is not an error to read it
+        # from there, but this first read is where the cut is found.
+        try:
+            got = h.pread(4096, 5 * MiB + 100)
+            check(got == old[5 * MiB + 100:5 * MiB + 4196],
+                  "block 5 read back wrong data")
+        except nbd.Error as e:
+            check(e.errnum == errno.EIO, "block 5: errno %s" % e.errno)
+    else:
+        # A write into the dirty block past the cut: without the check
+        # it would extend the file and leave the lost bytes as holes.
+        expect_eio("write into dirty block 7",
+                   lambda: h.pwrite(b"x" * 4096, 8 * MiB - 4096))
+    check(srv.proc.poll() is None, "nbdkit died:\n" + srv.output())
+
+    # From now on: clean blocks from the plugin (never zeros), dirty
+    # block 7 EIO, writes that need the cache EIO, flush EIO.
+    check(h.pread(MiB, 5 * MiB) == old[5 * MiB:6 * MiB],
+          "clean block 5 is not the plugin's data")
+    check(h.pread(MiB, 0) == old[:MiB], "clean block 0 differs")
+    expect_eio("read of dirty block 7", lambda: h.pread(MiB, 7 * MiB))
+    expect_eio("write into block 6", lambda: h.pwrite(b"y" * 4096, 6 * MiB))
+    expect_eio("flush", h.flush)
+    check(srv.proc.poll() is None, "nbdkit died:\n" + srv.output())
+    check(os.path.getsize(data) == 4 * MiB,
+          "the cut cache file was extended to %d bytes"
+          % os.path.getsize(data))
+    out = srv.output()
+    check("cut short while in use" in out,
+          "no log line about the cut cache file:\n" + out)
+    h.shutdown()
+    srv.stop(timeout=30, check_exit=False)
+
+    # The plugin never got zeros (or anything else) for block 7.
+    check(sharded_file_contents(d, "vol", SIZE) == old,
+          "the volume below the cache changed")
+    # And the directory is refused at the next start.
+    out = start_fails(args)
+    check("truncated or replaced" in out,
+          "the cut cache-dir was not refused:\n" + out)
+
+
+run("read")
+run("write")
 print("ok")

@@ -27,6 +27,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -58,23 +59,44 @@ block_len (struct cache *c, uint64_t blk)
   return c->size - start < c->bs ? c->size - start : c->bs;
 }
 
-/* The data file always has the cache's full size (set at open), so a
- * read that ends early means the file was cut short under us: an error,
- * never zeros (write-back would send those zeros to the plugin).
- */
-int
-full_pread (int fd, void *buf, size_t n, off_t off)
+bool
+data_is_damaged (struct cache *c)
 {
+  return __atomic_load_n (&c->data_damaged, __ATOMIC_ACQUIRE);
+}
+
+/* Called without cache_lock. */
+static void
+mark_damaged (struct cache *c, const char *what, uint64_t off)
+{
+  if (!__atomic_exchange_n (&c->data_damaged, true, __ATOMIC_ACQ_REL))
+    nbdkit_error ("chunk-cache: %s: the cache file was cut short while in "
+                  "use (%s at offset %" PRIu64 "): its data can no longer be "
+                  "trusted; dirty blocks are not written back and requests "
+                  "that need them fail with EIO; stop nbdkit and check the "
+                  "cache directory", c->name, what, off);
+  /* Wake flushes waiting for write-back: it will not happen now. */
+  pthread_mutex_lock (&cache_lock);
+  pthread_cond_broadcast (&cache_cond);
+  pthread_mutex_unlock (&cache_lock);
+}
+
+int
+data_read (struct cache *c, void *buf, size_t n, uint64_t off)
+{
+  if (data_is_damaged (c)) {
+    errno = EIO;
+    return -1;
+  }
   while (n > 0) {
-    ssize_t r = pread (fd, buf, n, off);
+    ssize_t r = pread (c->data_fd, buf, n, (off_t) off);
     if (r == -1) {
       if (errno == EINTR)
         continue;
       return -1;
     }
     if (r == 0) {
-      nbdkit_debug ("chunk-cache: the cache file ends before offset %jd: "
-                    "cut short while in use?", (intmax_t) off);
+      mark_damaged (c, "a read ran into its end", off);
       errno = EIO;
       return -1;
     }
@@ -83,11 +105,25 @@ full_pread (int fd, void *buf, size_t n, off_t off)
   return 0;
 }
 
-static int
-full_pwrite (int fd, const void *buf, size_t n, off_t off)
+int
+data_write (struct cache *c, const void *buf, size_t n, uint64_t off)
 {
+  struct stat st;
+
+  if (data_is_damaged (c)) {
+    errno = EIO;
+    return -1;
+  }
+  /* A write past the end of a cut file would extend it again, and the
+   * bytes lost in between would then read as zeros: look first.
+   */
+  if (fstat (c->data_fd, &st) == 0 && (uint64_t) st.st_size < c->size) {
+    mark_damaged (c, "shorter than the cache before a write", off);
+    errno = EIO;
+    return -1;
+  }
   while (n > 0) {
-    ssize_t r = pwrite (fd, buf, n, off);
+    ssize_t r = pwrite (c->data_fd, buf, n, (off_t) off);
     if (r == -1) {
       if (errno == EINTR)
         continue;
@@ -301,9 +337,9 @@ load_block_locked (struct cache *c, nbdkit_next *next, uint64_t blk,
   }
   else {
     r = next->pread (next, buf, len, blk * c->bs, 0, err);
-    if (r == 0 && full_pwrite (c->data_fd, buf, len, blk * c->bs) == -1 &&
+    if (r == 0 && data_write (c, buf, len, blk * c->bs) == -1 &&
         (errno != ENOSPC || !make_room (c) ||
-         full_pwrite (c->data_fd, buf, len, blk * c->bs) == -1)) {
+         data_write (c, buf, len, blk * c->bs) == -1)) {
       *err = errno;
       nbdkit_debug ("chunk-cache: caching block %" PRIu64 ": %m", blk);
       store_punch (c, blk);
@@ -341,7 +377,7 @@ cache_read (struct cache *c, nbdkit_next *next, void *buf,
     pthread_mutex_lock (&cache_lock);
     for (;;) {
       wait_usable (c, blk);
-      if (b->state != B_ABSENT)
+      if (b->state != B_ABSENT || data_is_damaged (c))
         break;
       hit = false;
       r = load_block_locked (c, next, blk, false, err);
@@ -352,9 +388,11 @@ cache_read (struct cache *c, nbdkit_next *next, void *buf,
       if (r == -2)
         break;
     }
-    if (b->state == B_ABSENT) {
-      /* The cache's disk is full: serve this piece from the plugin
-       * without keeping it.  (An absent block has nothing newer here.)
+    if (b->state == B_ABSENT ||
+        (b->state == B_CLEAN && data_is_damaged (c))) {
+      /* The cache's disk is full, or its file was cut short: serve this
+       * piece from the plugin without keeping it.  (An absent or clean
+       * block has nothing newer here.)
        */
       c->st.misses++;
       pthread_mutex_unlock (&cache_lock);
@@ -372,7 +410,7 @@ cache_read (struct cache *c, nbdkit_next *next, void *buf,
     b->pins++;
     pthread_mutex_unlock (&cache_lock);
 
-    r = full_pread (c->data_fd, buf, n, offset);
+    r = data_read (c, buf, n, offset);
     if (r == -1)
       *err = errno;
 
@@ -382,7 +420,8 @@ cache_read (struct cache *c, nbdkit_next *next, void *buf,
     evict_locked (c);
     pthread_mutex_unlock (&cache_lock);
     if (r == -1) {
-      nbdkit_error ("chunk-cache: reading the cache file: %m");
+      nbdkit_error ("chunk-cache: reading the cache file: %s",
+                    strerror (*err));
       return -1;
     }
     buf = (char *) buf + n, count -= n, offset += n;
@@ -473,7 +512,7 @@ write_through_piece (struct cache *c, nbdkit_next *next, const void *buf,
    * copy cannot be dropped: the write fails.
    */
   if (r == 0 && (b->state != B_ABSENT || whole)) {
-    if (full_pwrite (c->data_fd, buf, n, offset) == -1) {
+    if (data_write (c, buf, n, offset) == -1) {
       *err = errno;
       if (b->state == B_CLEAN || b->state == B_ABSENT) {
         nbdkit_debug ("chunk-cache: caching block %" PRIu64 ": %m", blk);
@@ -587,9 +626,9 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
   b->writers++;
   pthread_mutex_unlock (&cache_lock);
 
-  r = full_pwrite (c->data_fd, buf, n, offset);
+  r = data_write (c, buf, n, offset);
   if (r == -1 && errno == ENOSPC && make_room (c))
-    r = full_pwrite (c->data_fd, buf, n, offset);
+    r = data_write (c, buf, n, offset);
   if (r == -1)
     *err = errno;
 
@@ -697,7 +736,7 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
                    s, e - s) == -1) {
       /* No hole punching here: write zeros instead. */
       CLEANUP_FREE char *z = calloc (1, e - s);
-      if (z == NULL || full_pwrite (c->data_fd, z, e - s, s) == -1) {
+      if (z == NULL || data_write (c, z, e - s, s) == -1) {
         *err = errno;
         nbdkit_error ("chunk-cache: zeroing the cache file: %m");
         r = -1;
@@ -967,6 +1006,14 @@ flush_remote (struct cache *c, uint64_t first, uint64_t last, int *err)
 
   for (;;) {
     bool pending = false, failed = false;
+
+    if (data_is_damaged (c)) {
+      pthread_mutex_unlock (&cache_lock);
+      nbdkit_error ("chunk-cache: flush: the cache file was cut short "
+                    "while in use: its dirty blocks cannot be written back");
+      *err = EIO;
+      return -1;
+    }
     /* Whether a pending block failed only matters after a failure since
      * this flush began; until then the first pending block ends the scan
      * (the oldest dirty blocks are at the head of the list).
@@ -1013,6 +1060,16 @@ int
 cache_flush (struct cache *c, uint64_t first, uint64_t last, int *err)
 {
   bool local;
+
+  /* Neither a local sync (it would vouch for the lost bytes after a
+   * restart) nor a write-back can make a cut cache file durable.
+   */
+  if (data_is_damaged (c)) {
+    nbdkit_error ("chunk-cache: flush: the cache file was cut short "
+                  "while in use: its dirty blocks cannot be written back");
+    *err = EIO;
+    return -1;
+  }
 
   pthread_mutex_lock (&cache_lock);
   local = cfg.durability == DUR_LOCAL && !c->local_sync_failed;

@@ -132,6 +132,13 @@ struct cache {
    * syncs are no longer trusted; flushes wait for the plugin instead.
    */
   bool local_sync_failed;
+  /* cache.data was cut short while in use (a read ran into its end, or
+   * it had shrunk before a write): nothing in it can be trusted, so hits
+   * of dirty blocks, writes into it, write-back and flushes fail with
+   * EIO, and clean blocks are read from the plugin.  Set once, atomically
+   * (read without cache_lock).
+   */
+  bool data_damaged;
 
   /* Read-ahead requests (block numbers), a small ring. */
   uint64_t ra[64];
@@ -163,10 +170,16 @@ int store_read_meta_name (const char *dir, char **name, uint64_t *size,
 int store_punch (struct cache *c, uint64_t blk);
 int store_before_punch (struct cache *c);
 
-/* blocks.c: read N bytes of the data file at OFF; running into its end
- * is EIO.  Returns 0, or -1 with errno set.
+/* blocks.c: read or write N bytes of the data file at OFF.  The file
+ * always has the cache's full size: a read that runs into its end, or a
+ * write when it has shrunk, means it was cut short under us, which sets
+ * data_damaged; from then on both fail with EIO (a write never extends a
+ * cut file again, so its holes cannot pass for data).  Return 0, or -1
+ * with errno set.
  */
-int full_pread (int fd, void *buf, size_t n, off_t off);
+int data_read (struct cache *c, void *buf, size_t n, uint64_t off);
+int data_write (struct cache *c, const void *buf, size_t n, uint64_t off);
+bool data_is_damaged (struct cache *c);
 
 /* blocks.c: everything below is called without cache_lock held. */
 struct cache *cache_get (nbdkit_backend *backend, const char *name,

@@ -53,14 +53,15 @@ do_one (struct cache *c, char **buf)
     }
   }
 
-  if (c->can_write_below && wb_pick (c, &blk, &gen)) {
+  if (c->can_write_below && !data_is_damaged (c) &&
+      wb_pick (c, &blk, &gen)) {
     uint64_t len = block_len (c, blk);
 
     pthread_mutex_unlock (&cache_lock);
     if (*buf == NULL && (*buf = malloc (c->bs)) == NULL)
       err = ENOMEM;
     else {
-      if (full_pread (c->data_fd, *buf, len, blk * c->bs) == -1)
+      if (data_read (c, *buf, len, blk * c->bs) == -1)
         err = errno;
       /* A layer below may set *err and still succeed (a retry filter
        * whose later attempt worked): read the errno only on failure.
@@ -259,7 +260,7 @@ drain_all (void)
     uint32_t i;
     left = 0;
     for (c = caches; c; c = c->next_cache)
-      if (c->bg && c->can_write_below) {
+      if (c->bg && c->can_write_below && !data_is_damaged (c)) {
         left += c->dirty + c->written;
         for (i = c->retry.head; i != NIL; i = c->b[i].q.next)
           if (c->b[i].retries >= 4)
