@@ -4,7 +4,9 @@
 #   - the server's limit: 8 clients x 8 objects x 4 MiB PUT then GET
 #     (s3-server-limit.py, one kept-alive connection per client);
 #   - 256 MiB written with nbdcopy --flush, read back with nbdcopy from a
-#     freshly started nbdkit (and compared with the source);
+#     freshly started nbdkit (and compared with the source), and read
+#     again from a fresh nbdkit into null: (nbdcopy discards the data, as
+#     the server-limit clients do: no file to write on the same 2 cores);
 #   - 4k random reads at iodepth 16 with fio (10 s) on a freshly started
 #     nbdkit ("cold": neither plugin caches anything);
 #   - CPU seconds nbdkit used per GiB moved (utime+stime, /proc/PID/stat).
@@ -80,13 +82,14 @@ PY
 }
 export S3_BENCH_DIR="$here"
 
-# One plugin: write, read (fresh nbdkit), 4k random reads (fresh nbdkit).
-# START is a function taking SOCK NAME SIZE.  Sets W_MIBS R_MIBS W_CPU
-# R_CPU IOPS SAME.
+# One plugin: write, read (fresh nbdkit), read into null: (fresh nbdkit),
+# 4k random reads (fresh nbdkit).  START is a function taking SOCK NAME
+# SIZE.  Sets W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS SAME.
 run_plugin() {
     local start="$1" start_fio="$2" name="$3" wsec rsec
     # nbdkit leaves its Unix socket behind: a fresh name for every start.
     local w="$d/$name-w.sock" r="$d/$name-r.sock" f="$d/$name-f.sock"
+    local n="$d/$name-n.sock" nsec
     "$start" "$w" "$name" "$size"
     pids+=("$S3_NBDKIT_PID")
     wsec=$(s3_nbdcopy_write "$d/src" "nbd+unix:///?socket=$w")
@@ -101,12 +104,19 @@ run_plugin() {
     if cmp -s "$d/src" "$d/back"; then SAME=identical; else SAME=DIFFERENT; fi
     rm -f "$d/back"
 
+    "$start" "$n" "$name" "$size"
+    pids+=("$S3_NBDKIT_PID")
+    nsec=$(s3_nbdcopy_read "nbd+unix:///?socket=$n" null:)
+    N_CPU=$(per_gib "$(s3_cpu_seconds "$S3_NBDKIT_PID")")
+    s3_stop "$S3_NBDKIT_PID"
+
     "$start_fio" "$f" "$name" "$size"
     pids+=("$S3_NBDKIT_PID")
     IOPS=$(s3_fio_randread "nbd+unix:///?socket=$f" "$size" 10)
     s3_stop "$S3_NBDKIT_PID"
     W_MIBS=$(mibs "$wsec")
     R_MIBS=$(mibs "$rsec")
+    N_MIBS=$(mibs "$nsec")
 }
 
 echo "== server: $S3_SERVER at $S3_ENDPOINT, $rounds round(s), $size"
@@ -124,16 +134,16 @@ for r in $(seq 1 "$rounds"); do
 
     run_plugin s3_start_s3_object s3_start_s3_object "vol$r"
     delete_prefix bench/
-    for k in W_MIBS R_MIBS W_CPU R_CPU IOPS; do all[s3$k]+=" ${!k}"; done
-    printf "round %d  s3-object             write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  4k randread %s IOPS\n" \
-        "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$IOPS"
+    for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[s3$k]+=" ${!k}"; done
+    printf "round %d  s3-object             write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  read to null: %7s MiB/s (CPU %s s/GiB)  4k randread %s IOPS\n" \
+        "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$N_MIBS" "$N_CPU" "$IOPS"
 
     if [ "$baseline" = yes ]; then
         run_plugin s3_start_nbdkit_S3 s3_start_nbdkit_S3_any_size "disk$r"
         delete_prefix "disk$r"
-        for k in W_MIBS R_MIBS W_CPU R_CPU IOPS; do all[py$k]+=" ${!k}"; done
-        printf "round %d  nbdkit S3 (64K)       write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  4k randread %s IOPS\n" \
-            "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$IOPS"
+        for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[py$k]+=" ${!k}"; done
+        printf "round %d  nbdkit S3 (64K)       write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  read to null: %7s MiB/s (CPU %s s/GiB)  4k randread %s IOPS\n" \
+            "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$N_MIBS" "$N_CPU" "$IOPS"
     fi
 done
 
@@ -143,11 +153,14 @@ echo "== medians over $rounds round(s)"
 echo "server limit:   PUT $lput MiB/s   GET $lget MiB/s"
 echo "s3-object:      write $(m s3W_MIBS) MiB/s = $(s3_ratio "$(m s3W_MIBS)" "$lput")x PUT limit, CPU $(m s3W_CPU) s/GiB;" \
      "read $(m s3R_MIBS) MiB/s = $(s3_ratio "$(m s3R_MIBS)" "$lget")x GET limit, CPU $(m s3R_CPU) s/GiB;" \
+     "read to null: $(m s3N_MIBS) MiB/s = $(s3_ratio "$(m s3N_MIBS)" "$lget")x GET limit, CPU $(m s3N_CPU) s/GiB;" \
      "4k randread $(m s3IOPS) IOPS"
 if [ "$baseline" = yes ]; then
     echo "nbdkit S3 64K:  write $(m pyW_MIBS) MiB/s, CPU $(m pyW_CPU) s/GiB;" \
-         "read $(m pyR_MIBS) MiB/s, CPU $(m pyR_CPU) s/GiB; 4k randread $(m pyIOPS) IOPS"
+         "read $(m pyR_MIBS) MiB/s, CPU $(m pyR_CPU) s/GiB;" \
+         "read to null: $(m pyN_MIBS) MiB/s, CPU $(m pyN_CPU) s/GiB; 4k randread $(m pyIOPS) IOPS"
     echo "s3-object / nbdkit S3: write $(s3_ratio "$(m s3W_MIBS)" "$(m pyW_MIBS)")x," \
-         "read $(s3_ratio "$(m s3R_MIBS)" "$(m pyR_MIBS)")x, 4k randread $(s3_ratio "$(m s3IOPS)" "$(m pyIOPS)")x"
+         "read $(s3_ratio "$(m s3R_MIBS)" "$(m pyR_MIBS)")x," \
+         "read to null: $(s3_ratio "$(m s3N_MIBS)" "$(m pyN_MIBS)")x, 4k randread $(s3_ratio "$(m s3IOPS)" "$(m pyIOPS)")x"
 fi
-echo "RESULT plugin=s3-object server=$S3_SERVER write_mibs=$(m s3W_MIBS) read_mibs=$(m s3R_MIBS) write_cpu_s_per_gib=$(m s3W_CPU) read_cpu_s_per_gib=$(m s3R_CPU) randread_iops=$(m s3IOPS) server_put_mibs=$lput server_get_mibs=$lget"
+echo "RESULT plugin=s3-object server=$S3_SERVER write_mibs=$(m s3W_MIBS) read_mibs=$(m s3R_MIBS) write_cpu_s_per_gib=$(m s3W_CPU) read_cpu_s_per_gib=$(m s3R_CPU) null_read_mibs=$(m s3N_MIBS) null_read_cpu_s_per_gib=$(m s3N_CPU) randread_iops=$(m s3IOPS) server_put_mibs=$lput server_get_mibs=$lget"
