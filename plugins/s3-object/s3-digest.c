@@ -47,7 +47,7 @@ s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
   static const char hex[] = "0123456789abcdef";
   CLEANUP_MD_CTX EVP_MD_CTX *sha = EVP_MD_CTX_new ();
   const unsigned char *p = data;
-  unsigned char shabin[32], md5bin[16];
+  unsigned char shabin[32];
   uint64_t off;
   uint32_t i;
 
@@ -79,14 +79,24 @@ s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
     return -1;
   }
   /* MD5 on its own: concurrent PUTs share md5-batch's SIMD lanes. */
-  if (md5_batch (p, (size_t) len, md5bin) == -1)
+  if (s3_content_md5 (p, (size_t) len, md5_base64) == -1)
     return -1;
   for (i = 0; i < 32; ++i) {
     sha256_hex[2*i] = hex[shabin[i] >> 4];
     sha256_hex[2*i+1] = hex[shabin[i] & 15];
   }
   sha256_hex[64] = '\0';
-  EVP_EncodeBlock ((unsigned char *) md5_base64, md5bin, 16);
+  return 0;
+}
+
+int
+s3_content_md5 (const void *data, size_t len, char md5_base64[25])
+{
+  unsigned char md5[16];
+
+  if (md5_batch (data, len, md5) == -1)
+    return -1;
+  EVP_EncodeBlock ((unsigned char *) md5_base64, md5, 16);
   return 0;
 }
 

@@ -40,6 +40,12 @@ extern int s3_digest_compute_all (const void *data, uint64_t len,
                                   uint32_t block, struct s3_digest *d,
                                   char sha256_hex[65], char md5_base64[25]);
 
+/* The Content-MD5 header value (base64 MD5) of LEN bytes at DATA, through
+ * md5-batch.h.  Returns 0, or -1 with errno set.
+ */
+extern int s3_content_md5 (const void *data, size_t len,
+                           char md5_base64[25]);
+
 /* The header value (malloc'd), or NULL on ENOMEM. */
 extern char *s3_digest_format (const struct s3_digest *d);
 

@@ -18,12 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include <nbdkit-plugin.h>
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "md5-batch.h"
 #include "s3-digest.h"
 #include "s3-store.h"
 #include "s3-volume.h"
@@ -81,7 +80,8 @@ verify (const struct s3_volume *v, const char *key,
       unsigned char md5[16];
       char hex[33];
       int i;
-      EVP_Digest (data, got, md5, NULL, EVP_md5 (), NULL);
+      if (md5_batch (data, got, md5) == -1)
+        return corrupt (v, key, "cannot compute the MD5 of the body");
       for (i = 0; i < 16; ++i)
         sprintf (hex + 2*i, "%02x", md5[i]);
       if (strcmp (hex, r->etag) != 0)
@@ -328,7 +328,6 @@ s3_store_remove (void *store, const uint64_t *ns, size_t count, bool fua)
   CLEANUP_FREE char *body = NULL;
   CLEANUP_FREE char *code = NULL, *bad_key = NULL;
   size_t len, i, nerrors = 0;
-  unsigned char md5[16];
   char md5b64[32];
   struct s3_response r;
   const char *why;
@@ -355,8 +354,10 @@ s3_store_remove (void *store, const uint64_t *ns, size_t count, bool fua)
     goto out;
   }
   /* S3 requires Content-MD5 on DeleteObjects. */
-  EVP_Digest (body, len, md5, NULL, EVP_md5 (), NULL);
-  EVP_EncodeBlock ((unsigned char *) md5b64, md5, 16);
+  if (s3_content_md5 (body, len, md5b64) == -1) {
+    nbdkit_error ("s3: DeleteObjects body: MD5: %m");
+    goto out;
+  }
   {
     struct sigv4_pair params[] = { { "delete", NULL } };
     struct sigv4_pair h[] = { { "content-md5", md5b64 } };

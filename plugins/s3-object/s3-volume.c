@@ -13,12 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include <nbdkit-plugin.h>
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "s3-digest.h"
 #include "s3-store.h"
 #include "s3-volume.h"
 #include "s3-xml.h"
@@ -161,7 +160,6 @@ parse_meta (struct s3_client *c, const char *key, const char *body,
 static int
 put_meta (struct s3_client *c, const char *key, const char *text)
 {
-  unsigned char md5[16];
   char md5b64[32];
   struct sigv4_pair h[1] = { { "content-md5", md5b64 } };
   size_t len = strlen (text);
@@ -172,8 +170,10 @@ put_meta (struct s3_client *c, const char *key, const char *text)
   struct s3_response resp;
   int r;
 
-  EVP_Digest (text, len, md5, NULL, EVP_md5 (), NULL);
-  EVP_EncodeBlock ((unsigned char *) md5b64, md5, 16);
+  if (s3_content_md5 (text, len, md5b64) == -1) {
+    nbdkit_error ("s3: %s: MD5: %m", key);
+    return -1;
+  }
   r = s3_http_request (c, &req, &resp);
   s3_response_free (&resp);
   return r;
