@@ -8,7 +8,9 @@
 #                                        the same behind nbdkit's blocksize
 #                                        filter, for 4k requests (fio)
 #   s3_start_s3_object SOCK EXPORT SIZE [PARAM=VALUE...]
-#                                        shardkit's s3-object (build tree)
+#                                        shardkit's s3-object (build tree),
+#                                        nbdkit options from
+#                                        $S3_OBJECT_NBDKIT_OPTS
 #   s3_stop PID                          SIGTERM, wait; prints nothing
 #   s3_cpu_seconds PID...                utime+stime of live processes
 #   s3_now                               monotonic seconds, for timing
@@ -84,7 +86,7 @@ s3_start_nbdkit_S3_any_size() {
 s3_start_s3_object() {
     local sock="$1" export="$2" size="$3"; shift 3
     AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
-        "$S3_NBDKIT_BUILDDIR/nbdkit" -f -U "$sock" s3-object \
+        "$S3_NBDKIT_BUILDDIR/nbdkit" ${S3_OBJECT_NBDKIT_OPTS:-} -f -U "$sock" s3-object \
         endpoint="$S3_ENDPOINT" bucket="$S3_BUCKET" region="$S3_REGION" \
         url-style=path prefix=bench/ export="$export" size="$size" "$@" \
         >"$sock.log" 2>&1 &
