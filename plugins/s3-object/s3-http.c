@@ -562,8 +562,13 @@ set_fixed_options (struct s3_client *c, CURL *h)
    * connections.
    */
   curl_easy_setopt (h, CURLOPT_MAXCONNECTS, (long) c->max_handles + 4);
-  /* Chunks are megabytes: fewer, larger reads from the socket. */
+  /* Chunks are megabytes: fewer, larger reads from the socket, and
+   * fewer, larger sends (curl copies a PUT body through its upload
+   * buffer, 64K by default: 64 sends per 4 MiB chunk instead of 8).
+   * curl allocates the upload buffer only for a handle's first upload.
+   */
   curl_easy_setopt (h, CURLOPT_BUFFERSIZE, 512L * 1024);
+  curl_easy_setopt (h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
   curl_easy_setopt (h, CURLOPT_CONNECTTIMEOUT,
                     (long) (c->timeout < 10 ? c->timeout : 10));
   curl_easy_setopt (h, CURLOPT_TIMEOUT, (long) c->timeout);
