@@ -4,6 +4,9 @@
  * two-message scalar paths, md5_batch alone at the lengths around every
  * boundary, and md5_batch from 20 threads at once (the way concurrent
  * chunk PUTs use it), which must have used more than 8 lanes at a time.
+ * The same for SHA-256 computed beside MD5 (md5-sha256.c and
+ * md5_sha256_batch), against OpenSSL's SHA-256, alone and from 20
+ * threads of which about half want it.
  * GPL-3.0-or-later.
  */
 #include <config.h>
@@ -15,10 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* SHA256_Update on a context with a chosen state: the reference for
+ * the fused kernels from random states.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "md5-batch.h"
 #include "md5-lanes.h"
+#include "md5-sha256.h"
 #include "test-util.h"
 
 static unsigned char *
@@ -43,6 +52,83 @@ same_as_openssl (const void *data, size_t len, const unsigned char got[16])
 
   EVP_Digest (data, len, want, NULL, EVP_md5 (), NULL);
   return memcmp (want, got, 16) == 0;
+}
+
+static int
+sha256_same_as_openssl (const void *data, size_t len,
+                        const unsigned char got[32])
+{
+  unsigned char want[32];
+
+  EVP_Digest (data, len, want, NULL, EVP_sha256 (), NULL);
+  return memcmp (want, got, 32) == 0;
+}
+
+/* OpenSSL's SHA-256 block function from STATE over NBLOCKS blocks. */
+static void
+sha256_blocks_openssl (uint32_t state[8], const unsigned char *p,
+                       size_t nblocks)
+{
+  SHA256_CTX ctx;
+
+  SHA256_Init (&ctx);
+  memcpy (ctx.h, state, sizeof ctx.h);
+  SHA256_Update (&ctx, p, 64 * nblocks);
+  memcpy (state, ctx.h, sizeof ctx.h);
+}
+
+/* md5_sha256_blocks and _x2 from random states, SHA-256 reading other
+ * blocks than MD5 (as when it lags behind), against OpenSSL.
+ */
+static void
+test_fused_kernels (void)
+{
+  unsigned seed = 2024;
+  unsigned char *m0, *m1;
+  uint32_t md5a[4], md5b[4], wmd5a[4], wmd5b[4];
+  uint32_t shaa[8], shab[8], wshaa[8], wshab[8];
+  size_t i;
+
+  if (!md5_sha256_supported ()) {
+    printf ("no SHA extensions: fused kernels not tested\n");
+    return;
+  }
+  m0 = random_bytes (64 * 200, &seed);
+  m1 = random_bytes (64 * 200, &seed);
+  for (i = 0; i < 4; ++i) {
+    md5a[i] = wmd5a[i] = (uint32_t) rand_r (&seed) * 2654435761u;
+    md5b[i] = wmd5b[i] = (uint32_t) rand_r (&seed) * 2246822519u;
+  }
+  for (i = 0; i < 8; ++i) {
+    shaa[i] = wshaa[i] = (uint32_t) rand_r (&seed) * 3266489917u;
+    shab[i] = wshab[i] = (uint32_t) rand_r (&seed) * 668265263u;
+  }
+  /* One message: MD5 at block 100, SHA-256 at block 37. */
+  md5_sha256_blocks (md5a, m0 + 64 * 100, shaa, m0 + 64 * 37, 63);
+  md5_blocks_scalar (wmd5a, m0 + 64 * 100, 63);
+  sha256_blocks_openssl (wshaa, m0 + 64 * 37, 63);
+  CHECK (memcmp (md5a, wmd5a, sizeof md5a) == 0);
+  CHECK (memcmp (shaa, wshaa, sizeof shaa) == 0);
+  /* Two messages, each lagging differently. */
+  md5_sha256_blocks_x2 (md5a, m0 + 64 * 10, shaa, m0 + 64 * 3,
+                        md5b, m1 + 64 * 50, shab, m1, 91);
+  md5_blocks_scalar (wmd5a, m0 + 64 * 10, 91);
+  sha256_blocks_openssl (wshaa, m0 + 64 * 3, 91);
+  md5_blocks_scalar (wmd5b, m1 + 64 * 50, 91);
+  sha256_blocks_openssl (wshab, m1, 91);
+  CHECK (memcmp (md5a, wmd5a, sizeof md5a) == 0);
+  CHECK (memcmp (shaa, wshaa, sizeof shaa) == 0);
+  CHECK (memcmp (md5b, wmd5b, sizeof md5b) == 0);
+  CHECK (memcmp (shab, wshab, sizeof shab) == 0);
+  /* From the initial state, a whole message is the standard digest. */
+  memcpy (shaa, sha256_iv, sizeof shaa);
+  memcpy (md5a, md5_iv, sizeof md5a);
+  md5_sha256_blocks (md5a, m0, shaa, m0, 1);
+  memcpy (wshaa, sha256_iv, sizeof wshaa);
+  sha256_blocks_openssl (wshaa, m0, 1);
+  CHECK (memcmp (shaa, wshaa, sizeof shaa) == 0);
+  free (m0);
+  free (m1);
 }
 
 /* Sixteen messages through md5_lanes_blocks directly, each with its own
@@ -222,7 +308,7 @@ test_alone (void)
     65536 + 63, 262144, 4194304, 4194304 - 1, 4194304 + 100
   };
   unsigned seed = 99;
-  unsigned char out[16];
+  unsigned char out[16], sha[32];
   size_t i;
 
   for (i = 0; i < sizeof lens / sizeof lens[0]; ++i) {
@@ -231,13 +317,24 @@ test_alone (void)
     if (!same_as_openssl (m, lens[i], out))
       fprintf (stderr, "alone, %zu bytes: wrong digest\n", lens[i]);
     CHECK (same_as_openssl (m, lens[i], out));
+    memset (out, 0, sizeof out);
+    CHECK (md5_sha256_batch (m, lens[i], out, sha) == 0);
+    if (!same_as_openssl (m, lens[i], out) ||
+        !sha256_same_as_openssl (m, lens[i], sha))
+      fprintf (stderr, "alone with SHA-256, %zu bytes: wrong digest\n",
+               lens[i]);
+    CHECK (same_as_openssl (m, lens[i], out));
+    CHECK (sha256_same_as_openssl (m, lens[i], sha));
     free (m);
   }
 }
 
-/* More callers than 8 lanes, so the 16-lane kernel is used too. */
+/* More callers than 8 lanes, so the 16-lane kernel is used too; then
+ * callers of which half want SHA-256 as well.
+ */
 enum { THREADS = 20, PER_THREAD = 12 };
 static pthread_barrier_t start;
+static int with_sha;            /* second round: some want SHA-256 */
 
 static void *
 hasher (void *arg)
@@ -247,7 +344,7 @@ hasher (void *arg)
    * at md5_batch together and it has to fill its lanes.
    */
   unsigned char *data = random_bytes (4194304 + 65536, &seed);
-  unsigned char out[16];
+  unsigned char out[16], sha[32];
   long wrong = 0;
   int i;
 
@@ -258,7 +355,16 @@ hasher (void *arg)
       (size_t) rand_r (&seed) % (600 * 1024) :
       (size_t) 4194304 - 64 * (size_t) (i % 3);
     const unsigned char *m = data + rand_r (&seed) % 65536;
-    if (md5_batch (m, len, out) == -1 || !same_as_openssl (m, len, out))
+    /* In the second round half the calls want SHA-256 too (chunk PUTs),
+     * so that messages with and without it meet.
+     */
+    if (with_sha && rand_r (&seed) % 2) {
+      if (md5_sha256_batch (m, len, out, sha) == -1 ||
+          !same_as_openssl (m, len, out) ||
+          !sha256_same_as_openssl (m, len, sha))
+        wrong++;
+    }
+    else if (md5_batch (m, len, out) == -1 || !same_as_openssl (m, len, out))
       wrong++;
   }
   free (data);
@@ -266,7 +372,7 @@ hasher (void *arg)
 }
 
 static void
-test_concurrent (void)
+test_concurrent (int sha)
 {
   pthread_t t[THREADS];
   struct md5_batch_stats st;
@@ -274,6 +380,7 @@ test_concurrent (void)
   long total = 0;
   int i;
 
+  with_sha = sha;
   pthread_barrier_init (&start, NULL, THREADS);
   for (i = 0; i < THREADS; ++i)
     CHECK (pthread_create (&t[i], NULL, hasher,
@@ -288,20 +395,29 @@ test_concurrent (void)
   CHECK (total == 0);
   md5_batch_get_stats (&st);
   printf ("concurrent: at most %u messages hashed together, "
-          "%" PRIu64 " bytes alone, %" PRIu64 " bytes together\n",
-          st.max_shared, st.bytes_alone, st.bytes_shared);
-  if (md5_lanes_supported ())
+          "%" PRIu64 " bytes alone, %" PRIu64 " bytes together, "
+          "%" PRIu64 " bytes of SHA-256 in the same pass\n",
+          st.max_shared, st.bytes_alone, st.bytes_shared,
+          st.bytes_sha_fused);
+  /* Messages that want SHA-256 go at most two at a time, so the first
+   * round (MD5 only) is the one that fills the lanes.
+   */
+  if (md5_lanes_supported () && !sha)
     CHECK (st.max_shared > MD5_LANES / 2 && st.bytes_shared > 0);
+  if (md5_lanes_supported () && md5_sha256_supported () && sha)
+    CHECK (st.bytes_sha_fused > 0);
 }
 
 int
 main (void)
 {
+  test_fused_kernels ();
   test_lanes ();
   test_kernels_multiblock ();
   test_scalar ();
   test_scalar_x2_states ();
   test_alone ();
-  test_concurrent ();
+  test_concurrent (0);
+  test_concurrent (1);
   TEST_EXIT ();
 }

@@ -19,10 +19,19 @@
  */
 extern int md5_batch (const void *data, size_t len, unsigned char out[16]);
 
+/* The MD5 and the SHA-256 of LEN bytes at DATA, the SHA-256 computed in
+ * the same pass where the CPU allows (see md5-sha256.h).  SHA256 may be
+ * NULL.  Thread-safe; returns 0, or -1 with errno set.
+ */
+extern int md5_sha256_batch (const void *data, size_t len,
+                             unsigned char md5[16],
+                             unsigned char sha256[32]);
+
 /* What md5_batch did so far, for the debug log and tests. */
 struct md5_batch_stats {
   unsigned max_shared;          /* most messages hashed together */
   uint64_t bytes_alone;         /* hashed while no other message was */
+  uint64_t bytes_sha_fused;     /* SHA-256 bytes hashed beside MD5 */
   uint64_t bytes_shared;        /* hashed together with others */
 };
 extern void md5_batch_get_stats (struct md5_batch_stats *stats);

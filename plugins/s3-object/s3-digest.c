@@ -32,55 +32,30 @@ s3_digest_compute (const void *data, uint64_t len, uint32_t block,
   return 0;
 }
 
-static void
-cleanup_md_ctx (EVP_MD_CTX **ctx)
-{
-  EVP_MD_CTX_free (*ctx);
-}
-#define CLEANUP_MD_CTX __attribute__ ((cleanup (cleanup_md_ctx)))
-
 int
 s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
                        struct s3_digest *d, char sha256_hex[65],
                        char md5_base64[25])
 {
   static const char hex[] = "0123456789abcdef";
-  CLEANUP_MD_CTX EVP_MD_CTX *sha = EVP_MD_CTX_new ();
   const unsigned char *p = data;
-  unsigned char shabin[32];
-  uint64_t off;
+  unsigned char shabin[32], md5bin[16];
   uint32_t i;
 
   if (block == 0 || (len + block - 1) / block > S3_DIGEST_MAX_BLOCKS) {
     errno = EINVAL;
     return -1;
   }
-  if (sha == NULL || EVP_DigestInit_ex (sha, EVP_sha256 (), NULL) != 1) {
-    errno = ENOMEM;
-    return -1;
-  }
   d->len = len;
   d->block = block;
   d->nblocks = (uint32_t) ((len + block - 1) / block);
-  /* Four sub-blocks at a time: their CRCs side by side, then SHA-256
-   * over them while they are still in cache.
+  crc32c_blocks (p, (size_t) len, block, d->crc);
+  /* MD5 and SHA-256 together: concurrent PUTs share md5-batch's lanes,
+   * and SHA-256 goes in the same pass where it can.
    */
-  for (off = 0; off < len; off += 4 * (uint64_t) block) {
-    size_t n = (size_t) (len - off < 4 * (uint64_t) block ?
-                         len - off : 4 * (uint64_t) block);
-    crc32c_blocks (p + off, n, block, &d->crc[off / block]);
-    if (EVP_DigestUpdate (sha, p + off, n) != 1) {
-      errno = EIO;
-      return -1;
-    }
-  }
-  if (EVP_DigestFinal_ex (sha, shabin, NULL) != 1) {
-    errno = EIO;
+  if (md5_sha256_batch (p, (size_t) len, md5bin, shabin) == -1)
     return -1;
-  }
-  /* MD5 on its own: concurrent PUTs share md5-batch's SIMD lanes. */
-  if (s3_content_md5 (p, (size_t) len, md5_base64) == -1)
-    return -1;
+  EVP_EncodeBlock ((unsigned char *) md5_base64, md5bin, 16);
   for (i = 0; i < 32; ++i) {
     sha256_hex[2*i] = hex[shabin[i] >> 4];
     sha256_hex[2*i+1] = hex[shabin[i] & 15];
