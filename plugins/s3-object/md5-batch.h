@@ -1,12 +1,15 @@
 /* shardkit s3-object: MD5 digests of concurrent callers computed
  * together.  GPL-3.0-or-later.
  *
- * Every chunk PUT needs the MD5 of its body (Content-MD5), and on this
- * kind of machine MD5 is the largest CPU cost of writing to S3.  Callers
- * on different threads that hash at the same time share the 16 lanes of
- * md5-lanes.c: one of them runs the lanes for all until its own message
- * is done, then hands the others on.  Without AVX-512, or for small
- * messages, it is OpenSSL's MD5.
+ * Every chunk PUT needs the MD5 of its body (Content-MD5) and its
+ * SHA-256, and on this kind of machine they are the largest CPU cost of
+ * writing to S3.  Callers on different threads that hash at the same
+ * time share one runner: one of them hashes for all until its own
+ * message is done, then hands the others on.  Callers that want MD5
+ * only share the 16 lanes of md5-lanes.c; callers that want SHA-256 too
+ * go one or two at a time through md5-sha256.c, which computes both in
+ * one pass.  Without AVX-512 or the SHA extensions, or for small
+ * messages, it is OpenSSL.
  */
 #ifndef SHARDKIT_MD5_BATCH_H
 #define SHARDKIT_MD5_BATCH_H
