@@ -13,12 +13,14 @@
  *
  * A caller that wants SHA-256 too (md5_sha256_batch: a chunk PUT) has
  * it computed in the same pass, on CPUs with the SHA extensions
- * (md5-sha256.c): such messages go one or two at a time, never into the
- * lanes with more.  Blocks that did go through MD5 without SHA-256 (a
- * message that shared lanes with some that need no SHA-256) are left to
- * SHA-256 for the owner to finish once the MD5 is done.  Owners
- * sleep until their message is done; the buffers stay valid because
- * every owner waits for its digest.
+ * (md5-sha256.c): such messages go alone or two at a time through the
+ * fused kernels, never with more or with MD5-only messages.  Newcomers
+ * join only from the head of the queue, so no message waits forever.
+ * Blocks that went through MD5 without SHA-256 (when one of two
+ * messages was already in its padding blocks) are left to SHA-256 for
+ * the owner to finish once the MD5 is done.  Owners sleep until their
+ * message is done; the buffers stay valid because every owner waits for
+ * its digest.
  */
 #include <config.h>
 
@@ -113,15 +115,17 @@ run_lanes (struct md5_job *me)
   const bool pairs = md5_sha256_supported ();
 
   for (;;) {
-    while (n < MD5_LANES && queue) {
-      /* Messages that want SHA-256 too go two at a time through the
-       * fused kernels, the rest wait: there both digests cost about
-       * 0.9 s/GiB a message, against 1.2-1.3 for three or four messages
-       * in the MD5 lanes plus SHA-256 on its own (bench/md5-batch).
-       */
-      if (pairs && n >= 2 &&
-          (lane[0]->with_sha || lane[1]->with_sha || queue->with_sha))
-        break;
+    /* Messages that want SHA-256 too (only where PAIRS) go at most two
+     * at a time through the fused kernels, and apart from MD5-only ones:
+     * there both digests cost about 0.9 s/GiB a message, against
+     * 1.2-1.3 for three or four messages in the MD5 lanes plus SHA-256
+     * on its own (bench/md5-batch).  Newcomers that do not fit wait at
+     * the head of the queue until the lanes drain.
+     */
+    while (queue &&
+           (n == 0 ||
+            (queue->with_sha == lane[0]->with_sha &&
+             n < (lane[0]->with_sha ? 2 : MD5_LANES)))) {
       lane[n++] = queue;
       queue = queue->queued_next;
     }
@@ -144,9 +148,10 @@ run_lanes (struct md5_job *me)
      * (K is then no more than their data blocks, and SHA-256 has at
      * least as many left): both digests in one pass.
      */
-    fused = n <= 2 && md5_sha256_supported ();
+    fused = pairs && n <= 2;
     for (i = 0; i < n && fused; ++i)
-      fused = lane[i]->with_sha && lane[i]->data_blocks > 0;
+      fused = lane[i]->with_sha && lane[i]->data_blocks > 0 &&
+        k <= lane[i]->sha_blocks;
     if (fused) {
       for (i = 0; i < n; ++i) {
         memcpy (sha[i], lane[i]->sha, sizeof sha[i]);
@@ -177,6 +182,8 @@ run_lanes (struct md5_job *me)
         lane[i]->sha_blocks -= k;
       }
       stats.bytes_sha_fused += 64 * k * n;
+      if (n == 2)
+        stats.bytes_sha_fused_pairs += 64 * k * n;
     }
 
     if (n == 1)
@@ -288,6 +295,8 @@ md5_sha256_batch (const void *data, size_t len, unsigned char md5[16],
     else
       pthread_cond_wait (&progress, &lock);
   }
+  if (job.with_sha)
+    stats.bytes_sha_lagged += 64 * job.sha_blocks;
   pthread_mutex_unlock (&lock);
 
   md5_state_bytes (job.state, out);

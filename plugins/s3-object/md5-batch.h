@@ -35,6 +35,8 @@ struct md5_batch_stats {
   unsigned max_shared;          /* most messages hashed together */
   uint64_t bytes_alone;         /* hashed while no other message was */
   uint64_t bytes_sha_fused;     /* SHA-256 bytes hashed beside MD5 */
+  uint64_t bytes_sha_fused_pairs; /* the part with two messages at once */
+  uint64_t bytes_sha_lagged;    /* left to the owner after the MD5 */
   uint64_t bytes_shared;        /* hashed together with others */
 };
 extern void md5_batch_get_stats (struct md5_batch_stats *stats);

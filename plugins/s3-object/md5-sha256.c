@@ -10,6 +10,7 @@
  */
 #include <config.h>
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,16 +24,35 @@ const uint32_t sha256_iv[8] = {
 };
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include "md5-steps.h"
 
+/* CPUID leaf 7, EBX bit 29.  Read directly: clang's
+ * __builtin_cpu_supports does not know "sha".
+ */
+#define CPUID7_EBX_SHA (1u << 29)
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static bool have_sha;           /* CPUID is slow in a VM: asked once */
+
+static void
+probe (void)
+{
+  unsigned a, b, c, d;
+
+  have_sha = __get_cpuid_count (7, 0, &a, &b, &c, &d) &&
+    (b & CPUID7_EBX_SHA) &&
+    __builtin_cpu_supports ("ssse3") &&
+    __builtin_cpu_supports ("sse4.1");
+}
+
 bool
 md5_sha256_supported (void)
 {
-  return __builtin_cpu_supports ("sha") &&
-    __builtin_cpu_supports ("ssse3") &&
-    __builtin_cpu_supports ("sse4.1");
+  pthread_once (&probe_once, probe);
+  return have_sha;
 }
 
 #define TARGET __attribute__ ((target ("sha,ssse3,sse4.1")))
@@ -233,7 +253,8 @@ md5_sha256_blocks (uint32_t md5[4], const unsigned char *md5_data,
                    uint32_t sha[8], const unsigned char *sha_data,
                    size_t nblocks)
 {
-  abort ();
+  (void) md5; (void) md5_data; (void) sha; (void) sha_data; (void) nblocks;
+  abort ();                     /* callers check md5_sha256_supported */
 }
 
 void
@@ -243,7 +264,10 @@ md5_sha256_blocks_x2 (uint32_t md5_0[4], const unsigned char *md5_data0,
                       uint32_t sha_1[8], const unsigned char *sha_data1,
                       size_t nblocks)
 {
-  abort ();
+  (void) md5_0; (void) md5_data0; (void) sha_0; (void) sha_data0;
+  (void) md5_1; (void) md5_data1; (void) sha_1; (void) sha_data1;
+  (void) nblocks;
+  abort ();                     /* callers check md5_sha256_supported */
 }
 
 #endif

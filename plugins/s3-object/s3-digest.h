@@ -31,10 +31,10 @@ struct s3_digest {
 extern int s3_digest_compute (const void *data, uint64_t len, uint32_t block,
                               struct s3_digest *d);
 
-/* Everything a chunk PUT needs (CRC32C and SHA-256 in one pass over the
- * data, MD5 through md5-batch.h): the CRCs into
- * *D, the hex SHA-256 (for x-amz-content-sha256 and the metadata) and
- * the base64 MD5 (for Content-MD5).  Returns 0, or -1 with errno set.
+/* Everything a chunk PUT needs (the CRCs, then MD5 and SHA-256 together
+ * through md5-batch.h): the CRCs into *D, the hex SHA-256 (for
+ * x-amz-content-sha256 and the metadata) and the base64 MD5 (for
+ * Content-MD5).  Returns 0, or -1 with errno set.
  */
 extern int s3_digest_compute_all (const void *data, uint64_t len,
                                   uint32_t block, struct s3_digest *d,
