@@ -13,6 +13,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,6 +362,7 @@ test_huge (void)
 enum { THREADS = 20, PER_THREAD = 12 };
 static pthread_barrier_t start;
 static int with_sha;            /* second round: some want SHA-256 */
+static bool lanes_on, sha_on;   /* what md5-batch may use (main) */
 
 static void *
 hasher (void *arg)
@@ -438,15 +440,19 @@ test_concurrent (int sha)
   /* Messages that want SHA-256 go at most two at a time, so the first
    * round (MD5 only) is the one that fills the lanes.
    */
-  if (md5_lanes_supported () && !sha)
+  if (lanes_on && !sha)
     CHECK (st.max_shared > MD5_LANES / 2 && st.bytes_shared > 0);
-  if (md5_lanes_supported () && md5_sha256_supported () && sha)
+  if (sha_on && sha)
     CHECK (st.bytes_sha_fused_pairs > 0);
+  if (!sha_on)
+    CHECK (st.bytes_sha_fused == 0);
 }
 
 int
 main (void)
 {
+  int mode;
+
   test_fused_kernels ();
   test_lanes ();
   test_kernels_multiblock ();
@@ -454,7 +460,19 @@ main (void)
   test_scalar_x2_states ();
   test_alone ();
   test_huge ();
-  test_concurrent (0);
-  test_concurrent (1);
+  /* md5-batch as on this CPU, then with the lanes, the fused SHA-256 or
+   * both turned off: every path, whatever the CPU.
+   */
+  for (mode = 0; mode < 4; ++mode) {
+    bool lanes = (mode & 1) == 0, sha = (mode & 2) == 0;
+    md5_batch_set_cpu (lanes, sha);
+    lanes_on = lanes && md5_lanes_supported ();
+    sha_on = sha && md5_sha256_supported ();
+    printf ("md5-batch %s the MD5 lanes, %s the fused SHA-256:\n",
+            lanes_on ? "with" : "without", sha_on ? "with" : "without");
+    test_alone ();
+    test_concurrent (0);
+    test_concurrent (1);
+  }
   TEST_EXIT ();
 }

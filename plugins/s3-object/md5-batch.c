@@ -59,7 +59,7 @@ struct md5_job {
   struct md5_job *queued_next;
 
   /* SHA-256 of the same message, advanced beside MD5 by the fused
-   * kernels; it lags behind MD5 by the blocks hashed in the lanes.
+   * kernels; it lags behind MD5 by any blocks hashed without it.
    */
   bool with_sha;
   uint32_t sha[8];
@@ -72,6 +72,7 @@ static pthread_cond_t progress = PTHREAD_COND_INITIALIZER;
 static struct md5_job *queue;   /* waiting for a lane, oldest first */
 static bool running;            /* some caller is running the lanes */
 static struct md5_batch_stats stats;
+static bool no_lanes, no_sha;   /* md5_batch_set_cpu, for tests */
 static const unsigned char zeros[SLICE * 64];   /* for idle lanes */
 
 static const unsigned char *
@@ -101,6 +102,25 @@ job_advance (struct md5_job *j, size_t n)
   j->done = j->data_blocks == 0 && j->pad_left == 0;
 }
 
+static bool
+lanes_ok (void)
+{
+  return !no_lanes && md5_lanes_supported ();
+}
+
+static bool
+sha_ok (void)
+{
+  return !no_sha && md5_sha256_supported ();
+}
+
+void
+md5_batch_set_cpu (bool lanes, bool sha)
+{
+  no_lanes = !lanes;
+  no_sha = !sha;
+}
+
 /* Called with the lock held; returns with it held once ME is done. */
 static void
 run_lanes (struct md5_job *me)
@@ -112,7 +132,8 @@ run_lanes (struct md5_job *me)
   const unsigned char *sha_data[2];
   size_t n = 0, i, j, k;
   bool finished, fused;
-  const bool pairs = md5_sha256_supported ();
+  const bool pairs = sha_ok ();
+  const size_t md5_only_max = lanes_ok () ? MD5_LANES : 2;
 
   for (;;) {
     /* Messages that want SHA-256 too (only where PAIRS) go at most two
@@ -125,7 +146,7 @@ run_lanes (struct md5_job *me)
     while (queue &&
            (n == 0 ||
             (queue->with_sha == lane[0]->with_sha &&
-             n < (lane[0]->with_sha ? 2 : MD5_LANES)))) {
+             n < (lane[0]->with_sha ? 2 : md5_only_max)))) {
       lane[n++] = queue;
       queue = queue->queued_next;
     }
@@ -258,14 +279,17 @@ md5_sha256_batch (const void *data, size_t len, unsigned char md5[16],
 {
   struct md5_job job = { .next = data, .data_blocks = len / 64 };
   struct md5_job **tail;
-  unsigned char *out = md5;
+  const bool fuse_sha = sha256 && sha_ok ();
 
-  if (len < MIN_BATCH || !md5_lanes_supported ()) {
+  /* The runner pays off with the MD5 lanes, or for SHA-256 in the same
+   * pass (CPUs with the SHA extensions but no AVX-512 too).
+   */
+  if (len < MIN_BATCH || (!lanes_ok () && !fuse_sha)) {
     if (sha256 && openssl_digest (EVP_sha256 (), data, len, sha256) == -1)
       return -1;
-    return openssl_digest (EVP_md5 (), data, len, out);
+    return openssl_digest (EVP_md5 (), data, len, md5);
   }
-  if (sha256 && !md5_sha256_supported ()) {
+  if (sha256 && !fuse_sha) {
     if (openssl_digest (EVP_sha256 (), data, len, sha256) == -1)
       return -1;
     sha256 = NULL;
@@ -299,7 +323,7 @@ md5_sha256_batch (const void *data, size_t len, unsigned char md5[16],
     stats.bytes_sha_lagged += 64 * job.sha_blocks;
   pthread_mutex_unlock (&lock);
 
-  md5_state_bytes (job.state, out);
+  md5_state_bytes (job.state, md5);
   if (sha256) {
     size_t done = (size_t) (job.sha_next - (const unsigned char *) data);
     sha256_finish (job.sha, done, job.sha_next, len - done, sha256);

@@ -8,12 +8,13 @@
  * message is done, then hands the others on.  Callers that want MD5
  * only share the 16 lanes of md5-lanes.c; callers that want SHA-256 too
  * go one or two at a time through md5-sha256.c, which computes both in
- * one pass.  Without AVX-512 or the SHA extensions, or for small
- * messages, it is OpenSSL.
+ * one pass.  Without AVX-512, MD5-only messages go through OpenSSL;
+ * without the SHA extensions, SHA-256 does; small messages always do.
  */
 #ifndef SHARDKIT_MD5_BATCH_H
 #define SHARDKIT_MD5_BATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,12 @@ extern int md5_batch (const void *data, size_t len, unsigned char out[16]);
 extern int md5_sha256_batch (const void *data, size_t len,
                              unsigned char md5[16],
                              unsigned char sha256[32]);
+
+/* For tests: use the MD5 lanes and the fused SHA-256 only if LANES and
+ * SHA (and the CPU has them), so that the other paths run on any CPU.
+ * Call it while no digest is being computed.
+ */
+extern void md5_batch_set_cpu (bool lanes, bool sha);
 
 /* What md5_batch did so far, for the debug log and tests. */
 struct md5_batch_stats {
