@@ -29,7 +29,7 @@
 # Run from a build directory (uses ./nbdkit).  Needs libnbd-bin (nbdcopy,
 # nbdinfo), fio, nbdkit-plugin-python + python3-boto3 (for the baseline),
 # and the server's packages (see tests/s3_server.py).  Takes about
-# 3 minutes per round; the server holds at most 512 MiB at a time.
+# 2 minutes per round; the server holds at most 512 MiB at a time.
 # Prints figures and ratios; never passes or fails on them.
 set -euo pipefail
 
@@ -152,15 +152,19 @@ for r in $(seq 1 "$rounds"); do
     run_plugin s3_start_s3_object s3_start_s3_object "vol$r"
     delete_prefix bench/
     for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[s3$k]+=" ${!k}"; done
-    printf "round %d  s3-object             write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  read to null: %7s MiB/s (CPU %s s/GiB)  4k randread %s IOPS\n" \
-        "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$N_MIBS" "$N_CPU" "$IOPS"
+    printf "round %d  s3-object             write %7s MiB/s (%sx, CPU %s s/GiB)  read %7s MiB/s (%sx, CPU %s s/GiB, %s)  read to null: %7s MiB/s (%sx, CPU %s s/GiB)  4k randread %s IOPS\n" \
+        "$r" "$W_MIBS" "$(s3_ratio "$W_MIBS" "$lput")" "$W_CPU" \
+        "$R_MIBS" "$(s3_ratio "$R_MIBS" "$lget")" "$R_CPU" "$SAME" \
+        "$N_MIBS" "$(s3_ratio "$N_MIBS" "$lget")" "$N_CPU" "$IOPS"
 
     S3_OBJECT_NBDKIT_OPTS=--threads=4 \
         run_plugin s3_start_s3_object s3_start_s3_object "t4vol$r"
     delete_prefix bench/
     for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[t4$k]+=" ${!k}"; done
-    printf "round %d  s3-object --threads=4 write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  read to null: %7s MiB/s (CPU %s s/GiB)  4k randread %s IOPS (4 at a time)\n" \
-        "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$N_MIBS" "$N_CPU" "$IOPS"
+    printf "round %d  s3-object --threads=4 write %7s MiB/s (%sx, CPU %s s/GiB)  read %7s MiB/s (%sx, CPU %s s/GiB, %s)  read to null: %7s MiB/s (%sx, CPU %s s/GiB)  4k randread %s IOPS (4 at a time)\n" \
+        "$r" "$W_MIBS" "$(s3_ratio "$W_MIBS" "$lput")" "$W_CPU" \
+        "$R_MIBS" "$(s3_ratio "$R_MIBS" "$lget")" "$R_CPU" "$SAME" \
+        "$N_MIBS" "$(s3_ratio "$N_MIBS" "$lget")" "$N_CPU" "$IOPS"
 
     if [ "$baseline" = yes ]; then
         run_plugin s3_start_nbdkit_S3 s3_start_nbdkit_S3_any_size "disk$r"
