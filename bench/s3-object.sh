@@ -128,6 +128,20 @@ run_plugin() {
     N_MIBS=$(mibs "$nsec")
 }
 
+# s3-object in round $r, nbdkit options from $S3_OBJECT_NBDKIT_OPTS: KEY
+# names its figures in all[], LABEL is printed before them and NOTE after
+# the IOPS.  Ratios are to this round's limits ($lput, $lget).
+s3_object_round() {
+    local key="$1" label="$2" note="$3" k
+    run_plugin s3_start_s3_object s3_start_s3_object "${key}vol$r"
+    delete_prefix bench/
+    for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[$key$k]+=" ${!k}"; done
+    printf "round %d  %-21s write %7s MiB/s (%sx, CPU %s s/GiB)  read %7s MiB/s (%sx, CPU %s s/GiB, %s)  read to null: %7s MiB/s (%sx, CPU %s s/GiB)  4k randread %s IOPS%s\n" \
+        "$r" "$label" "$W_MIBS" "$(s3_ratio "$W_MIBS" "$lput")" "$W_CPU" \
+        "$R_MIBS" "$(s3_ratio "$R_MIBS" "$lget")" "$R_CPU" "$SAME" \
+        "$N_MIBS" "$(s3_ratio "$N_MIBS" "$lget")" "$N_CPU" "$IOPS" "$note"
+}
+
 echo "== server: $S3_SERVER at $S3_ENDPOINT, $rounds round(s), $size"
 declare -A all
 for r in $(seq 1 "$rounds"); do
@@ -149,22 +163,9 @@ for r in $(seq 1 "$rounds"); do
     printf "round %d  digest-paying client  PUT %7s MiB/s = %sx the PUT limit\n" \
         "$r" "$dput" "$(s3_ratio "$dput" "$lput")"
 
-    run_plugin s3_start_s3_object s3_start_s3_object "vol$r"
-    delete_prefix bench/
-    for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[s3$k]+=" ${!k}"; done
-    printf "round %d  s3-object             write %7s MiB/s (%sx, CPU %s s/GiB)  read %7s MiB/s (%sx, CPU %s s/GiB, %s)  read to null: %7s MiB/s (%sx, CPU %s s/GiB)  4k randread %s IOPS\n" \
-        "$r" "$W_MIBS" "$(s3_ratio "$W_MIBS" "$lput")" "$W_CPU" \
-        "$R_MIBS" "$(s3_ratio "$R_MIBS" "$lget")" "$R_CPU" "$SAME" \
-        "$N_MIBS" "$(s3_ratio "$N_MIBS" "$lget")" "$N_CPU" "$IOPS"
-
+    s3_object_round s3 "s3-object" ""
     S3_OBJECT_NBDKIT_OPTS=--threads=4 \
-        run_plugin s3_start_s3_object s3_start_s3_object "t4vol$r"
-    delete_prefix bench/
-    for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[t4$k]+=" ${!k}"; done
-    printf "round %d  s3-object --threads=4 write %7s MiB/s (%sx, CPU %s s/GiB)  read %7s MiB/s (%sx, CPU %s s/GiB, %s)  read to null: %7s MiB/s (%sx, CPU %s s/GiB)  4k randread %s IOPS (4 at a time)\n" \
-        "$r" "$W_MIBS" "$(s3_ratio "$W_MIBS" "$lput")" "$W_CPU" \
-        "$R_MIBS" "$(s3_ratio "$R_MIBS" "$lget")" "$R_CPU" "$SAME" \
-        "$N_MIBS" "$(s3_ratio "$N_MIBS" "$lget")" "$N_CPU" "$IOPS"
+        s3_object_round t4 "s3-object --threads=4" " (4 at a time)"
 
     if [ "$baseline" = yes ]; then
         run_plugin s3_start_nbdkit_S3 s3_start_nbdkit_S3_any_size "disk$r"
