@@ -132,11 +132,10 @@ run_lanes (struct md5_job *me)
   const unsigned char *sha_data[2];
   size_t n = 0, i, j, k;
   bool finished, fused;
-  const bool pairs = sha_ok ();
   const size_t md5_only_max = lanes_ok () ? MD5_LANES : 2;
 
   for (;;) {
-    /* Messages that want SHA-256 too (only where PAIRS) go at most two
+    /* Messages that want SHA-256 too (set only where sha_ok) go at most two
      * at a time through the fused kernels, and apart from MD5-only ones:
      * there both digests cost about 0.9 s/GiB a message, against
      * 1.2-1.3 for three or four messages in the MD5 lanes plus SHA-256
@@ -169,7 +168,7 @@ run_lanes (struct md5_job *me)
      * (K is then no more than their data blocks, and SHA-256 has at
      * least as many left): both digests in one pass.
      */
-    fused = pairs && n <= 2;
+    fused = n <= 2;
     for (i = 0; i < n && fused; ++i)
       fused = lane[i]->with_sha && lane[i]->data_blocks > 0 &&
         k <= lane[i]->sha_blocks;
