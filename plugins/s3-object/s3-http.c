@@ -287,8 +287,9 @@ struct transfer {
   const struct s3_request *req;
   struct s3_response *resp;
   long status;                  /* from the status line */
-  bool overflow;                /* body longer than the caller's buffer */
+  bool overflow;                /* body longer than the cap */
   char *err;                    /* body of a non-2xx response */
+  bool err_overflow;            /* ... longer than ERROR_BODY_MAX */
   size_t errlen;
   size_t bodycap;
 };
@@ -307,17 +308,20 @@ write_cb (char *data, size_t size, size_t nmemb, void *opaque)
   size_t len = size * nmemb;
 
   if (!is_2xx (t->status)) {
-    /* Error documents are small; keep the start of a big one. */
-    size_t take = len;
-    if (t->errlen + take > ERROR_BODY_MAX)
-      take = ERROR_BODY_MAX - t->errlen;
-    if (take > 0) {
-      char *p = realloc (t->err, t->errlen + take + 1);
+    /* Error documents are small: an endless one is cut off (the
+     * transfer fails), keeping its start for the message.
+     */
+    if (t->errlen + len > ERROR_BODY_MAX) {
+      t->err_overflow = true;
+      return 0;
+    }
+    if (len > 0) {
+      char *p = realloc (t->err, t->errlen + len + 1);
       if (p == NULL)
         return 0;
       t->err = p;
-      memcpy (t->err + t->errlen, data, take);
-      t->errlen += take;
+      memcpy (t->err + t->errlen, data, len);
+      t->errlen += len;
       t->err[t->errlen] = '\0';
     }
     return len;
@@ -330,6 +334,10 @@ write_cb (char *data, size_t size, size_t nmemb, void *opaque)
     memcpy ((char *) t->req->buf + r->len, data, len);
     r->len += len;
     return len;
+  }
+  if (r->len + len > (t->req->cap ? t->req->cap : S3_BODY_MAX)) {
+    t->overflow = true;
+    return 0;
   }
   if (r->len + len + 1 > t->bodycap) {
     size_t cap = t->bodycap ? t->bodycap : 4096;
@@ -573,6 +581,11 @@ set_fixed_options (struct s3_client *c, CURL *h)
                     (long) (c->timeout < 10 ? c->timeout : 10));
   curl_easy_setopt (h, CURLOPT_TIMEOUT, (long) c->timeout);
   curl_easy_setopt (h, CURLOPT_FOLLOWLOCATION, 0L);
+  /* Send the path exactly as it was signed: curl would otherwise
+   * squash "/./" and "/../" in a key, and the server would serve (or
+   * refuse as badly signed) another object than the one asked for.
+   */
+  curl_easy_setopt (h, CURLOPT_PATH_AS_IS, 1L);
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
   curl_easy_setopt (h, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
   if (c->cainfo)
@@ -680,19 +693,46 @@ status_errno (long s, const char *code)
 
 /* Sleep before attempt N (1, 2, ...): exponential with full jitter in
  * [d/2, d], so that many clients backing off do not retry in step.
+ * Returns -1 if nbdkit is shutting down (the sleep ended early).
  */
-static void
+static int
 backoff (unsigned n, unsigned *seed)
 {
   unsigned d = BACKOFF_FIRST_MS << (n - 1 < 8 ? n - 1 : 8);
-  struct timespec ts;
 
   if (d > BACKOFF_MAX_MS)
     d = BACKOFF_MAX_MS;
   d = d / 2 + (unsigned) rand_r (seed) % (d / 2 + 1);
-  ts.tv_sec = d / 1000;
-  ts.tv_nsec = (long) (d % 1000) * 1000000;
-  nanosleep (&ts, NULL);
+  return nbdkit_nanosleep (d / 1000, (d % 1000) * 1000000);
+}
+
+/* Success by the letter of the operation (see s3-http.h). */
+static bool
+status_is_success (const struct s3_request *req, long s)
+{
+  const char *m = req->method;
+
+  if (strcmp (m, "GET") == 0)
+    return s == 200 || (req->ranged && s == 206);
+  if (strcmp (m, "DELETE") == 0)
+    return s == 204 || s == 200;
+  return s == 200;              /* HEAD, PUT, POST */
+}
+
+/* A non-success status that the caller accepts as an answer. */
+static bool
+status_is_answer (const struct s3_request *req, long s, const char *code)
+{
+  bool get = strcmp (req->method, "GET") == 0;
+  bool head = strcmp (req->method, "HEAD") == 0;
+
+  if (s == 404 && (req->answers & S3_ANSWER_NOT_FOUND))
+    return head || (get && code && strcmp (code, "NoSuchKey") == 0);
+  if (s == 416 && (req->answers & S3_ANSWER_BAD_RANGE))
+    return get && req->ranged;
+  if (s == 412 && (req->answers & S3_ANSWER_PRECONDITION))
+    return true;
+  return false;
 }
 
 int
@@ -735,8 +775,12 @@ s3_http_request (struct s3_client *c, const struct s3_request *req,
     bool last = attempt >= c->retries;
     CLEANUP_FREE char *code = NULL, *message = NULL;
 
-    if (attempt > 0)
-      backoff (attempt, &seed);
+    if (attempt > 0 && backoff (attempt, &seed) == -1) {
+      nbdkit_error ("s3: %s %s/%s: nbdkit is shutting down: not retried",
+                    req->method, c->bucket, what);
+      err = ESHUTDOWN;
+      break;
+    }
     free (resp->body);
     resp->body = NULL;
     resp->len = 0;
@@ -755,7 +799,16 @@ s3_http_request (struct s3_client *c, const struct s3_request *req,
 
     if (rc == CURLE_WRITE_ERROR && t.overflow) {
       nbdkit_error ("s3: %s %s/%s: the server sent more than the %zu bytes "
-                    "asked for", req->method, c->bucket, what, req->cap);
+                    "expected (transfer aborted)", req->method, c->bucket,
+                    what, req->cap ? req->cap : (size_t) S3_BODY_MAX);
+      err = EIO;
+      break;
+    }
+    if (rc == CURLE_WRITE_ERROR && t.err_overflow) {
+      nbdkit_error ("s3: %s %s/%s: HTTP %ld with an error body over %d "
+                    "bytes (transfer aborted)%s%s", req->method, c->bucket,
+                    what, resp->status, ERROR_BODY_MAX,
+                    code ? ": " : "", code ? code : "");
       err = EIO;
       break;
     }
@@ -774,16 +827,24 @@ s3_http_request (struct s3_client *c, const struct s3_request *req,
     }
     nbdkit_debug ("s3: %s %s/%s -> %ld", req->method, c->bucket, what,
                   resp->status);
-    if (is_2xx (resp->status)) {
+    if (status_is_success (req, resp->status)) {
       put_handle (c, h);
       return 0;
     }
-    if ((resp->status == 404 &&
-         (strcmp (req->method, "HEAD") == 0 ||
-          (code && strcmp (code, "NoSuchKey") == 0))) ||
-        resp->status == 416) {
+    if (status_is_answer (req, resp->status, code)) {
+      if (code)
+        snprintf (resp->code, sizeof resp->code, "%s", code);
       put_handle (c, h);
       return 0;
+    }
+    if (is_2xx (resp->status)) {
+      /* A 2xx that the operation does not define (a 206 to a whole GET,
+       * a 201 or 202 to a PUT): not proof that it happened.
+       */
+      nbdkit_error ("s3: %s %s/%s: unexpected HTTP %ld: taken as a failure",
+                    req->method, c->bucket, what, resp->status);
+      err = EIO;
+      break;
     }
     err = status_errno (resp->status, code);
     if (status_transient (resp->status) && !last) {

@@ -45,18 +45,39 @@ struct s3_request {
   /* Ranged GET of bytes [range_first, range_last]. */
   bool ranged;
   uint64_t range_first, range_last;
-  /* Where a 2xx body goes: BUF of CAP bytes (a longer body is an
-   * error), or, when BUF is NULL, a malloc'd buffer in the response.
+  /* Where a 2xx body goes: BUF of CAP bytes, or, when BUF is NULL, a
+   * malloc'd buffer in the response of at most CAP bytes (0: at most
+   * S3_BODY_MAX).  A longer body is an error, found while it arrives
+   * (the transfer is aborted), so that an endless or huge answer costs
+   * bounded memory.
    */
   void *buf;
   size_t cap;
+  /* Answers other than success that the caller takes as answers
+   * (S3_ANSWER_*): s3_http_request returns 0 with RESP->status set and
+   * logs nothing.  Everything else that is not success is an error.
+   */
+  unsigned answers;
 };
 
+/* 404: NoSuchKey to a GET, or any 404 to a HEAD (which has no body). */
+#define S3_ANSWER_NOT_FOUND     1u
+/* 416 InvalidRange to a ranged GET. */
+#define S3_ANSWER_BAD_RANGE     2u
+/* 412 PreconditionFailed to a conditional request (If-Match,
+ * If-None-Match).
+ */
+#define S3_ANSWER_PRECONDITION  4u
+
+/* Default cap of a body read into a malloc'd buffer. */
+#define S3_BODY_MAX (16 * 1024 * 1024)
+
 struct s3_response {
-  long status;                  /* 2xx, or 404 / 416 (see s3_http_request) */
+  long status;                  /* success, or an accepted answer */
   char *body;                   /* malloc'd body when request.buf == NULL */
   size_t len;                   /* bytes of body received */
   char etag[80];                /* without quotes, "" if none */
+  char code[64];                /* S3 error code of an accepted answer */
   int64_t content_length;       /* -1 if none */
   bool have_range;              /* Content-Range: bytes F-L/T */
   uint64_t range_first, range_last, range_total;
@@ -65,15 +86,20 @@ struct s3_response {
 };
 
 /* Send the request, retrying transient failures (connection errors,
- * timeouts, HTTP 500/502/503/504) with exponential backoff and jitter.
+ * timeouts, HTTP 408/429/500/502/503/504) with exponential backoff and
+ * jitter.  Sleeps between attempts end at nbdkit shutdown (the request
+ * then fails with ESHUTDOWN).
  *
- * Returns 0 for a 2xx response, and also for "404 NoSuchKey" (or a 404
- * to HEAD) and "416 InvalidRange", which callers treat as answers, with
- * RESP->status set.  Anything else returns -1 with errno set, after one
- * nbdkit_error naming the method, bucket, key and S3 error code:
- * EACCES (403), ENOENT (NoSuchBucket), EIO (other 4xx and bad bodies),
- * ETIMEDOUT / ESHUTDOWN / EAGAIN (transient trouble that persisted).
- * Free RESP with s3_response_free in every case.
+ * Success is taken by the letter of the operation: 200 to GET (206 to a
+ * ranged GET, or 200 if the server sent the whole object), HEAD, PUT and
+ * POST; 204 or 200 to DELETE.  Any other status, 2xx included, is an
+ * error, except the answers REQ->answers accepts (see S3_ANSWER_*).
+ * Returns 0 with RESP->status set for success or an accepted answer.
+ * Anything else returns -1 with errno set, after one nbdkit_error naming
+ * the method, bucket, key and S3 error code: EACCES (403), ENOENT (404),
+ * EIO (other statuses and bad bodies), ETIMEDOUT / ESHUTDOWN / EAGAIN
+ * (transient trouble that persisted).  Free RESP with s3_response_free in
+ * every case.
  */
 extern int s3_http_request (struct s3_client *c, const struct s3_request *req,
                             struct s3_response *resp);

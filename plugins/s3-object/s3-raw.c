@@ -19,7 +19,9 @@
 int
 s3_raw_size (struct s3_client *c, const char *key, uint64_t *size)
 {
-  struct s3_request req = { .method = "HEAD", .key = key };
+  struct s3_request req = {
+    .method = "HEAD", .key = key, .answers = S3_ANSWER_NOT_FOUND,
+  };
   struct s3_response r;
 
   if (s3_http_request (c, &req, &r) == -1) {
@@ -62,7 +64,7 @@ s3_raw_read (struct s3_client *c, const char *key, uint64_t size,
     s3_response_free (&r);
     return -1;
   }
-  if (r.status == 404 || r.status == 416 || r.status != 206 ||
+  if (r.status != 206 ||
       !r.have_range || r.range_first != offset ||
       r.range_last != offset + count - 1 || r.range_total != size ||
       r.len != count) {

@@ -122,7 +122,9 @@ verify (const struct s3_volume *v, const char *key,
 static int
 check_short_object (struct s3_volume *v, const char *key, uint64_t first)
 {
-  struct s3_request req = { .method = "HEAD", .key = key };
+  struct s3_request req = {
+    .method = "HEAD", .key = key, .answers = S3_ANSWER_NOT_FOUND,
+  };
   struct s3_response r;
   struct s3_digest d;
   int ret = 0;
@@ -153,7 +155,9 @@ s3_store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
   uint64_t first = (off / B) * B;
   uint64_t end = ((uint64_t) off + len + B - 1) / B * B;
   bool whole;
-  struct s3_request req = { .method = "GET" };
+  struct s3_request req = {
+    .method = "GET", .answers = S3_ANSWER_NOT_FOUND | S3_ANSWER_BAD_RANGE,
+  };
   struct s3_response r;
   unsigned char *data;
   uint64_t got, total;

@@ -53,7 +53,10 @@ s3_get_small (struct s3_client *c, const char *key, size_t max,
               char **body, size_t *len)
 {
   struct s3_response resp;
-  struct s3_request req = { .method = "GET", .key = key };
+  struct s3_request req = {
+    .method = "GET", .key = key, .answers = S3_ANSWER_NOT_FOUND,
+    .cap = max,
+  };
 
   *body = NULL;
   *len = 0;
