@@ -39,6 +39,14 @@ struct chunk_engine {
    * chunks with different locks, hence the atomic operations.
    */
   uint8_t *present;
+  /* One bit per chunk, 1 = the chunk may be absent from the store even
+   * though its present bit is set: a write that created it, or a
+   * removal, failed or is in flight, so the store may hold the chunk or
+   * not.  Only then is "not found" a believable answer for a present
+   * chunk; otherwise the store lost it (or lies), which is an error,
+   * never zeros.  Same locking as PRESENT.
+   */
+  uint8_t *maybe_absent;
   pthread_rwlock_t locks[LOCK_STRIPES];
 
   /* Optional worker pool (chunk_engine_set_parallelism): requests that
@@ -85,6 +93,45 @@ set_present (struct chunk_engine *e, uint64_t n, bool yes)
     __atomic_fetch_or (&e->present[n >> 3], bit, __ATOMIC_RELEASE);
   else
     __atomic_fetch_and (&e->present[n >> 3], (uint8_t) ~bit, __ATOMIC_RELEASE);
+}
+
+static bool
+is_maybe_absent (const struct chunk_engine *e, uint64_t n)
+{
+  uint8_t byte = __atomic_load_n (&e->maybe_absent[n >> 3], __ATOMIC_ACQUIRE);
+  return (byte >> (n & 7)) & 1;
+}
+
+static void
+set_maybe_absent (struct chunk_engine *e, uint64_t n, bool yes)
+{
+  uint8_t bit = (uint8_t) (1u << (n & 7));
+
+  if (yes)
+    __atomic_fetch_or (&e->maybe_absent[n >> 3], bit, __ATOMIC_RELEASE);
+  else
+    __atomic_fetch_and (&e->maybe_absent[n >> 3], (uint8_t) ~bit,
+                        __ATOMIC_RELEASE);
+}
+
+/* Before a write or a removal whose outcome is not known until the store
+ * answers (and not even then, if the answer is lost): the chunk counts
+ * as present, so that a later trim removes whatever may be there, and
+ * as maybe absent, so that a read may find nothing.
+ */
+static void
+mark_uncertain (struct chunk_engine *e, uint64_t n)
+{
+  set_maybe_absent (e, n, true);
+  set_present (e, n, true);
+}
+
+/* The store confirmed that chunk n exists (YES) or not. */
+static void
+mark_known (struct chunk_engine *e, uint64_t n, bool yes)
+{
+  set_present (e, n, yes);
+  set_maybe_absent (e, n, false);
 }
 
 static void
@@ -137,10 +184,12 @@ chunk_engine_new (const char *name, const struct chunk_store_ops *ops,
   }
   e->name = strdup (name);
   e->present = calloc ((size_t) ((e->nr_chunks + 7) / 8), 1);
-  if (e->name == NULL || e->present == NULL) {
+  e->maybe_absent = calloc ((size_t) ((e->nr_chunks + 7) / 8), 1);
+  if (e->name == NULL || e->present == NULL || e->maybe_absent == NULL) {
     nbdkit_error ("calloc: %m");
     free (e->name);
     free (e->present);
+    free (e->maybe_absent);
     free (e);
     return NULL;
   }
@@ -175,6 +224,7 @@ chunk_engine_free (struct chunk_engine *e)
   pthread_mutex_destroy (&e->pool_lock);
   pthread_cond_destroy (&e->pool_cond);
   free (e->present);
+  free (e->maybe_absent);
   free (e->name);
   free (e);
 }
@@ -516,6 +566,27 @@ chunk_engine_set_parallelism (struct chunk_engine *e, unsigned n)
   return 0;
 }
 
+/* The store says that chunk n, which the map holds present, does not
+ * exist.  Believable only while a write or removal of it has an unknown
+ * outcome; otherwise the chunk was lost or the store lies, and serving
+ * zeros (or writing them back in a read-modify-write) would destroy
+ * data.  Returns 0 if the chunk reads as zeros, -1 (EIO) if not.
+ */
+static int
+missing_chunk (struct chunk_engine *e, uint64_t n)
+{
+  if (is_maybe_absent (e, n)) {
+    nbdkit_debug ("%s: chunk %" PRIu64 " is absent after a write or "
+                  "removal that failed: reads as zeros", e->name, n);
+    return 0;
+  }
+  nbdkit_error ("%s: chunk %" PRIu64 " (%s.%" PRIu64 ".chunk) is part of "
+                "the volume but the store says it does not exist: "
+                "not served as zeros", e->name, n, e->name, n);
+  errno = EIO;
+  return -1;
+}
+
 /* Read one piece into DST, under the chunk's shared lock. */
 static int
 read_piece (struct chunk_engine *e, unsigned char *dst, const struct piece *pp)
@@ -533,11 +604,8 @@ read_piece (struct chunk_engine *e, unsigned char *dst, const struct piece *pp)
   if (r == -1)
     return -1;
   if (r == 1) {
-    /* The map said present but the store has nothing: removed behind
-     * our back.  Absent reads as zeros, which is what the store holds.
-     */
-    nbdkit_debug ("%s: chunk %" PRIu64 " vanished from the store",
-                  e->name, p.n);
+    if (missing_chunk (e, p.n) == -1)
+      return -1;
     memset (dst, 0, p.len);
   }
   return 0;
@@ -559,6 +627,36 @@ chunk_engine_pread (struct chunk_engine *e, void *buf,
   return 0;
 }
 
+/* Remove chunk n, under its exclusive lock. */
+static int
+remove_one (struct chunk_engine *e, uint64_t n, bool fua)
+{
+  mark_uncertain (e, n);
+  if (e->ops->remove (e->store, &n, 1, fua) == -1)
+    return -1;
+  mark_known (e, n, false);
+  return 0;
+}
+
+/* Write LEN bytes at OFF of chunk n (a whole chunk for stores without
+ * partial writes).  A write that fails may still have landed (an S3 PUT
+ * stored but its answer lost, a file created before the error), so the
+ * chunk counts as present from the first attempt: a later trim or zero
+ * then removes whatever is there, and the old bytes never come back.
+ * Called with the chunk's exclusive lock held.
+ */
+static int
+write_whole (struct chunk_engine *e, uint64_t n, const void *data,
+             uint32_t len, bool fua)
+{
+  if (!chunk_engine_is_present (e, n))
+    mark_uncertain (e, n);
+  if (e->ops->write (e->store, n, data, len, 0, fua) == -1)
+    return -1;
+  mark_known (e, n, true);
+  return 0;
+}
+
 /* Read-modify-write of one chunk for stores without partial writes:
  * called with the chunk's exclusive lock held.  DATA == NULL writes
  * zeros.  A chunk that ends up all zero is removed instead of stored.
@@ -577,11 +675,15 @@ rewrite_chunk (struct chunk_engine *e, uint64_t n, const void *data,
     return -1;
   }
   if (chunk_engine_is_present (e, n)) {
+    /* Never write back what could not be read. */
     r = e->ops->read (e->store, n, whole, span, 0);
     if (r == -1)
       return -1;
-    if (r == 1)
+    if (r == 1) {
+      if (missing_chunk (e, n) == -1)
+        return -1;
       memset (whole, 0, span);
+    }
   }
   else
     memset (whole, 0, span);
@@ -592,17 +694,11 @@ rewrite_chunk (struct chunk_engine *e, uint64_t n, const void *data,
     memset (whole + off, 0, len);
 
   if (buffer_is_zero (whole, span)) {
-    if (chunk_engine_is_present (e, n)) {
-      if (e->ops->remove (e->store, &n, 1, fua) == -1)
-        return -1;
-      set_present (e, n, false);
-    }
+    if (chunk_engine_is_present (e, n))
+      return remove_one (e, n, fua);
     return 0;
   }
-  if (e->ops->write (e->store, n, whole, span, 0, fua) == -1)
-    return -1;
-  set_present (e, n, true);
-  return 0;
+  return write_whole (e, n, whole, span, fua);
 }
 
 /* Write one piece from SRC, under the chunk's lock. */
@@ -633,28 +729,27 @@ write_piece (struct chunk_engine *e, const unsigned char *src,
      */
     if (!present)
       return 0;
-    if (whole) {
-      if (e->ops->remove (e->store, &p.n, 1, fua) == -1)
-        return -1;
-      set_present (e, p.n, false);
-      return 0;
-    }
+    if (whole)
+      return remove_one (e, p.n, fua);
   }
 
   if (e->ops->partial_write) {
     /* Mark the chunk present first: a write that fails half-way may
      * still have created it, and a later trim must then remove it rather
      * than believe it absent (and let the stale bytes come back).  A
-     * reader racing this sees a missing file, which reads as zeros.
+     * reader racing this sees a missing file, which reads as zeros
+     * while the chunk is marked maybe absent.
      */
-    set_present (e, p.n, true);
+    if (!present)
+      mark_uncertain (e, p.n);
     if (e->ops->write (e->store, p.n, src, p.len, p.off, fua) == -1)
       return -1;
+    if (!present)
+      set_maybe_absent (e, p.n, false);
   }
   else if (whole) {
-    if (e->ops->write (e->store, p.n, src, p.len, p.off, fua) == -1)
+    if (write_whole (e, p.n, src, p.len, fua) == -1)
       return -1;
-    set_present (e, p.n, true);
   }
   else if (rewrite_chunk (e, p.n, src, p.len, p.off, fua) == -1)
     return -1;
@@ -716,10 +811,13 @@ remove_whole_chunks (struct chunk_engine *e, uint64_t first, size_t count,
     if (chunk_engine_is_present (e, first + i))
       ns[k++] = first + i;
   if (k > 0) {
+    /* A batch that fails may have removed some of its chunks. */
+    for (i = 0; i < k; ++i)
+      mark_uncertain (e, ns[i]);
     r = e->ops->remove (e->store, ns, k, fua);
     if (r == 0)
       for (i = 0; i < k; ++i)
-        set_present (e, ns[i], false);
+        mark_known (e, ns[i], false);
   }
   unlock_stripes (e, first, count);
   return r;
@@ -776,11 +874,8 @@ clear_range (struct chunk_engine *e, uint32_t count, uint64_t offset,
         r = e->ops->punch (e->store, p.n, p.len, p.off, fua);
         if (r == -1)
           return -1;
-        if (r == 1) {
-          if (e->ops->remove (e->store, &p.n, 1, fua) == -1)
-            return -1;
-          set_present (e, p.n, false);
-        }
+        if (r == 1 && remove_one (e, p.n, fua) == -1)
+          return -1;
       }
       else if (rewrite_chunk (e, p.n, NULL, p.len, p.off, fua) == -1)
         return -1;

@@ -60,3 +60,58 @@ volume_name_from_meta_file (const char *filename, char *out)
   out[len] = '\0';
   return volume_name_is_valid (out, NULL);
 }
+
+bool
+volume_chunk_suffix_parse (const char *s, uint64_t *n)
+{
+  const char *digits = s;
+  uint64_t v = 0;
+
+  while (*s >= '0' && *s <= '9') {
+    if (v > (UINT64_MAX - 9) / 10)
+      return false;
+    v = v * 10 + (uint64_t) (*s - '0');
+    s++;
+  }
+  if (s == digits || (s - digits > 1 && digits[0] == '0') ||
+      strcmp (s, ".chunk") != 0)
+    return false;
+  *n = v;
+  return true;
+}
+
+/* True if the first LEN bytes of S are a valid volume name. */
+static bool
+stem_is_name (const char *s, size_t len)
+{
+  char name[VOLUME_NAME_MAX + 1];
+
+  if (len == 0 || len > VOLUME_NAME_MAX)
+    return false;
+  memcpy (name, s, len);
+  name[len] = '\0';
+  return volume_name_is_valid (name, NULL);
+}
+
+bool
+volume_name_owns_file (const char *filename)
+{
+  static const char *const suffixes[] = { ".meta", ".lease" };
+  size_t len = strlen (filename), i;
+  const char *p;
+  uint64_t n;
+
+  for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; ++i) {
+    size_t sl = strlen (suffixes[i]);
+    if (len > sl && strcmp (filename + len - sl, suffixes[i]) == 0)
+      return stem_is_name (filename, len - sl);
+  }
+  /* NAME.<n>.chunk: the '.' before <n> is the second last one. */
+  if (len <= 6 || strcmp (filename + len - 6, ".chunk") != 0)
+    return false;
+  for (p = filename + len - 7; p > filename && *p != '.'; --p)
+    ;
+  if (p == filename || !volume_chunk_suffix_parse (p + 1, &n))
+    return false;
+  return stem_is_name (filename, (size_t) (p - filename));
+}

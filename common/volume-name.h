@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define VOLUME_NAME_MAX 200
 
@@ -23,5 +24,16 @@ extern bool volume_name_is_valid (const char *name, const char **why);
  * into OUT (size at least VOLUME_NAME_MAX+1) and return true.
  */
 extern bool volume_name_from_meta_file (const char *filename, char *out);
+
+/* If S is "<n>.chunk" with n a decimal number without leading zeros
+ * (the tail of a chunk's name after "NAME."), store n and return true.
+ */
+extern bool volume_chunk_suffix_parse (const char *s, uint64_t *n);
+
+/* True if FILENAME (an object key after the namespace's prefix, or a
+ * file name) is one that some volume owns: NAME.meta, NAME.lease or
+ * NAME.<n>.chunk with NAME a valid volume name.
+ */
+extern bool volume_name_owns_file (const char *filename);
 
 #endif /* SHARDKIT_VOLUME_NAME_H */

@@ -30,6 +30,8 @@ struct mem_store {
   unsigned char **chunks;       /* NULL = absent */
   unsigned writes, removes, remove_calls, partial_writes;
   bool fail_next_write;         /* inject one ENOSPC */
+  bool land_failed_write;       /* ... after storing the data */
+  bool fail_next_remove;        /* inject one EIO, nothing removed */
 };
 
 static int
@@ -47,7 +49,7 @@ m_write (void *s, uint64_t n, const void *buf, uint32_t len, uint32_t off,
          bool fua)
 {
   struct mem_store *m = s;
-  if (m->fail_next_write) {
+  if (m->fail_next_write && !m->land_failed_write) {
     m->fail_next_write = false;
     errno = ENOSPC;
     return -1;
@@ -55,6 +57,14 @@ m_write (void *s, uint64_t n, const void *buf, uint32_t len, uint32_t off,
   if (m->chunks[n] == NULL)
     m->chunks[n] = calloc (1, m->chunk_size);
   memcpy (m->chunks[n] + off, buf, len);
+  if (m->fail_next_write) {
+    /* Stored, but the answer says it failed (a PUT whose answer was
+     * lost).
+     */
+    m->fail_next_write = m->land_failed_write = false;
+    errno = EIO;
+    return -1;
+  }
   /* Atomic: with parallelism, pieces of one request run at once. */
   __atomic_fetch_add (&m->writes, 1, __ATOMIC_RELAXED);
   {
@@ -73,6 +83,11 @@ m_remove (void *s, const uint64_t *ns, size_t count, bool fua)
   struct mem_store *m = s;
   size_t i;
   __atomic_fetch_add (&m->remove_calls, 1, __ATOMIC_RELAXED);
+  if (m->fail_next_remove) {
+    m->fail_next_remove = false;
+    errno = EIO;
+    return -1;
+  }
   for (i = 0; i < count; ++i) {
     free (m->chunks[ns[i]]);
     m->chunks[ns[i]] = NULL;
@@ -281,14 +296,84 @@ run (const struct chunk_store_ops *ops, const char *what, uint64_t seed,
     errno = 0;
     CHECK (chunk_engine_pwrite (e, buf, 100, target, false) == -1);
     CHECK (errno == ENOSPC);
-    /* An in-place store may have created the chunk before failing, so
-     * the engine marks it present first (a later trim then removes it);
-     * a whole-chunk store never has a half-written chunk.
+    /* A failed write may still have landed (a file created before the
+     * error, a PUT stored but its answer lost), so the engine counts the
+     * chunk as present from the first attempt (a later trim then
+     * removes it), and its absence from the store reads as zeros.
      */
-    CHECK (ops->partial_write || !chunk_engine_is_present (e, 7));
+    CHECK (chunk_engine_is_present (e, 7));
     CHECK (chunk_engine_pread (e, buf, 100, target) == 0);
     for (i = 0; i < 100; ++i)
       CHECK (buf[i] == 0);
+    CHECK (chunk_engine_trim (e, cs, target, false) == 0);
+    CHECK (!chunk_engine_is_present (e, 7) && m.chunks[7] == NULL);
+  }
+
+  /* A failed write that landed: a trim removes what landed, so the
+   * bytes never come back (e.g. after a restart, which lists the store).
+   */
+  {
+    uint64_t target = 8 * cs;
+    chunk_engine_trim (e, cs, target, false);
+    m.fail_next_write = m.land_failed_write = true;
+    memset (buf, 0xcd, cs);
+    shim_quiet = 1;
+    CHECK (chunk_engine_pwrite (e, buf, cs, target, false) == -1);
+    shim_quiet = 0;
+    CHECK (m.chunks[8] != NULL);
+    CHECK (chunk_engine_is_present (e, 8));
+    CHECK (chunk_engine_trim (e, cs, target, false) == 0);
+    CHECK (m.chunks[8] == NULL);
+  }
+
+  /* A chunk the engine holds present that the store says does not
+   * exist (lost, or a lying store): EIO for reads, and a partial write
+   * never writes zeros back over it.
+   */
+  {
+    uint64_t target = 5 * cs;
+    unsigned char *hidden;
+    unsigned writes;
+
+    memset (buf, 0x5a, cs);
+    CHECK (chunk_engine_pwrite (e, buf, cs, target, false) == 0);
+    hidden = m.chunks[5];
+    m.chunks[5] = NULL;        /* the store hides it */
+    shim_quiet = 1;
+    errno = 0;
+    CHECK (chunk_engine_pread (e, buf, 100, target + 7) == -1 &&
+           errno == EIO);
+    writes = m.writes;
+    errno = 0;
+    if (!ops->partial_write) {
+      CHECK (chunk_engine_pwrite (e, buf, 10, target + 3, false) == -1 &&
+             errno == EIO);
+      CHECK (m.writes == writes && m.chunks[5] == NULL);
+    }
+    shim_quiet = 0;
+    m.chunks[5] = hidden;      /* back: served as it was */
+    CHECK (chunk_engine_pread (e, buf, 100, target + 7) == 0 &&
+           buf[0] == 0x5a && buf[99] == 0x5a);
+  }
+
+  /* A removal that failed may have happened: absence then reads as
+   * zeros, not EIO, and a later trim is tried again.
+   */
+  {
+    uint64_t target = 6 * cs;
+
+    memset (buf, 0x6b, cs);
+    CHECK (chunk_engine_pwrite (e, buf, cs, target, false) == 0);
+    m.fail_next_remove = true;
+    shim_quiet = 1;
+    CHECK (chunk_engine_trim (e, cs, target, false) == -1);
+    shim_quiet = 0;
+    CHECK (chunk_engine_is_present (e, 6));
+    free (m.chunks[6]);        /* it had landed after all */
+    m.chunks[6] = NULL;
+    CHECK (chunk_engine_pread (e, buf, 100, target) == 0 && buf[0] == 0);
+    CHECK (chunk_engine_trim (e, cs, target, false) == 0);
+    CHECK (!chunk_engine_is_present (e, 6));
   }
 
   /* Fast zero on a store that cannot punch refuses partial chunks. */

@@ -54,12 +54,19 @@ static struct s3_credentials creds;     /* found in config_complete */
 static struct s3_client *client;        /* made in after_fork */
 static uint64_t raw_size;
 
-/* Volumes opened by connections, shared and kept open until unload. */
+/* Volumes opened by connections, shared and kept open until unload.
+ * Opening one costs network round trips (metadata, a listing that may
+ * be long or slow), so the table's lock is not held across them: an
+ * entry is added in state "opening", and only connections asking for
+ * the same volume wait for it (volumes_cond).
+ */
 struct open_volume {
-  struct s3_volume *v;
+  char *name;
+  struct s3_volume *v;          /* NULL while opening */
   struct open_volume *next;
 };
 static pthread_mutex_t volumes_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t volumes_cond = PTHREAD_COND_INITIALIZER;
 static struct open_volume *volumes;
 
 static void
@@ -86,6 +93,7 @@ s3_object_unload (void)
   for (ov = volumes; ov; ov = next) {
     next = ov->next;
     s3_volume_close (ov->v);
+    free (ov->name);
     free (ov);
   }
   volumes = NULL;
@@ -352,8 +360,28 @@ struct list_ctx {
   size_t prefixlen;
 };
 
+/* A volume is a NAME.meta under the prefix; every other key there is a
+ * chunk or a file of some volume, or a stray, and is not listed.  A key
+ * outside the prefix is a broken answer.
+ */
+static enum s3_key_class
+classify_export (void *opaque, const char *key, uint64_t size,
+                 const char **why)
+{
+  struct list_ctx *ctx = opaque;
+  char name[VOLUME_NAME_MAX + 1];
+
+  if (strncmp (key, prefix, ctx->prefixlen) != 0) {
+    *why = "a key outside the prefix asked for";
+    return S3_KEY_SUSPECT;
+  }
+  if (volume_name_from_meta_file (key + ctx->prefixlen, name))
+    return S3_KEY_OURS;
+  return S3_KEY_OTHER;
+}
+
 static int
-add_volume (void *opaque, const char *key)
+add_volume (void *opaque, const char *key, uint64_t size)
 {
   struct list_ctx *ctx = opaque;
   char name[VOLUME_NAME_MAX + 1];
@@ -368,10 +396,18 @@ s3_object_list_exports (int readonly, int is_tls,
                         struct nbdkit_exports *exports)
 {
   struct list_ctx ctx = { exports, strlen (prefix) };
+  /* nbdkit refuses more than 10000 exports; a bucket may hold more
+   * objects, but a listing of 100000 pages (100 million keys) is an
+   * endless one.
+   */
+  struct s3_lister l = {
+    .classify = classify_export, .found = add_volume, .opaque = &ctx,
+    .max_pages = 100000,
+  };
 
   if (raw_key)
     return nbdkit_add_export (exports, "", "s3-object raw object");
-  return s3_list_keys (client, prefix, add_volume, &ctx);
+  return s3_list_keys (client, prefix, &l);
 }
 
 static const char *
@@ -384,6 +420,72 @@ struct handle {
   struct s3_volume *v;          /* NULL in raw mode */
   struct chunk_engine *engine;
 };
+
+static void
+remove_entry (struct open_volume *ov)
+{
+  struct open_volume **pp;
+
+  for (pp = &volumes; *pp; pp = &(*pp)->next)
+    if (*pp == ov) {
+      *pp = ov->next;
+      break;
+    }
+  free (ov->name);
+  free (ov);
+}
+
+/* The open volume NAME, opening it if no connection has; NULL after
+ * nbdkit_error.
+ */
+static struct open_volume *
+find_or_open_volume (const char *name, int readonly)
+{
+  struct open_volume *ov;
+  struct s3_volume *v;
+  bool is_default = default_volume && strcmp (name, default_volume) == 0;
+
+  pthread_mutex_lock (&volumes_lock);
+  for (;;) {
+    for (ov = volumes; ov; ov = ov->next)
+      if (strcmp (ov->name, name) == 0)
+        break;
+    if (ov == NULL || ov->v != NULL)
+      break;
+    /* Another connection is opening it: wait for its outcome (if it
+     * fails, the entry goes and this connection tries itself).
+     */
+    pthread_cond_wait (&volumes_cond, &volumes_lock);
+  }
+  if (ov) {
+    pthread_mutex_unlock (&volumes_lock);
+    return ov;
+  }
+  ov = calloc (1, sizeof *ov);
+  if (ov == NULL || (ov->name = strdup (name)) == NULL) {
+    nbdkit_error ("calloc: %m");
+    free (ov);
+    pthread_mutex_unlock (&volumes_lock);
+    return NULL;
+  }
+  ov->next = volumes;
+  volumes = ov;
+  pthread_mutex_unlock (&volumes_lock);
+
+  v = s3_volume_open (client, prefix, name, readonly,
+                      is_default ? &create : NULL, cfg.connections);
+
+  pthread_mutex_lock (&volumes_lock);
+  if (v)
+    ov->v = v;
+  else {
+    remove_entry (ov);
+    ov = NULL;
+  }
+  pthread_cond_broadcast (&volumes_cond);
+  pthread_mutex_unlock (&volumes_lock);
+  return ov;
+}
 
 static void *
 s3_object_open (int readonly)
@@ -419,30 +521,10 @@ s3_object_open (int readonly)
     return NULL;
   }
 
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&volumes_lock);
-  for (ov = volumes; ov; ov = ov->next)
-    if (strcmp (ov->v->name, name) == 0)
-      break;
+  ov = find_or_open_volume (name, readonly);
   if (ov == NULL) {
-    struct s3_volume *v;
-    bool is_default = default_volume && strcmp (name, default_volume) == 0;
-
-    v = s3_volume_open (client, prefix, name, readonly,
-                        is_default ? &create : NULL, cfg.connections);
-    if (v == NULL) {
-      free (h);
-      return NULL;
-    }
-    ov = calloc (1, sizeof *ov);
-    if (ov == NULL) {
-      nbdkit_error ("calloc: %m");
-      s3_volume_close (v);
-      free (h);
-      return NULL;
-    }
-    ov->v = v;
-    ov->next = volumes;
-    volumes = ov;
+    free (h);
+    return NULL;
   }
   h->v = ov->v;
   h->engine = ov->v->engine;

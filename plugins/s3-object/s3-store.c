@@ -28,6 +28,7 @@
 #include "s3-volume.h"
 #include "s3-xml.h"
 #include "sigv4.h"
+#include "volume-name.h"
 
 /* The bytes of the volume that chunk n covers. */
 static uint32_t
@@ -37,13 +38,19 @@ chunk_span (const struct s3_volume *v, uint64_t n)
   return left < v->meta.chunk_size ? (uint32_t) left : v->meta.chunk_size;
 }
 
+/* Why the last read attempt of this thread failed its check. */
+static __thread char check_failure[160];
+
+/* A body that fails a check: returns -2 with errno EIO and the reason
+ * in check_failure.  The read is tried again (the damage may have been
+ * in flight) and reported only if it persists.
+ */
 static int
 corrupt (const struct s3_volume *v, const char *key, const char *what)
 {
-  nbdkit_error ("s3: %s/%s: integrity check failed: %s (not served)",
-                s3_client_bucket (v->client), key, what);
+  snprintf (check_failure, sizeof check_failure, "%s", what);
   errno = EIO;
-  return -1;
+  return -2;
 }
 
 static bool
@@ -118,6 +125,7 @@ verify (const struct s3_volume *v, const char *key,
 /* A ranged GET hit 416: the object is shorter than the range's start.
  * Fine if the object is that short (the range reads as zeros), but
  * if its own digest says it is longer, it was cut short at rest.
+ * Returns 0, 1 if the object is gone, -1 or -2 as read_once.
  */
 static int
 check_short_object (struct s3_volume *v, const char *key, uint64_t first)
@@ -133,7 +141,10 @@ check_short_object (struct s3_volume *v, const char *key, uint64_t first)
     s3_response_free (&r);
     return -1;
   }
-  if (r.status != 404 && r.meta_crc32c) {
+  if (r.status == 404)
+    ret = 1;                    /* gone: the engine decides what that means */
+  else if (r.meta_crc32c) {
+    /* (corrupt returns -2: a check failure, tried again by the caller) */
     if (s3_digest_parse (r.meta_crc32c, &d) == -1)
       ret = corrupt (v, key, "malformed x-amz-meta-shardkit-crc32c");
     else if (d.len > first || (r.content_length >= 0 &&
@@ -144,8 +155,11 @@ check_short_object (struct s3_volume *v, const char *key, uint64_t first)
   return ret;
 }
 
+/* One attempt of s3_store_read: 0, 1 (no such object), -1 after
+ * nbdkit_error, -2 if the answer failed a check (see corrupt).
+ */
 static int
-s3_store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
+read_once (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
 {
   struct s3_volume *v = store;
   const uint32_t span = chunk_span (v, n);
@@ -199,8 +213,9 @@ s3_store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
   }
   if (r.status == 416) {
     s3_response_free (&r);
-    if (check_short_object (v, key, first) == -1)
-      return -1;
+    int c = check_short_object (v, key, first);
+    if (c != 0)
+      return c;
     memset (buf, 0, len);
     return 0;
   }
@@ -229,9 +244,12 @@ s3_store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
     s3_response_free (&r);
     return corrupt (v, key, "object is longer than the chunk");
   }
-  if (verify (v, key, &r, data, first, got, total, whole) == -1) {
-    s3_response_free (&r);
-    return -1;
+  {
+    int c = verify (v, key, &r, data, first, got, total, whole);
+    if (c < 0) {
+      s3_response_free (&r);
+      return c;
+    }
   }
   s3_response_free (&r);
 
@@ -249,6 +267,36 @@ s3_store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
     memset ((unsigned char *) buf + copy, 0, len - copy);
   }
   return 0;
+}
+
+/* Read, verifying what comes back.  A body that fails its check may
+ * have been damaged on the way (plain HTTP has no integrity of its
+ * own), so it is fetched again, up to S3_LIST_FETCHES times, with a
+ * debug line each; only damage that persists is reported, as EIO.
+ */
+static int
+s3_store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
+{
+  struct s3_volume *v = store;
+  unsigned attempt;
+  int r;
+
+  for (attempt = 1; ; ++attempt) {
+    r = read_once (store, n, buf, len, off);
+    if (r != -2)
+      return r;
+    if (attempt >= S3_LIST_FETCHES)
+      break;
+    nbdkit_debug ("s3: %s/%s%s.%" PRIu64 ".chunk: %s: fetching it again",
+                  s3_client_bucket (v->client), v->prefix, v->name, n,
+                  check_failure);
+  }
+  nbdkit_error ("s3: %s/%s%s.%" PRIu64 ".chunk: integrity check failed: %s "
+                "(in %u answers in a row; not served)",
+                s3_client_bucket (v->client), v->prefix, v->name, n,
+                check_failure, attempt);
+  errno = EIO;
+  return -1;
 }
 
 static int
@@ -411,33 +459,58 @@ struct list_ctx {
   struct s3_volume *v;
   const char *base;             /* "PREFIX/NAME." */
   size_t baselen;
+  size_t prefixlen;             /* of "PREFIX/" */
+  uint64_t nr_chunks;
   void (*found) (void *opaque, uint64_t n);
   void *opaque;
 };
 
-/* KEY is BASE + decimal n (no leading zeros) + ".chunk": that is chunk n.
- * Anything else under the prefix (other volumes "NAME.x...", strays) is
- * not ours.
+/* What a key listed under "PREFIX/NAME." is.  A correct answer holds
+ * only keys under that prefix: our chunks (below the volume's end), our
+ * own NAME.meta and NAME.lease, and keys of other volumes whose names
+ * start with "NAME." (volume "vm" lists "vm.2.meta" of volume "vm.2").
+ * Anything else (a key outside the prefix, a chunk past the end, a
+ * name no volume owns) is what a flipped byte or a broken server makes:
+ * suspect.  Never silently dropped, since a dropped chunk reads as zeros.
  */
-static int
-list_found (void *opaque, const char *key)
+static enum s3_key_class
+list_classify (void *opaque, const char *key, uint64_t size, const char **why)
 {
   struct list_ctx *ctx = opaque;
-  const char *p = key + ctx->baselen, *digits;
-  uint64_t n = 0;
+  const char *rest = key + ctx->baselen;
+  uint64_t n;
 
-  if (strncmp (key, ctx->base, ctx->baselen) != 0)
-    return 0;
-  digits = p;
-  while (*p >= '0' && *p <= '9') {
-    if (n > (UINT64_MAX - 9) / 10)
-      return 0;
-    n = n * 10 + (uint64_t) (*p - '0');
-    p++;
+  if (strncmp (key, ctx->base, ctx->baselen) != 0) {
+    *why = "a key outside the prefix asked for";
+    return S3_KEY_SUSPECT;
   }
-  if (p == digits || (p - digits > 1 && digits[0] == '0') ||
-      strcmp (p, ".chunk") != 0)
-    return 0;
+  if (volume_chunk_suffix_parse (rest, &n)) {
+    if (n >= ctx->nr_chunks) {
+      *why = "a chunk past the end of the volume";
+      return S3_KEY_SUSPECT;
+    }
+    return S3_KEY_OURS;
+  }
+  if (strcmp (rest, "meta") == 0 || strcmp (rest, "lease") == 0)
+    return S3_KEY_OTHER;
+  if (volume_name_owns_file (key + ctx->prefixlen))
+    return S3_KEY_FOREIGN;
+  *why = "not the name of a chunk of this volume";
+  return S3_KEY_SUSPECT;
+}
+
+static int
+list_found (void *opaque, const char *key, uint64_t size)
+{
+  struct list_ctx *ctx = opaque;
+  uint64_t n;
+
+  if (!volume_chunk_suffix_parse (key + ctx->baselen, &n))
+    return 0;                   /* cannot happen: classified OURS */
+  if (size != UINT64_MAX && size > chunk_span (ctx->v, n))
+    /* Served as EIO when read (the object's own length is checked). */
+    nbdkit_debug ("s3: %s is listed with %" PRIu64 " bytes, more than "
+                  "its chunk holds: reads of it will fail", key, size);
   ctx->found (ctx->opaque, n);
   return 0;
 }
@@ -449,14 +522,26 @@ s3_store_list (void *store, void (*found) (void *opaque, uint64_t n),
   struct s3_volume *v = store;
   CLEANUP_FREE char *base = NULL;
   struct list_ctx ctx;
+  struct s3_lister l;
+  uint64_t nr_chunks = (v->meta.size + v->meta.chunk_size - 1) /
+    v->meta.chunk_size;
 
   if (asprintf (&base, "%s%s.", v->prefix, v->name) == -1) {
     base = NULL;
     nbdkit_error ("asprintf: %m");
     return -1;
   }
-  ctx = (struct list_ctx) { v, base, strlen (base), found, opaque };
-  return s3_list_keys (v->client, base, list_found, &ctx);
+  ctx = (struct list_ctx) {
+    v, base, strlen (base), strlen (v->prefix), nr_chunks, found, opaque,
+  };
+  /* Pages hold up to 1000 keys; allow other volumes' keys under the
+   * same prefix, and servers that send small pages, but not forever.
+   */
+  l = (struct s3_lister) {
+    .classify = list_classify, .found = list_found, .opaque = &ctx,
+    .max_pages = 1000 + nr_chunks,
+  };
+  return s3_list_keys (v->client, base, &l);
 }
 
 const struct chunk_store_ops s3_store_ops = {

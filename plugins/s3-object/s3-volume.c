@@ -17,6 +17,7 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "md5-batch.h"
 #include "s3-digest.h"
 #include "s3-store.h"
 #include "s3-volume.h"
@@ -49,8 +50,8 @@ s3_volume_chunk_key (const struct s3_volume *v, uint64_t n)
 }
 
 int
-s3_get_small (struct s3_client *c, const char *key, size_t max,
-              char **body, size_t *len)
+s3_get_small_etag (struct s3_client *c, const char *key, size_t max,
+                   char **body, size_t *len, char etag[80])
 {
   struct s3_response resp;
   struct s3_request req = {
@@ -60,6 +61,8 @@ s3_get_small (struct s3_client *c, const char *key, size_t max,
 
   *body = NULL;
   *len = 0;
+  if (etag)
+    etag[0] = '\0';
   if (s3_http_request (c, &req, &resp) == -1) {
     s3_response_free (&resp);
     return -1;
@@ -68,13 +71,15 @@ s3_get_small (struct s3_client *c, const char *key, size_t max,
     s3_response_free (&resp);
     return 0;
   }
-  if (resp.len > max) {
-    nbdkit_error ("s3: %s/%s: object is larger than %zu bytes",
-                  s3_client_bucket (c), key, max);
+  if (resp.content_length >= 0 && (uint64_t) resp.content_length != resp.len) {
+    nbdkit_error ("s3: %s/%s: short body (%zu of %" PRId64 " bytes)",
+                  s3_client_bucket (c), key, resp.len, resp.content_length);
     s3_response_free (&resp);
     errno = EIO;
     return -1;
   }
+  if (etag)
+    memcpy (etag, resp.etag, sizeof resp.etag);
   *body = resp.body ? resp.body : strdup ("");
   *len = resp.len;
   resp.body = NULL;
@@ -87,50 +92,155 @@ s3_get_small (struct s3_client *c, const char *key, size_t max,
 }
 
 int
-s3_list_keys (struct s3_client *c, const char *prefix,
-              int (*found) (void *opaque, const char *key), void *opaque)
+s3_get_small (struct s3_client *c, const char *key, size_t max,
+              char **body, size_t *len)
 {
-  CLEANUP_FREE char *token = NULL;
-  unsigned pages = 0;
+  return s3_get_small_etag (c, key, max, body, len, NULL);
+}
 
-  do {
-    struct sigv4_pair params[3] = {
-      { "list-type", "2" }, { "prefix", prefix },
-      { "continuation-token", token },
-    };
-    struct s3_request req = {
-      .method = "GET", .params = params, .nparams = token ? 3 : 2,
-    };
-    struct s3_response resp;
-    struct s3_list_page page;
-    const char *why;
-    size_t i;
+/* Fetch one page of the listing.  Returns 0, 1 if the answer could not
+ * be parsed (*WHY says why), or -1 after nbdkit_error.
+ */
+static int
+fetch_page (struct s3_client *c, const char *prefix, const char *token,
+            struct s3_list_page *page, const char **why)
+{
+  struct sigv4_pair params[4] = {
+    { "list-type", "2" }, { "max-keys", "1000" }, { "prefix", prefix },
+    { "continuation-token", token },
+  };
+  struct s3_request req = {
+    .method = "GET", .params = params, .nparams = token ? 4 : 3,
+    .cap = S3_LIST_PAGE_MAX,
+  };
+  struct s3_response resp;
+  int r = 0;
 
-    if (s3_http_request (c, &req, &resp) == -1) {
-      s3_response_free (&resp);
-      return -1;
-    }
-    if (resp.status == 404) {
-      nbdkit_error ("s3: listing %s/%s: not found", s3_client_bucket (c),
-                    prefix);
-      s3_response_free (&resp);
-      errno = ENOENT;
-      return -1;
-    }
-    if (s3_xml_parse_list (resp.body, resp.len, &page, &why) == -1) {
-      nbdkit_error ("s3: listing %s/%s: bad ListObjectsV2 response: %s",
-                    s3_client_bucket (c), prefix, why);
-      s3_response_free (&resp);
-      errno = EIO;
-      return -1;
-    }
+  if (s3_http_request (c, &req, &resp) == -1) {
     s3_response_free (&resp);
+    return -1;
+  }
+  if (s3_xml_parse_list (resp.body, resp.len, page, why) == -1)
+    r = 1;
+  s3_response_free (&resp);
+  return r;
+}
+
+static bool
+page_has_key (const struct s3_list_page *p, const char *key)
+{
+  size_t i;
+
+  for (i = 0; p->keys && i < p->nkeys; ++i)
+    if (strcmp (p->keys[i], key) == 0)
+      return true;
+  return false;
+}
+
+/* Check a fetched page.  Returns NULL if it can be taken, else the
+ * first key (or token) that makes it suspect, with *WHY.  PREV is the
+ * last fetch of the same page (for FOREIGN keys, which must be seen
+ * twice), LAST_KEY the greatest key of the pages taken so far.
+ */
+static const char *
+check_page (const struct s3_lister *l, const struct s3_list_page *page,
+            const struct s3_list_page *prev, const char *last_key,
+            const char *token, const char **why)
+{
+  size_t i;
+
+  if (page->truncated && token && strcmp (page->next_token, token) == 0) {
+    *why = "the same continuation token again (an endless listing)";
+    return page->next_token;
+  }
+  for (i = 0; i < page->nkeys; ++i) {
+    const char *key = page->keys[i];
+
+    if (last_key && strcmp (key, last_key) <= 0) {
+      *why = "the listing went backwards (a key at or before the last "
+        "page's end)";
+      return key;
+    }
+    switch (l->classify (l->opaque, key, page->sizes[i], why)) {
+    case S3_KEY_OURS:
+    case S3_KEY_OTHER:
+      break;
+    case S3_KEY_FOREIGN:
+      if (!page_has_key (prev, key)) {
+        *why = "another volume's key, not yet seen twice";
+        return key;
+      }
+      break;
+    case S3_KEY_SUSPECT:
+      return key;
+    }
+  }
+  return NULL;
+}
+
+int
+s3_list_keys (struct s3_client *c, const char *prefix,
+              const struct s3_lister *l)
+{
+  CLEANUP_FREE char *token = NULL, *last_key = NULL;
+  struct s3_list_page prev = { 0 };
+  uint64_t pages = 0;
+  unsigned fetches = 0;
+  int ret = -1;
+
+  for (;;) {
+    struct s3_list_page page = { 0 };
+    const char *why = NULL, *bad;
+    size_t i;
+    int r;
+
+    r = fetch_page (c, prefix, token, &page, &why);
+    if (r == -1)
+      goto out;
+    fetches++;
+    bad = r == 1 ? "(unparseable page)" :
+      check_page (l, &page, &prev, last_key, token, &why);
+    if (bad) {
+      if (fetches < S3_LIST_FETCHES) {
+        nbdkit_debug ("s3: listing %s/%s: suspect answer (%s: %s): "
+                      "fetching the page again", s3_client_bucket (c),
+                      prefix, bad, why);
+        s3_list_page_free (&prev);
+        prev = page;
+        continue;
+      }
+      nbdkit_error ("s3: listing %s/%s: %s: %s (in %u answers in a row): "
+                    "refused", s3_client_bucket (c), prefix, bad, why,
+                    fetches);
+      s3_list_page_free (&page);
+      errno = EIO;
+      goto out;
+    }
+    if (fetches > 1)
+      nbdkit_debug ("s3: listing %s/%s: page %" PRIu64 " passed at fetch %u",
+                    s3_client_bucket (c), prefix, pages + 1, fetches);
+
     for (i = 0; i < page.nkeys; ++i) {
-      if (found (opaque, page.keys[i]) == -1) {
+      const char *key = page.keys[i];
+      enum s3_key_class k = l->classify (l->opaque, key, page.sizes[i], &why);
+
+      if (k == S3_KEY_OURS && l->found (l->opaque, key, page.sizes[i]) == -1) {
         s3_list_page_free (&page);
-        return -1;
+        goto out;
+      }
+      if (k == S3_KEY_FOREIGN)
+        nbdkit_debug ("s3: listing %s/%s: ignoring %s (another volume's)",
+                      s3_client_bucket (c), prefix, key);
+      if (last_key == NULL || strcmp (key, last_key) > 0) {
+        free (last_key);
+        if ((last_key = strdup (key)) == NULL) {
+          nbdkit_error ("strdup: %m");
+          s3_list_page_free (&page);
+          goto out;
+        }
       }
     }
+    pages++;
     free (token);
     token = NULL;
     if (page.truncated) {
@@ -138,37 +248,106 @@ s3_list_keys (struct s3_client *c, const char *prefix,
       page.next_token = NULL;
     }
     s3_list_page_free (&page);
-    pages++;
-  } while (token);
-  nbdkit_debug ("s3: listed %s/%s in %u page(s)", s3_client_bucket (c),
-                prefix, pages);
-  return 0;
+    s3_list_page_free (&prev);
+    fetches = 0;
+    if (token == NULL)
+      break;
+    if (pages >= l->max_pages) {
+      nbdkit_error ("s3: listing %s/%s: more than %" PRIu64 " pages, more "
+                    "than it can hold: refused as an endless listing",
+                    s3_client_bucket (c), prefix, l->max_pages);
+      errno = EIO;
+      goto out;
+    }
+  }
+  nbdkit_debug ("s3: listed %s/%s in %" PRIu64 " page(s)",
+                s3_client_bucket (c), prefix, pages);
+  ret = 0;
+ out:
+  s3_list_page_free (&prev);
+  return ret;
 }
 
+/* Does BODY match ETAG, where ETAG is a plain MD5 (a single PUT)?
+ * Returns 0 if it matches or cannot tell, -1 (with *WHY) if not.
+ */
 static int
-parse_meta (struct s3_client *c, const char *key, const char *body,
-            size_t len, struct volume_meta *m)
+check_etag (const char *body, size_t len, const char *etag, const char **why)
 {
-  char why[256];
+  unsigned char md5[16];
+  char hex[33];
+  size_t i;
 
-  if (volume_meta_parse (body, len, m, why, sizeof why) == -1) {
-    nbdkit_error ("s3: %s/%s: corrupt volume metadata: %s",
-                  s3_client_bucket (c), key, why);
-    errno = EIO;
+  if (strlen (etag) != 32 || strspn (etag, "0123456789abcdef") != 32)
+    return 0;
+  if (md5_batch (body, len, md5) == -1) {
+    *why = "cannot compute the MD5 of the body";
+    return -1;
+  }
+  for (i = 0; i < 16; ++i)
+    sprintf (hex + 2*i, "%02x", md5[i]);
+  if (strcmp (hex, etag) != 0) {
+    *why = "the body does not match its ETag (MD5)";
     return -1;
   }
   return 0;
 }
 
+/* Read and check NAME.meta.  A body that fails a check (its ETag, its
+ * own checksum, the parser) may have been damaged in flight, so it is
+ * fetched again, up to S3_LIST_FETCHES times, before it is called
+ * corrupt.  Returns 1 (found, *M filled), 0 (no such object) or -1
+ * after nbdkit_error.
+ */
+static int
+read_meta (struct s3_client *c, const char *key, struct volume_meta *m)
+{
+  char why[256];
+  unsigned attempt;
+
+  for (attempt = 1; ; ++attempt) {
+    CLEANUP_FREE char *body = NULL;
+    char etag[80];
+    const char *bad = NULL;
+    size_t len;
+    int r;
+
+    r = s3_get_small_etag (c, key, VOLUME_META_MAX_BYTES, &body, &len, etag);
+    if (r <= 0)
+      return r;
+    if (check_etag (body, len, etag, &bad) == 0) {
+      if (volume_meta_parse (body, len, m, why, sizeof why) == 0)
+        return 1;
+    }
+    else
+      snprintf (why, sizeof why, "%s", bad);
+    if (attempt >= S3_LIST_FETCHES) {
+      nbdkit_error ("s3: %s/%s: corrupt volume metadata: %s (in %u answers "
+                    "in a row)", s3_client_bucket (c), key, why, attempt);
+      errno = EIO;
+      return -1;
+    }
+    nbdkit_debug ("s3: %s/%s: volume metadata failed its check (%s): "
+                  "fetching it again", s3_client_bucket (c), key, why);
+  }
+}
+
+/* Create NAME.meta only if no object of that name exists
+ * (If-None-Match: *), so that two servers creating one volume end with
+ * one, and a .meta that a lying 404 hid is never overwritten.  Returns
+ * 1 if created, 0 if it existed already, -1 after nbdkit_error.
+ */
 static int
 put_meta (struct s3_client *c, const char *key, const char *text)
 {
   char md5b64[32];
-  struct sigv4_pair h[1] = { { "content-md5", md5b64 } };
+  struct sigv4_pair h[] = {
+    { "content-md5", md5b64 }, { "if-none-match", "*" },
+  };
   size_t len = strlen (text);
   struct s3_request req = {
     .method = "PUT", .key = key, .body = text, .body_len = len,
-    .headers = h, .nheaders = 1,
+    .headers = h, .nheaders = 2, .answers = S3_ANSWER_PRECONDITION,
   };
   struct s3_response resp;
   int r;
@@ -178,7 +357,74 @@ put_meta (struct s3_client *c, const char *key, const char *text)
     return -1;
   }
   r = s3_http_request (c, &req, &resp);
+  if (r == 0)
+    r = resp.status == 412 ? 0 : 1;
   s3_response_free (&resp);
+  return r;
+}
+
+struct chunk_probe {
+  size_t baselen;
+  char *first;                  /* the first chunk key seen */
+};
+
+static enum s3_key_class
+probe_classify (void *opaque, const char *key, uint64_t size,
+                const char **why)
+{
+  struct chunk_probe *p = opaque;
+  uint64_t n;
+
+  /* Lenient: this only looks for evidence that the volume exists. */
+  return volume_chunk_suffix_parse (key + p->baselen, &n) ?
+    S3_KEY_OURS : S3_KEY_OTHER;
+}
+
+static int
+probe_found (void *opaque, const char *key, uint64_t size)
+{
+  struct chunk_probe *p = opaque;
+
+  if (p->first == NULL && (p->first = strdup (key)) == NULL) {
+    nbdkit_error ("strdup: %m");
+    return -1;
+  }
+  return 0;
+}
+
+/* Before creating NAME: are there chunk objects of a volume NAME whose
+ * .meta is missing (lost, or hidden by a lying 404)?  Creating a new
+ * volume over them would serve their bytes as the new volume's.
+ * Returns 0 if none, -1 after nbdkit_error if there are or on error.
+ */
+static int
+refuse_orphan_chunks (struct s3_client *c, const char *prefix,
+                      const char *name)
+{
+  CLEANUP_FREE char *base = NULL;
+  struct chunk_probe p = { 0 };
+  struct s3_lister l = {
+    .classify = probe_classify, .found = probe_found, .opaque = &p,
+    .max_pages = 100000,
+  };
+  int r;
+
+  if (asprintf (&base, "%s%s.", prefix, name) == -1) {
+    base = NULL;
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  p.baselen = strlen (base);
+  r = s3_list_keys (c, base, &l);
+  if (r == 0 && p.first) {
+    nbdkit_error ("volume '%s' in bucket %s: %s.meta is missing but chunk "
+                  "objects of the volume exist (%s): refusing to create a "
+                  "new volume over them (restore the .meta, or remove the "
+                  "chunks)", name, s3_client_bucket (c), name, p.first);
+    errno = EEXIST;
+    r = -1;
+  }
+  free (p.first);
   return r;
 }
 
@@ -205,15 +451,13 @@ s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
                    struct volume_meta *m)
 {
   CLEANUP_FREE char *key = s3_volume_meta_key (prefix, name);
-  CLEANUP_FREE char *body = NULL;
-  size_t len;
   int r;
 
   if (key == NULL) {
     nbdkit_error ("asprintf: %m");
     return -1;
   }
-  r = s3_get_small (c, key, VOLUME_META_MAX_BYTES, &body, &len);
+  r = read_meta (c, key, m);
   if (r == -1)
     return -1;
   if (r == 0 && create && create->size) {
@@ -221,21 +465,25 @@ s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
     struct volume_meta nm;
     uint32_t cs = create->chunk_size ? create->chunk_size : CHUNK_SIZE_DEFAULT;
 
+    if (refuse_orphan_chunks (c, prefix, name) == -1)
+      return -1;
     if (volume_meta_init (&nm, create->size, cs) == -1 ||
         (text = volume_meta_format (&nm)) == NULL) {
       nbdkit_error ("cannot make metadata for volume '%s': %m", name);
       return -1;
     }
-    /* One PUT makes the volume exist atomically.  Two servers creating
-     * the same volume at once both succeed; the later PUT wins, and
-     * reading it back below means both then use the same metadata.
-     */
-    if (put_meta (c, key, text) == -1)
+    r = put_meta (c, key, text);
+    if (r == -1)
       return -1;
-    nbdkit_debug ("created volume %s in bucket %s: %" PRIu64 " bytes, "
-                  "chunk size %" PRIu32 ", uuid %s", name,
-                  s3_client_bucket (c), nm.size, nm.chunk_size, nm.uuid);
-    r = s3_get_small (c, key, VOLUME_META_MAX_BYTES, &body, &len);
+    if (r == 1)
+      nbdkit_debug ("created volume %s in bucket %s: %" PRIu64 " bytes, "
+                    "chunk size %" PRIu32 ", uuid %s", name,
+                    s3_client_bucket (c), nm.size, nm.chunk_size, nm.uuid);
+    else
+      nbdkit_debug ("volume %s in bucket %s was created by another server "
+                    "first: using its metadata", name, s3_client_bucket (c));
+    /* Both ways, use what the bucket holds. */
+    r = read_meta (c, key, m);
     if (r == -1)
       return -1;
   }
@@ -246,10 +494,7 @@ s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
     errno = ENOENT;
     return -1;
   }
-  if (parse_meta (c, key, body, len, m) == -1 ||
-      check_against_create (c, name, m, create) == -1)
-    return -1;
-  return 0;
+  return check_against_create (c, name, m, create);
 }
 
 struct s3_volume *

@@ -56,18 +56,51 @@ extern void s3_volume_close (struct s3_volume *v);
  */
 extern uint32_t s3_sub_block_size (uint32_t chunk_size);
 
-/* List every object key under PREFIX that ends in SUFFIX, calling
- * FOUND (OPAQUE, key) for each.  Paginated ListObjectsV2.  Returns 0, or
- * -1 after nbdkit_error.
+/* What a listed key is to the one listing. */
+enum s3_key_class {
+  S3_KEY_OURS,          /* wanted: handed to found() */
+  S3_KEY_OTHER,         /* expected and not wanted (NAME.meta, ...) */
+  S3_KEY_FOREIGN,       /* another volume's key under our prefix: believed
+                         * (and ignored) only once two answers agree */
+  S3_KEY_SUSPECT,       /* cannot be in a correct answer: the page is
+                         * fetched again, and if it stays, it is an error */
+};
+
+struct s3_lister {
+  /* Classify KEY of SIZE bytes (UINT64_MAX: not given); for a suspect
+   * key, set *WHY to a static string.
+   */
+  enum s3_key_class (*classify) (void *opaque, const char *key,
+                                 uint64_t size, const char **why);
+  /* Called for each wanted key of a page that passed.  Returns 0 or -1
+   * after nbdkit_error.
+   */
+  int (*found) (void *opaque, const char *key, uint64_t size);
+  void *opaque;
+  uint64_t max_pages;   /* more than this is an endless listing */
+};
+
+/* List the keys under PREFIX with paginated ListObjectsV2, trusting
+ * nothing: a page that cannot be parsed, holds a suspect key, goes
+ * backwards (a key not after the previous page's last key, or the same
+ * continuation token again) is fetched again, up to S3_LIST_FETCHES
+ * times, before the listing fails with one line naming the key; and
+ * more than MAX_PAGES pages fail too.  Returns 0, or -1 after
+ * nbdkit_error.
  */
+#define S3_LIST_FETCHES 5
+#define S3_LIST_PAGE_MAX (8 * 1024 * 1024)
 extern int s3_list_keys (struct s3_client *c, const char *prefix,
-                         int (*found) (void *opaque, const char *key),
-                         void *opaque);
+                         const struct s3_lister *l);
 
 /* Read a small object whole (at most MAX bytes) into a malloc'd,
  * NUL-terminated buffer.  Returns 1 found, 0 missing, -1 error.
  */
 extern int s3_get_small (struct s3_client *c, const char *key, size_t max,
                          char **body, size_t *len);
+/* The same, also copying the object's ETag (unquoted) into ETAG. */
+extern int s3_get_small_etag (struct s3_client *c, const char *key,
+                              size_t max, char **body, size_t *len,
+                              char etag[80]);
 
 #endif

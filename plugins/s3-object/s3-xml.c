@@ -134,7 +134,8 @@ s3_xml_parse_list (const char *body, size_t len, struct s3_list_page *out,
     if (is (c, "Contents"))
       n++;
   out->keys = calloc (n + 1, sizeof *out->keys);
-  if (out->keys == NULL)
+  out->sizes = calloc (n + 1, sizeof *out->sizes);
+  if (out->keys == NULL || out->sizes == NULL)
     goto nomem;
 
   for (c = root->children; c; c = c->next) {
@@ -148,6 +149,19 @@ s3_xml_parse_list (const char *body, size_t len, struct s3_list_page *out,
       out->keys[out->nkeys] = text_of (k);
       if (out->keys[out->nkeys] == NULL)
         goto nomem;
+      out->sizes[out->nkeys] = UINT64_MAX;
+      k = child (c, "Size");
+      if (k) {
+        CLEANUP_FREE char *t = text_of (k);
+        char *end;
+        unsigned long long v;
+        if (t == NULL)
+          goto nomem;
+        errno = 0;
+        v = strtoull (t, &end, 10);
+        if (errno == 0 && end != t && *end == '\0' && t[0] != '-')
+          out->sizes[out->nkeys] = v;
+      }
       out->nkeys++;
     }
     else if (is (c, "IsTruncated")) {
@@ -193,6 +207,7 @@ s3_list_page_free (struct s3_list_page *p)
     for (i = 0; i < p->nkeys; ++i)
       free (p->keys[i]);
   free (p->keys);
+  free (p->sizes);
   free (p->next_token);
   memset (p, 0, sizeof *p);
 }

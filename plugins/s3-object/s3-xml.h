@@ -11,12 +11,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Call once before any thread parses (libxml2's global init). */
 extern void s3_xml_init (void);
 
 struct s3_list_page {
   char **keys;
+  uint64_t *sizes;              /* each key's Size, UINT64_MAX if none */
   size_t nkeys;
   bool truncated;
   char *next_token;             /* NextContinuationToken, or NULL */
