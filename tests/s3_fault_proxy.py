@@ -584,3 +584,32 @@ class FaultProxy:
                                 "<NextContinuationToken>%s</NextContinuation"
                                 "Token></ListBucketResult>" % token)
         return text.encode("utf-8")
+
+
+# ---- helpers for the tests -------------------------------------------------
+
+def plugin_args_via(s3, proxy, prefix=None, extra=()):
+    """["s3-object", ...s3.plugin_args(prefix)...] with the endpoint swapped
+    for PROXY's, plus EXTRA."""
+    a = ["s3-object"] + ["endpoint=" + proxy.endpoint
+                         if x.startswith("endpoint=") else x
+                         for x in s3.plugin_args(prefix=prefix)]
+    return a + list(extra)
+
+
+def expect_nbd_error(fn, errnos=("EIO",), what="request"):
+    """Call FN; it must raise nbd.Error with an errno in ERRNOS (any errno
+    when ERRNOS is None).  Returns the error."""
+    import nbd
+    from shardkit_test import fail
+    try:
+        r = fn()
+    except nbd.Error as e:
+        if errnos is not None and e.errno not in errnos:
+            fail("%s: failed with %s (%s), expected %s"
+                 % (what, e.errno, e, "/".join(errnos)))
+        return e
+    if isinstance(r, (bytes, bytearray)):
+        fail("%s: succeeded and returned %s data instead of failing"
+             % (what, "all-zero" if not any(r) else "non-zero"))
+    fail("%s: succeeded instead of failing" % what)
