@@ -20,7 +20,9 @@ TESTS += $(S3_OBJECT_TESTS)
 S3_OBJECT_FAULT_TESTS = \
 	test-s3-object-status-404.py \
 	test-s3-object-status-put.py \
-	test-s3-object-landed-put.py
+	test-s3-object-landed-put.py \
+	test-s3-object-listing-hostile.py \
+	test-s3-object-open-isolation.py
 TESTS += $(S3_OBJECT_FAULT_TESTS)
 EXTRA_DIST += \
 	$(S3_OBJECT_TESTS) \

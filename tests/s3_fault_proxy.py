@@ -613,3 +613,20 @@ def expect_nbd_error(fn, errnos=("EIO",), what="request"):
         fail("%s: succeeded and returned %s data instead of failing"
              % (what, "all-zero" if not any(r) else "non-zero"))
     fail("%s: succeeded instead of failing" % what)
+
+
+def in_thread(fn, timeout):
+    """Run FN in a daemon thread for at most TIMEOUT seconds.  Returns
+    (finished, result or exception, seconds)."""
+    out = {}
+
+    def run():
+        try:
+            out["r"] = fn()
+        except BaseException as e:      # noqa: B902 - handed back
+            out["r"] = e
+    t0 = time.monotonic()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    return not t.is_alive(), out.get("r"), time.monotonic() - t0
