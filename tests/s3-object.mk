@@ -22,7 +22,12 @@ S3_OBJECT_FAULT_TESTS = \
 	test-s3-object-status-put.py \
 	test-s3-object-landed-put.py \
 	test-s3-object-listing-hostile.py \
-	test-s3-object-open-isolation.py
+	test-s3-object-open-isolation.py \
+	test-s3-object-body-cap.py \
+	test-s3-object-create.py \
+	test-s3-object-path-as-is.py \
+	test-s3-object-shutdown-sleep.py \
+	test-s3-object-flips.py
 TESTS += $(S3_OBJECT_FAULT_TESTS)
 EXTRA_DIST += \
 	$(S3_OBJECT_TESTS) \
