@@ -16,8 +16,23 @@ S3_OBJECT_TESTS = \
 	test-s3-object-http.py \
 	test-s3-object-tls.py
 TESTS += $(S3_OBJECT_TESTS)
+# Through tests/s3_fault_proxy.py: S3 answers that lie or misbehave.
+S3_OBJECT_FAULT_TESTS = \
+	test-s3-object-status-404.py \
+	test-s3-object-status-put.py \
+	test-s3-object-landed-put.py \
+	test-s3-object-listing-hostile.py \
+	test-s3-object-open-isolation.py \
+	test-s3-object-body-cap.py \
+	test-s3-object-create.py \
+	test-s3-object-path-as-is.py \
+	test-s3-object-shutdown-sleep.py \
+	test-s3-object-flips.py
+TESTS += $(S3_OBJECT_FAULT_TESTS)
 EXTRA_DIST += \
 	$(S3_OBJECT_TESTS) \
+	$(S3_OBJECT_FAULT_TESTS) \
+	s3_fault_proxy.py \
 	s3_server.py \
 	s3rver/package.json \
 	s3rver/package-lock.json
