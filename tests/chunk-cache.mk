@@ -18,7 +18,9 @@ CHUNK_CACHE_TESTS = \
 	test-chunk-cache-local-syncfail.py \
 	test-chunk-cache-tmpfs.py \
 	test-chunk-cache-own-flush.py \
-	test-chunk-cache-cut.py
+	test-chunk-cache-cut.py \
+	test-chunk-cache-symlinks.py \
+	test-chunk-cache-evict-indexfail.py
 TESTS += $(CHUNK_CACHE_TESTS)
 EXTRA_DIST += $(CHUNK_CACHE_TESTS) \
 	chunk_cache_util.py

@@ -10,6 +10,8 @@
  *   enospc-pwrite   pwrite writes half of the first buffer it is given,
  *                   then fails with ENOSPC (a disk filling up)
  *   fail-unlink     unlinkat fails with EIO
+ *   fail-pwrite     pwrite fails with EIO on the files whose name is the
+ *                   file's content (e.g. "cache.index"), others work
  * Every fdatasync and fsync is logged to $SHARDKIT_FAULT_DIR/log as
  * "START END CALL PATH RESULT" (monotonic seconds).
  */
@@ -20,6 +22,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,6 +53,33 @@ fault_on (const char *name, long *arg)
     *arg = -1;
   fclose (f);
   return 1;
+}
+
+/* Does fault NAME's file hold the last component of FD's path? */
+static int
+fault_on_fd (const char *name, int fd)
+{
+  const char *dir = getenv ("SHARDKIT_FAULT_DIR");
+  char path[4096], want[256], target[4096];
+  const char *base;
+  ssize_t n;
+  FILE *f;
+
+  if (dir == NULL)
+    return 0;
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  f = fopen (path, "r");
+  if (f == NULL)
+    return 0;
+  if (fscanf (f, "%255s", want) != 1)
+    want[0] = '\0';
+  fclose (f);
+  snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
+  n = readlink (path, target, sizeof target - 1);
+  target[n > 0 ? n : 0] = '\0';
+  base = strrchr (target, '/');
+  base = base ? base + 1 : target;
+  return want[0] && strcmp (base, want) == 0;
 }
 
 static void
@@ -122,6 +152,10 @@ faulty_pwrite (int fd, const void *buf, size_t count, off_t offset)
   if (!real)
     real = (ssize_t (*) (int, const void *, size_t, off_t))
       dlsym (RTLD_NEXT, "pwrite64");
+  if (fault_on_fd ("fail-pwrite", fd)) {
+    errno = EIO;
+    return -1;
+  }
   if (fault_on ("enospc-pwrite", NULL)) {
     if (!wrote_half && count > 1) {
       wrote_half = 1;

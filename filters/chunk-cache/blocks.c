@@ -267,8 +267,19 @@ evict_to_locked (struct cache *c, uint64_t limit)
     next = b->q.next;
     if (b->pins || b->writers || b->loading || b->busy)
       continue;
-    /* Index first, then the data: see store.c. */
-    store_set_idx (c, i, IDX_ABSENT);
+    /* Index first, then the data: see store.c.  If the index byte cannot
+     * be written, the file still counts the block as cached, and after
+     * a crash its punched-out data would be served as zeros: so the
+     * block stays, cached and counted as the file says, and eviction
+     * stops until the index can be written again.
+     */
+    uint8_t old = b->idx;
+    if (store_set_idx (c, i, IDX_ABSENT) == -1) {
+      b->idx = old;
+      nbdkit_debug ("chunk-cache: not evicting block %" PRIu64 ": its "
+                    "index byte could not be cleared", (uint64_t) i);
+      break;
+    }
     set_state (c, i, B_ABSENT);
     if (store_before_punch (c) == 0)
       store_punch (c, i);

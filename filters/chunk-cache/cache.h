@@ -159,6 +159,7 @@ double now_s (void);
 void list_init (struct list *l);
 
 /* store.c */
+int store_check_dir (const char *dir);
 int store_open (struct cache *c);
 void store_close (struct cache *c, bool clean);
 int store_set_idx (struct cache *c, uint64_t blk, uint8_t v);

@@ -158,6 +158,11 @@ chunk_cache_config_complete (nbdkit_next_config_complete *next,
     nbdkit_error ("durability=local only applies to cache-mode=writeback");
     return -1;
   }
+  /* A link or FIFO planted in cache-dir: refused now, with one clear
+   * error, rather than when the first client opens the cache.
+   */
+  if (cfg.dir && store_check_dir (cfg.dir) == -1)
+    return -1;
   if (!max_dirty_set)
     cfg.max_dirty = cfg.cache_size ? cfg.cache_size / 2 :
       (uint64_t) 1024 * 1024 * 1024;

@@ -23,6 +23,14 @@
  * flushed, which a disk may lose too) and all clean blocks (cheap to
  * fetch again) are dropped.
  *
+ * Every file in cache-dir must be a regular file of its own.  Whoever
+ * can write to the directory could plant a symbolic link there (to a
+ * disk image, say), and following it would truncate, zero and overwrite
+ * its target; a FIFO would hang the open or the reads.  So no name there
+ * is ever followed (O_NOFOLLOW, O_EXCL for the temporary name), no open
+ * blocks (O_NONBLOCK), and what is opened must be a regular file
+ * (open_in_dir); anything else is refused at start-up.
+ *
  * Without cache-dir the data lives in an anonymous temporary file in
  * $TMPDIR and there is no index.
  */
@@ -57,6 +65,125 @@ boot_id (char *buf, size_t n)
   buf[strcspn (buf, "\n")] = '\0';
 }
 
+/* The files of a cache-dir (the temporary name of cache.meta is not
+ * here: it is removed before it is created, see meta_write).
+ */
+static const char *const cache_files[] = {
+  "cache.lock", "cache.meta", "cache.index", "cache.data", NULL
+};
+
+/* What a file that is not a regular file is, for error messages. */
+static const char *
+file_kind (mode_t mode)
+{
+  if (S_ISLNK (mode))
+    return "a symbolic link";
+  if (S_ISFIFO (mode))
+    return "a FIFO";
+  if (S_ISDIR (mode))
+    return "a directory";
+  if (S_ISSOCK (mode))
+    return "a socket";
+  if (S_ISCHR (mode) || S_ISBLK (mode))
+    return "a device";
+  return "something else";
+}
+
+static int
+refuse_file (const char *dir, const char *name, mode_t mode)
+{
+  nbdkit_error ("cache-dir=%s: %s is %s, not a regular file: refusing to "
+                "use this directory", dir, name, file_kind (mode));
+  errno = EINVAL;
+  return -1;
+}
+
+/* Open NAME in the cache directory DIR_FD (DIR for messages) with FLAGS
+ * (O_CREAT to create it), never following a symbolic link and never
+ * blocking, and only if it is a regular file: see the top of this file.
+ * Returns the descriptor, in blocking mode, or -1 with errno set and an
+ * error logged; a missing NAME without O_CREAT is ENOENT, not logged.
+ */
+static int
+open_in_dir (int dir_fd, const char *dir, const char *name, int flags)
+{
+  struct stat st;
+  int fd, fl, e;
+
+  /* Refuse what is plainly no regular file before opening it: opening
+   * a device node may do something.  The fstat below is what decides.
+   */
+  if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+      !S_ISREG (st.st_mode))
+    return refuse_file (dir, name, st.st_mode);
+  fd = openat (dir_fd, name, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+               0644);
+  if (fd == -1) {
+    e = errno;
+    if (e == ENOENT && !(flags & O_CREAT))
+      return -1;
+    /* Replaced by something else since the fstatat (O_NOFOLLOW fails
+     * with ELOOP on a link): say what is there.
+     */
+    if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        !S_ISREG (st.st_mode))
+      return refuse_file (dir, name, st.st_mode);
+    errno = e;
+    nbdkit_error ("cache-dir=%s: %s: %m", dir, name);
+    return -1;
+  }
+  if (fstat (fd, &st) == -1) {
+    nbdkit_error ("cache-dir=%s: fstat: %s: %m", dir, name);
+    goto fail;
+  }
+  if (!S_ISREG (st.st_mode)) {
+    refuse_file (dir, name, st.st_mode);
+    goto fail;
+  }
+  /* O_NONBLOCK was only for the open: I/O to the cache files blocks. */
+  fl = fcntl (fd, F_GETFL);
+  if (fl == -1 || fcntl (fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+    nbdkit_error ("cache-dir=%s: fcntl: %s: %m", dir, name);
+    goto fail;
+  }
+  return fd;
+
+ fail:
+  e = errno;
+  close (fd);
+  errno = e;
+  return -1;
+}
+
+/* At start-up, before anything in cache-dir is opened or created: one
+ * clear error for a file there that is not a regular file, even when
+ * the directory holds no cache yet (its files are then only opened by
+ * the first client).
+ */
+int
+store_check_dir (const char *dir)
+{
+  CLEANUP_CLOSE int dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct stat st;
+  size_t i;
+
+  if (dir_fd == -1) {
+    nbdkit_error ("cache-dir=%s: %m", dir);
+    return -1;
+  }
+  for (i = 0; cache_files[i]; ++i) {
+    if (fstatat (dir_fd, cache_files[i], &st, AT_SYMLINK_NOFOLLOW) == -1) {
+      if (errno == ENOENT)
+        continue;
+      nbdkit_error ("cache-dir=%s: %s: %m", dir, cache_files[i]);
+      return -1;
+    }
+    if (!S_ISREG (st.st_mode))
+      return refuse_file (dir, cache_files[i], st.st_mode);
+  }
+  return 0;
+}
+
 struct meta {
   char export[256];
   char desc[512];
@@ -70,27 +197,17 @@ struct meta {
 static int
 meta_read (int dir_fd, const char *dir, struct meta *m)
 {
-  /* O_NONBLOCK: a FIFO put there must not hang the start-up. */
-  CLEANUP_CLOSE int fd = openat (dir_fd, "cache.meta",
-                                 O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  /* A FIFO put there must not hang the start-up, nor a link to a file
+   * elsewhere pass for the header: see open_in_dir.
+   */
+  CLEANUP_CLOSE int fd = open_in_dir (dir_fd, dir, "cache.meta", O_RDONLY);
   char buf[4096], *line, *save;
-  struct stat st;
   ssize_t r;
   bool fmt = false;
 
   memset (m, 0, sizeof *m);
-  if (fd == -1) {
-    if (errno == ENOENT)
-      return 0;
-    nbdkit_error ("cache-dir=%s: cache.meta: %m", dir);
-    return -1;
-  }
-  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode)) {
-    nbdkit_error ("cache-dir=%s: cache.meta is not a regular file "
-                  "(refusing to use this directory)", dir);
-    errno = EINVAL;
-    return -1;
-  }
+  if (fd == -1)
+    return errno == ENOENT ? 0 : -1;
   r = read (fd, buf, sizeof buf - 1);
   if (r < 0) {
     nbdkit_error ("cache-dir=%s: cache.meta: %m", dir);
@@ -145,8 +262,17 @@ meta_write (struct cache *c, bool clean)
                   "boot-id=%s\nstate=%s\n",
                   META_VERSION, c->name, desc, c->size, c->bs, boot,
                   clean ? "clean" : "open");
+  /* The temporary name may be left over from a crash, or planted as a
+   * link to a file elsewhere: remove whatever is there (that removes a
+   * link, never its target) and create the file afresh.  O_EXCL never
+   * follows a link, nor opens what was put there in between.
+   */
+  if (unlinkat (c->dir_fd, "cache.meta.tmp", 0) == -1 && errno != ENOENT) {
+    nbdkit_error ("cache-dir=%s: removing cache.meta.tmp: %m", cfg.dir);
+    return -1;
+  }
   fd = openat (c->dir_fd, "cache.meta.tmp",
-               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd == -1 || write (fd, buf, len) != len || fsync (fd) == -1) {
     nbdkit_error ("cache-dir=%s: writing cache.meta: %m", cfg.dir);
     if (fd >= 0)
@@ -154,6 +280,9 @@ meta_write (struct cache *c, bool clean)
     return -1;
   }
   close (fd);
+  /* rename replaces the name cache.meta, whatever it is, not what a link
+   * there points to.
+   */
   if (renameat (c->dir_fd, "cache.meta.tmp", c->dir_fd, "cache.meta") == -1 ||
       fsync (c->dir_fd) == -1) {
     nbdkit_error ("cache-dir=%s: renaming cache.meta: %m", cfg.dir);
@@ -370,9 +499,11 @@ store_open_files (struct cache *c)
     return -1;
   }
   /* One process per cache directory. */
-  c->lock_fd = openat (c->dir_fd, "cache.lock",
-                       O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (c->lock_fd == -1 || flock (c->lock_fd, LOCK_EX | LOCK_NB) == -1) {
+  c->lock_fd = open_in_dir (c->dir_fd, cfg.dir, "cache.lock",
+                           O_RDWR | O_CREAT);
+  if (c->lock_fd == -1)
+    return -1;
+  if (flock (c->lock_fd, LOCK_EX | LOCK_NB) == -1) {
     nbdkit_error ("cache-dir=%s: cannot lock (is another nbdkit using "
                   "it?): %m", cfg.dir);
     return -1;
@@ -407,14 +538,17 @@ store_open_files (struct cache *c)
       return -1;
     }
   }
-  c->index_fd = openat (c->dir_fd, "cache.index",
-                        O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  c->data_fd = openat (c->dir_fd, "cache.data",
-                       O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (c->index_fd == -1 || c->data_fd == -1) {
-    nbdkit_error ("cache-dir=%s: opening cache files: %m", cfg.dir);
+  /* Both are truncated below when the cache is new: never through a
+   * link (see open_in_dir).
+   */
+  c->index_fd = open_in_dir (c->dir_fd, cfg.dir, "cache.index",
+                             O_RDWR | O_CREAT);
+  if (c->index_fd == -1)
     return -1;
-  }
+  c->data_fd = open_in_dir (c->dir_fd, cfg.dir, "cache.data",
+                            O_RDWR | O_CREAT);
+  if (c->data_fd == -1)
+    return -1;
   if (check_files (c, r == 1) == -1)
     return -1;
   if (r == 0) {
