@@ -1,5 +1,22 @@
 /* shardkit: parse and format NAME.meta.
  * GPL-3.0-or-later.
+ *
+ * The checksum line.  NAME.meta ends with
+ *
+ *   checksum=crc32c:XXXXXXXX
+ *
+ * 8 lowercase hex digits: the CRC32C (Castagnoli) of every byte of the
+ * lines before it, newlines included.  Every file written since has it,
+ * and a reader refuses a mismatch, a malformed checksum line, or anything
+ * after it: a size changed by a stray edit or a bit flip at rest would
+ * otherwise serve a different disk without a word.
+ *
+ * Files written before (no checksum line) are still read as they always
+ * were: existing volumes keep working, in both plugins, and nothing
+ * rewrites them (NAME.meta is written once).  Such a file cannot end with
+ * a comment or an unknown key, though: the old writer never put either
+ * after created=, and a damaged checksum line looks exactly like that
+ * ("#hecksum=..." or "checksun=..." are one changed byte away).
  */
 #include <config.h>
 
@@ -12,7 +29,13 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "crc32c.h"
 #include "volume-meta.h"
+
+#define CHECKSUM_KEY "checksum"
+#define CHECKSUM_PREFIX CHECKSUM_KEY "=crc32c:"
+/* The line: the prefix, 8 hex digits, the newline. */
+#define CHECKSUM_LINE_LEN (sizeof CHECKSUM_PREFIX - 1 + 8 + 1)
 
 bool
 chunk_size_is_valid (uint64_t cs)
@@ -57,9 +80,10 @@ volume_meta_init (struct volume_meta *m, uint64_t size, uint32_t chunk_size)
 char *
 volume_meta_format (const struct volume_meta *m)
 {
-  char *s = NULL;
+  char *s = NULL, *t = NULL;
+  int len;
 
-  if (asprintf (&s,
+  len = asprintf (&s,
                 "# shardkit volume metadata: written once at creation, "
                 "do not edit\n"
                 "format=%s\n"
@@ -69,9 +93,14 @@ volume_meta_format (const struct volume_meta *m)
                 "uuid=%s\n"
                 "created=%s\n",
                 VOLUME_META_FORMAT, VOLUME_META_VERSION,
-                m->size, m->chunk_size, m->uuid, m->created) == -1)
+                m->size, m->chunk_size, m->uuid, m->created);
+  if (len == -1)
     return NULL;
-  return s;
+  if (asprintf (&t, "%s" CHECKSUM_PREFIX "%08" PRIx32 "\n",
+                s, crc32c (0, s, (size_t) len)) == -1)
+    t = NULL;
+  free (s);
+  return t;
 }
 
 static int __attribute__ ((format (printf, 3, 4)))
@@ -102,6 +131,51 @@ parse_u64 (const char *s, uint64_t *out)
   }
   *out = v;
   return true;
+}
+
+static bool
+is_lower_hex (char c)
+{
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/* If the last line of the LEN bytes at TEXT (which end with a newline)
+ * is a checksum line, check it.  Sets *BODY_LEN to the length of what
+ * precedes the checksum line, or LEN when there is none.
+ */
+static int
+check_checksum (const char *text, size_t len, size_t *body_len,
+                char *err, size_t errlen)
+{
+  size_t start = len - 1;
+  uint32_t said = 0, got;
+  size_t i;
+
+  while (start > 0 && text[start-1] != '\n')
+    --start;
+  *body_len = len;
+  if (len - start < sizeof CHECKSUM_KEY ||
+      memcmp (&text[start], CHECKSUM_KEY "=", sizeof CHECKSUM_KEY) != 0)
+    return 0;                   /* no checksum: the format before it */
+
+  if (len - start != CHECKSUM_LINE_LEN ||
+      memcmp (&text[start], CHECKSUM_PREFIX, sizeof CHECKSUM_PREFIX - 1) != 0)
+    return fail (err, errlen, "the checksum line is malformed (expected "
+                 "'" CHECKSUM_PREFIX "' and 8 lowercase hex digits)");
+  for (i = start + sizeof CHECKSUM_PREFIX - 1; i < len - 1; ++i) {
+    if (!is_lower_hex (text[i]))
+      return fail (err, errlen, "the checksum line is malformed (expected "
+                   "'" CHECKSUM_PREFIX "' and 8 lowercase hex digits)");
+    said = (said << 4) |
+      (uint32_t) (text[i] <= '9' ? text[i] - '0' : text[i] - 'a' + 10);
+  }
+  got = crc32c (0, text, start);
+  if (said != got)
+    return fail (err, errlen, "checksum mismatch: the metadata says crc32c "
+                 "%08" PRIx32 ", its contents give %08" PRIx32 " (edited "
+                 "by hand or damaged)", said, got);
+  *body_len = start;
+  return 0;
 }
 
 static bool
@@ -149,8 +223,10 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
                    char *err, size_t errlen)
 {
   bool seen[K_COUNT] = { false };
+  bool last_known = false;      /* the last line is a known key */
+  bool has_checksum;
   char line[512];
-  size_t pos = 0, lineno = 0;
+  size_t pos = 0, lineno = 0, body_len;
   uint64_t v;
   int k;
 
@@ -163,6 +239,13 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
   /* Written whole with a final newline: without one it was cut short. */
   if (text[len-1] != '\n')
     return fail (err, errlen, "metadata is truncated (no final newline)");
+  /* Before the keys: a mismatch explains a bad value better than the
+   * value's own complaint would.
+   */
+  if (check_checksum (text, len, &body_len, err, errlen) == -1)
+    return -1;
+  has_checksum = body_len < len;
+  len = body_len;
 
   while (pos < len) {
     size_t end = pos, n;
@@ -186,6 +269,7 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
     if (n > 0 && line[n-1] == '\r')
       line[--n] = '\0';
 
+    last_known = false;
     if (n == 0 || line[0] == '#')
       continue;
     eq = strchr (line, '=');
@@ -195,11 +279,16 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
     key = line;
     val = eq + 1;
 
+    /* The checksum line was the last line, and is no longer in LEN. */
+    if (strcmp (key, CHECKSUM_KEY) == 0)
+      return fail (err, errlen, "line %zu: the checksum line is not the "
+                   "last line", lineno);
     for (k = 0; k < K_COUNT; ++k)
       if (strcmp (key, keys[k]) == 0)
         break;
     if (k == K_COUNT)
       continue;                 /* unknown key: ignored, see header */
+    last_known = true;
     if (seen[k])
       return fail (err, errlen, "key '%s' appears twice", key);
     seen[k] = true;
@@ -247,5 +336,8 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
   for (k = 0; k < K_COUNT; ++k)
     if (!seen[k])
       return fail (err, errlen, "key '%s' is missing", keys[k]);
+  if (!has_checksum && !last_known)
+    return fail (err, errlen, "no checksum line, and the last line is not "
+                 "a known key (a damaged checksum line?)");
   return 0;
 }

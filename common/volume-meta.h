@@ -10,8 +10,12 @@
  *   chunk-size=4194304
  *   uuid=5e0f8f9c-2a53-4a57-9d0e-6c1b8a3f1e42
  *   created=2026-11-25T11:50:00Z
+ *   checksum=crc32c:e24b5126
  *
  * It is written once, when the volume is created, and never rewritten.
+ * The last line is the CRC32C of all the bytes before it; files written
+ * before it existed have no such line and are still read (see
+ * volume-meta.c).
  */
 #ifndef SHARDKIT_VOLUME_META_H
 #define SHARDKIT_VOLUME_META_H
@@ -49,7 +53,8 @@ extern int volume_meta_init (struct volume_meta *m,
 /* Parse the LEN bytes at TEXT.  On success returns 0.  On failure
  * returns -1 and writes a one-line reason into ERR (ERRLEN bytes).
  * Every malformed input is refused: unknown format or version, missing,
- * repeated or out-of-range keys, a line without '=', control bytes.
+ * repeated or out-of-range keys, a line without '=', control bytes, a
+ * checksum that does not match, is malformed or is not the last line.
  * Unknown keys are ignored so that a later minor change stays readable.
  */
 extern int volume_meta_parse (const char *text, size_t len,
@@ -64,8 +69,8 @@ extern int volume_meta_check_create (const struct volume_meta *m,
                                      uint64_t size, uint32_t chunk_size,
                                      char *err, size_t errlen);
 
-/* Return the text of *M as malloc'd NUL-terminated string, or NULL
- * with errno set.
+/* Return the text of *M, its checksum line last, as malloc'd
+ * NUL-terminated string, or NULL with errno set.
  */
 extern char *volume_meta_format (const struct volume_meta *m);
 

@@ -6,7 +6,11 @@
  * removing files in $SHARDKIT_FAULT_DIR:
  *   slow-fdatasync  fdatasync sleeps (milliseconds: the file's content,
  *                   default 1500) before syncing
- *   fail-fdatasync  fdatasync fails with EIO
+ *   fail-fdatasync  fdatasync fails with EIO; if the file holds a name,
+ *                   only on files whose path ends with "/NAME"
+ *   emfile-open     open/openat of a path ending in ".chunk" fails with
+ *                   EMFILE (the file's content N > 0: only the next N
+ *                   times, then the file is removed)
  *   enospc-pwrite   pwrite writes half of the first buffer it is given,
  *                   then fails with ENOSPC (a disk filling up)
  *   fail-unlink     unlinkat fails with EIO
@@ -20,6 +24,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,14 +61,12 @@ fault_on (const char *name, long *arg)
   return 1;
 }
 
-/* Does fault NAME's file hold the last component of FD's path? */
+/* Is fault NAME on?  Its file's first word, if any, goes to WORD. */
 static int
-fault_on_fd (const char *name, int fd)
+fault_word (const char *name, char word[256])
 {
   const char *dir = getenv ("SHARDKIT_FAULT_DIR");
-  char path[4096], want[256], target[4096];
-  const char *base;
-  ssize_t n;
+  char path[4096];
   FILE *f;
 
   if (dir == NULL)
@@ -71,30 +75,56 @@ fault_on_fd (const char *name, int fd)
   f = fopen (path, "r");
   if (f == NULL)
     return 0;
-  if (fscanf (f, "%255s", want) != 1)
-    want[0] = '\0';
+  if (fscanf (f, "%255s", word) != 1)
+    word[0] = '\0';
   fclose (f);
+  return 1;
+}
+
+static int
+ends_with (const char *s, const char *suffix)
+{
+  size_t ls = strlen (s), lx = strlen (suffix);
+  return ls >= lx && strcmp (s + ls - lx, suffix) == 0;
+}
+
+/* The path that FD refers to, from /proc. */
+static void
+fd_path (int fd, char *target, size_t len)
+{
+  char path[64];
+  ssize_t n;
+
   snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
-  n = readlink (path, target, sizeof target - 1);
+  n = readlink (path, target, len - 1);
   target[n > 0 ? n : 0] = '\0';
+}
+
+/* Does fault NAME's file hold the last component of FD's path? */
+static int
+fault_on_fd (const char *name, int fd)
+{
+  char want[256], target[4096];
+  const char *base;
+
+  if (!fault_word (name, want) || want[0] == '\0')
+    return 0;
+  fd_path (fd, target, sizeof target);
   base = strrchr (target, '/');
   base = base ? base + 1 : target;
-  return want[0] && strcmp (base, want) == 0;
+  return strcmp (base, want) == 0;
 }
 
 static void
 log_sync (const char *call, int fd, double start, int r)
 {
   const char *dir = getenv ("SHARDKIT_FAULT_DIR");
-  char path[4096], target[4096] = "";
-  ssize_t n;
+  char path[4096], target[4096];
   FILE *f;
 
   if (dir == NULL)
     return;
-  snprintf (path, sizeof path, "/proc/self/fd/%d", fd);
-  n = readlink (path, target, sizeof target - 1);
-  target[n > 0 ? n : 0] = '\0';
+  fd_path (fd, target, sizeof target);
   snprintf (path, sizeof path, "%s/log", dir);
   f = fopen (path, "a");
   if (f) {
@@ -109,13 +139,22 @@ fdatasync (int fd)
   static int (*real) (int);
   double start = now ();
   long ms = 0;
-  int r, saved;
+  char only[256], target[4096], suffix[260];
+  int r, saved, fail = 0;
 
   if (!real)
     real = (int (*) (int)) dlsym (RTLD_NEXT, "fdatasync");
   if (fault_on ("slow-fdatasync", &ms))
     usleep ((useconds_t) (ms > 0 ? ms : 1500) * 1000);
-  if (fault_on ("fail-fdatasync", NULL)) {
+  if (fault_word ("fail-fdatasync", only)) {
+    fail = 1;
+    if (only[0]) {
+      fd_path (fd, target, sizeof target);
+      snprintf (suffix, sizeof suffix, "/%s", only);
+      fail = ends_with (target, suffix);
+    }
+  }
+  if (fail) {
     r = -1;
     errno = EIO;
   }
@@ -192,4 +231,80 @@ unlinkat (int dirfd, const char *path, int flags)
     return -1;
   }
   return real (dirfd, path, flags);
+}
+
+/* Should this open of PATH fail with EMFILE?  Counts down the fault's
+ * budget, if it has one.
+ */
+static int
+emfile_now (const char *path)
+{
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  const char *dir = getenv ("SHARDKIT_FAULT_DIR");
+  char fname[4096];
+  long left = -1;
+  FILE *f;
+  int r = 0;
+
+  if (dir == NULL || path == NULL || !ends_with (path, ".chunk"))
+    return 0;
+  pthread_mutex_lock (&lock);
+  if (fault_on ("emfile-open", &left)) {
+    r = 1;
+    if (left > 0) {
+      snprintf (fname, sizeof fname, "%s/emfile-open", dir);
+      if (left == 1)
+        unlink (fname);
+      else if ((f = fopen (fname, "w")) != NULL) {
+        fprintf (f, "%ld\n", left - 1);
+        fclose (f);
+      }
+    }
+  }
+  pthread_mutex_unlock (&lock);
+  return r;
+}
+
+static int
+real_openat (int dirfd, const char *path, int flags, mode_t mode)
+{
+  static int (*real) (int, const char *, int, ...);
+
+  if (!real)
+    real = (int (*) (int, const char *, int, ...)) dlsym (RTLD_NEXT, "openat");
+  return real (dirfd, path, flags, mode);
+}
+
+int
+openat (int dirfd, const char *path, int flags, ...)
+{
+  mode_t mode = 0;
+  va_list ap;
+
+  va_start (ap, flags);
+  if (flags & (O_CREAT | O_TMPFILE))
+    mode = va_arg (ap, mode_t);
+  va_end (ap);
+  if (emfile_now (path)) {
+    errno = EMFILE;
+    return -1;
+  }
+  return real_openat (dirfd, path, flags, mode);
+}
+
+int
+openat64 (int dirfd, const char *path, int flags, ...)
+{
+  mode_t mode = 0;
+  va_list ap;
+
+  va_start (ap, flags);
+  if (flags & (O_CREAT | O_TMPFILE))
+    mode = va_arg (ap, mode_t);
+  va_end (ap);
+  if (emfile_now (path)) {
+    errno = EMFILE;
+    return -1;
+  }
+  return real_openat (dirfd, path, flags, mode);
 }

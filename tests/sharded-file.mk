@@ -9,7 +9,8 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-bad-input.py \
 	test-sharded-file-extents.py \
 	test-sharded-file-large.py \
-	test-sharded-file-clients.py
+	test-sharded-file-clients.py \
+	test-sharded-file-meta-checksum.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
 
@@ -19,5 +20,9 @@ fault_inject_la_SOURCES = fault-inject.c
 fault_inject_la_CFLAGS = $(WARNINGS_CFLAGS) -I$(top_builddir)
 fault_inject_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 fault_inject_la_LIBADD = -ldl
-TESTS += test-sharded-file-faults.py
-EXTRA_DIST += test-sharded-file-faults.py
+SHARDED_FILE_FAULT_TESTS = \
+	test-sharded-file-faults.py \
+	test-sharded-file-evict-sync.py \
+	test-sharded-file-emfile.py
+TESTS += $(SHARDED_FILE_FAULT_TESTS)
+EXTRA_DIST += $(SHARDED_FILE_FAULT_TESTS)

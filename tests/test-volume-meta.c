@@ -1,11 +1,15 @@
-/* Unit test: NAME.meta parsing and formatting, malformed input included.
+/* Unit test: NAME.meta parsing and formatting, malformed input included,
+ * and its checksum line: what the writer adds, what the reader refuses,
+ * and files from before it (no checksum line) still read.
  * GPL-3.0-or-later.
  */
 #include <config.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "crc32c.h"
 #include "test-util.h"
 #include "volume-meta.h"
 
@@ -17,6 +21,67 @@ static const char good[] =
   "chunk-size=4194304\n"
   "uuid=5e0f8f9c-2a53-4a57-9d0e-6c1b8a3f1e42\n"
   "created=2026-11-25T11:50:00Z\n";
+/* GOOD with its checksum line: CRC32C of GOOD's bytes, computed
+ * independently of crc32c.c (a bitwise Python implementation).
+ */
+#define GOOD_CHECKSUM_LINE "checksum=crc32c:b353adee\n"
+
+static int
+parse (const char *text, char *err, size_t errlen)
+{
+  struct volume_meta m;
+  return volume_meta_parse (text, strlen (text), &m, err, errlen);
+}
+
+/* GOOD, then LINES (with their newlines). */
+static int
+parse_good_then (const char *lines, char *err, size_t errlen)
+{
+  char t[1024];
+  snprintf (t, sizeof t, "%s%s", good, lines);
+  return parse (t, err, errlen);
+}
+
+static void
+expect_refused (const char *lines, const char *in_msg)
+{
+  char err[256] = "";
+
+  if (parse_good_then (lines, err, sizeof err) != -1) {
+    fprintf (stderr, "accepted good text followed by '%s'\n", lines);
+    test_failures++;
+  }
+  else if (strstr (err, in_msg) == NULL) {
+    fprintf (stderr, "error '%s' does not mention '%s'\n", err, in_msg);
+    test_failures++;
+  }
+}
+
+/* Every change of one byte of TEXT (to any other value) is refused. */
+static void
+check_every_byte_change (const char *text)
+{
+  size_t len = strlen (text), i;
+  char *t = malloc (len);
+  char err[256];
+  struct volume_meta m;
+  unsigned c;
+
+  CHECK (t != NULL);
+  for (i = 0; i < len; ++i) {
+    for (c = 0; c < 256; ++c) {
+      if ((char) c == text[i])
+        continue;
+      memcpy (t, text, len);
+      t[i] = (char) c;
+      if (volume_meta_parse (t, len, &m, err, sizeof err) != -1) {
+        fprintf (stderr, "byte %zu changed to 0x%02x: accepted\n", i, c);
+        test_failures++;
+      }
+    }
+  }
+  free (t);
+}
 
 /* Parse GOOD with one line replaced (or removed when REPL is ""). */
 static int
@@ -73,6 +138,23 @@ main (void)
   CHECK (volume_meta_parse (text, strlen (text), &m2, err, sizeof err) == 0);
   CHECK (m2.size == 12345 && m2.chunk_size == 65536);
   CHECK (strcmp (m.uuid, m2.uuid) == 0);
+  CHECK (strcmp (m.created, m2.created) == 0);
+  /* The writer ends with the checksum line, 8 lowercase hex digits. */
+  {
+    const char *last = strstr (text, "\nchecksum=crc32c:");
+    size_t i;
+    CHECK (last != NULL);
+    if (last) {
+      last++;
+      CHECK (strlen (last) == strlen ("checksum=crc32c:") + 9);
+      for (i = strlen ("checksum=crc32c:"); i < 24; ++i)
+        CHECK ((last[i] >= '0' && last[i] <= '9') ||
+               (last[i] >= 'a' && last[i] <= 'f'));
+      CHECK (last[24] == '\n');
+    }
+  }
+  /* Each single-byte change of what the writer wrote is refused. */
+  check_every_byte_change (text);
   free (text);
   /* Two volumes never share a UUID. */
   CHECK (volume_meta_init (&m2, 12345, 65536) == 0);
@@ -103,11 +185,62 @@ main (void)
       "created=x\r\n";
     CHECK (volume_meta_parse (crlf, strlen (crlf), &m, err, sizeof err) == 0);
   }
-  /* Unknown keys are ignored. */
+  /* Unknown keys are ignored, but a file without a checksum may not end
+   * with one: that is what a damaged checksum line looks like.
+   */
   {
+    const char t[] = "format=shardkit-volume\nversion=1\nfuture-key=1\n"
+      "size=512\nchunk-size=65536\n"
+      "uuid=5e0f8f9c-2a53-4a57-9d0e-6c1b8a3f1e42\ncreated=x\n";
+    CHECK (parse (t, err, sizeof err) == 0);
+  }
+  expect_refused ("future-key=1\n", "no checksum line");
+  expect_refused ("# a comment\n", "no checksum line");
+  expect_refused ("#hecksum=crc32c:b353adee\n", "no checksum line");
+  expect_refused ("checksun=crc32c:b353adee\n", "no checksum line");
+  {
+    /* In a file with a checksum they are fine (and covered by it). */
+    const char t[] = "# x\nformat=shardkit-volume\nversion=1\nsize=512\n"
+      "chunk-size=65536\nuuid=5e0f8f9c-2a53-4a57-9d0e-6c1b8a3f1e42\n"
+      "created=x\nfuture-key=1\n# end\n";
+    char *t2 = NULL;
+    CHECK (asprintf (&t2, "%schecksum=crc32c:%08x\n", t,
+                     crc32c (0, t, strlen (t))) > 0);
+    CHECK (t2 && parse (t2, err, sizeof err) == 0);
+    free (t2);
+  }
+
+  /* The checksum line. */
+  CHECK (parse_good_then (GOOD_CHECKSUM_LINE, err, sizeof err) == 0);
+  {
+    /* Old format (the tests above) and new format give the same. */
     char t[1024];
-    snprintf (t, sizeof t, "%sfuture-key=1\n", good);
+    snprintf (t, sizeof t, "%s%s", good, GOOD_CHECKSUM_LINE);
     CHECK (volume_meta_parse (t, strlen (t), &m, err, sizeof err) == 0);
+    CHECK (m.size == 1073741824 && m.chunk_size == 4194304);
+    check_every_byte_change (t);
+  }
+  expect_refused ("checksum=crc32c:b353adef\n", "checksum mismatch");
+  expect_refused ("checksum=crc32c:00000000\n", "checksum mismatch");
+  expect_refused ("checksum=crc32c:B353ADEE\n", "malformed");
+  expect_refused ("checksum=crc32c:b353ade\n", "malformed");
+  expect_refused ("checksum=crc32c:b353adee0\n", "malformed");
+  expect_refused ("checksum=crc32c:b353adeg\n", "malformed");
+  expect_refused ("checksum=crc32c: b353adee\n", "malformed");
+  expect_refused ("checksum=crc32:b353adee\n", "malformed");
+  expect_refused ("checksum=\n", "malformed");
+  expect_refused ("checksum=crc32c:b353adee\r\n", "malformed");
+  expect_refused (GOOD_CHECKSUM_LINE "size=512\n", "not the last line");
+  expect_refused (GOOD_CHECKSUM_LINE "\n", "not the last line");
+  expect_refused (GOOD_CHECKSUM_LINE "# comment\n", "not the last line");
+  expect_refused (GOOD_CHECKSUM_LINE GOOD_CHECKSUM_LINE, "checksum mismatch");
+  {
+    /* A value changed by hand, the checksum line kept. */
+    char t[1024];
+    snprintf (t, sizeof t, "%s%s", good, GOOD_CHECKSUM_LINE);
+    memcpy (strstr (t, "size=1073741824"), "size=2073741824", 15);
+    CHECK (parse (t, err, sizeof err) == -1);
+    CHECK (strstr (err, "checksum mismatch") && strstr (err, "b353adee"));
   }
 
   /* Malformed input. */

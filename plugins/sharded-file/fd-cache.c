@@ -22,8 +22,10 @@ struct entry {
   unsigned refs;                /* threads using fd right now */
   bool dirty;                   /* written since the last sync */
   bool doomed;                  /* forgotten while a sync held it */
-  struct entry *hnext;          /* hash chain */
-  struct entry *prev, *next;    /* LRU list, most recent first */
+  bool awaited;                 /* closing, and a sync waits for it */
+  struct entry *hnext;          /* hash chain; list of victims to close */
+  struct entry *prev, *next;    /* LRU list, most recent first; or the
+                                   list of dirty entries being closed */
 };
 
 struct fd_cache {
@@ -35,11 +37,22 @@ struct fd_cache {
   fd_cache_open_fn open_fn;
   void *opaque;
 
-  /* Chunks written but closed before they were synced: a flush reopens
-   * and syncs them.  Unsorted, may hold duplicates (harmless).
+  /* Dirty descriptors evicted from the table and being fdatasync'd before
+   * their close, outside the lock.  A sync waits for those that were
+   * closing when it started (they hold writes it covers): NR_AWAITED of
+   * them are left, and CLOSED is signalled as each finishes.
    */
-  uint64_t *closed_dirty;
-  size_t nr_closed_dirty, cap_closed_dirty;
+  struct entry closing;         /* sentinel */
+  size_t nr_awaited;
+  pthread_cond_t closed;
+
+  /* The errno of the first fdatasync that failed, its chunk, and when:
+   * sticky, as the kernel may have dropped the pages and will not say so
+   * again.
+   */
+  int lost_err;
+  uint64_t lost_n;
+  const char *lost_when;
 };
 
 static size_t
@@ -63,7 +76,9 @@ fd_cache_new (size_t max, fd_cache_open_fn open_fn, void *opaque)
     return NULL;
   }
   pthread_mutex_init (&c->lock, NULL);
+  pthread_cond_init (&c->closed, NULL);
   c->lru.prev = c->lru.next = &c->lru;
+  c->closing.prev = c->closing.next = &c->closing;
   c->open_fn = open_fn;
   c->opaque = opaque;
   return c;
@@ -77,12 +92,18 @@ lru_unlink (struct entry *e)
 }
 
 static void
+list_push_front (struct entry *head, struct entry *e)
+{
+  e->next = head->next;
+  e->prev = head;
+  head->next->prev = e;
+  head->next = e;
+}
+
+static void
 lru_push_front (struct fd_cache *c, struct entry *e)
 {
-  e->next = c->lru.next;
-  e->prev = &c->lru;
-  c->lru.next->prev = e;
-  c->lru.next = e;
+  list_push_front (&c->lru, e);
 }
 
 static struct entry *
@@ -106,76 +127,98 @@ hash_remove (struct fd_cache *c, struct entry *e)
   *pp = e->hnext;
 }
 
-static int
-compare_u64 (const void *a, const void *b)
-{
-  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-  return x < y ? -1 : x > y;
-}
-
-/* Sort the list and drop duplicates: a client that rewrites a few chunks
- * with a tiny max-open-files would otherwise grow it by one entry per
- * eviction until the next flush (and make that flush sync each again).
+/* fdatasync a dirty descriptor that is about to be closed, then close it.
+ * Returns 0, or the errno of the failure.  A close that fails after a
+ * good fdatasync (NFS reports write-back there) counts as a failed sync.
  */
-static void
-dedupe_closed_dirty (struct fd_cache *c)
+static int
+sync_and_close (int fd)
 {
-  size_t i, k = 0;
+  int err = 0;
 
-  qsort (c->closed_dirty, c->nr_closed_dirty, sizeof (uint64_t), compare_u64);
-  for (i = 0; i < c->nr_closed_dirty; ++i)
-    if (k == 0 || c->closed_dirty[k-1] != c->closed_dirty[i])
-      c->closed_dirty[k++] = c->closed_dirty[i];
-  c->nr_closed_dirty = k;
+  if (fdatasync (fd) == -1)
+    err = errno;
+  if (close (fd) == -1 && err == 0 && errno != EINTR)
+    err = errno;
+  return err;
 }
 
-/* Remember that chunk N still needs a sync though its fd is closing. */
-static int
-note_closed_dirty (struct fd_cache *c, uint64_t n)
+/* Record a failed fdatasync.  Lock held. */
+static void
+note_lost (struct fd_cache *c, uint64_t n, int err, const char *when)
 {
-  /* Before growing, see whether duplicates make room; grow only when the
-   * list is at least half distinct chunks, so the sorting stays cheap.
-   */
-  if (c->nr_closed_dirty == c->cap_closed_dirty && c->nr_closed_dirty > 0)
-    dedupe_closed_dirty (c);
-  if (c->nr_closed_dirty * 2 > c->cap_closed_dirty ||
-      c->cap_closed_dirty == 0) {
-    size_t cap = c->cap_closed_dirty ? c->cap_closed_dirty * 2 : 64;
-    uint64_t *p = realloc (c->closed_dirty, cap * sizeof *p);
-    if (p == NULL)
-      return -1;
-    c->closed_dirty = p;
-    c->cap_closed_dirty = cap;
+  nbdkit_error ("fdatasync: chunk %" PRIu64 " %s: %s", n, when,
+                strerror (err));
+  if (c->lost_err == 0) {
+    c->lost_err = err;
+    c->lost_n = n;
+    c->lost_when = when;
   }
-  c->closed_dirty[c->nr_closed_dirty++] = n;
-  return 0;
 }
 
-/* Close idle descriptors, least recently used first, while over the
- * limit.  Called with the lock held.  A dirty file that cannot be noted
- * for a later sync is synced now instead, so nothing is forgotten.
+/* Report the sticky failure, if any.  Lock held. */
+static int
+check_lost (struct fd_cache *c)
+{
+  if (c->lost_err == 0)
+    return 0;
+  nbdkit_error ("an fdatasync of chunk %" PRIu64 " failed %s (%s): writes "
+                "acknowledged before it may be lost", c->lost_n,
+                c->lost_when, strerror (c->lost_err));
+  errno = EIO;
+  return -1;
+}
+
+/* Take idle descriptors out of the table, least recently used first,
+ * while over the limit.  Called with the lock held; returns the victims
+ * (chained by hnext) for close_victims, which must be called without the
+ * lock: a dirty one needs an fdatasync first, which must not stall every
+ * other thread's I/O.  Dirty victims stay on the closing list meanwhile,
+ * so that a sync can wait for them.
  */
-static void
+static struct entry *
 evict (struct fd_cache *c)
 {
-  struct entry *e = c->lru.prev;
+  struct entry *e = c->lru.prev, *victims = NULL;
 
   while (c->count > c->max && e != &c->lru) {
     struct entry *prev = e->prev;
 
     if (e->refs == 0) {
-      if (e->dirty && note_closed_dirty (c, e->n) == -1 &&
-          fdatasync (e->fd) == -1) {
-        e = prev;               /* keep it: it still needs a sync */
-        continue;
-      }
       lru_unlink (e);
       hash_remove (c, e);
-      close (e->fd);
-      free (e);
       c->count--;
+      if (e->dirty)
+        list_push_front (&c->closing, e);
+      e->hnext = victims;
+      victims = e;
     }
     e = prev;
+  }
+  return victims;
+}
+
+/* Close what evict took out.  Called without the lock. */
+static void
+close_victims (struct fd_cache *c, struct entry *victims)
+{
+  struct entry *e, *next;
+
+  for (e = victims; e; e = next) {
+    next = e->hnext;
+    if (!e->dirty) {
+      close (e->fd);
+      free (e);
+      continue;
+    }
+    int err = sync_and_close (e->fd);
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
+    if (err)
+      note_lost (c, e->n, err, "before closing its descriptor");
+    lru_unlink (e);             /* off the closing list */
+    if (e->awaited && --c->nr_awaited == 0)
+      pthread_cond_broadcast (&c->closed);
+    free (e);
   }
 }
 
@@ -183,6 +226,7 @@ int
 fd_cache_get (struct fd_cache *c, uint64_t n, bool create, bool *created)
 {
   struct entry *e;
+  struct entry *victims;
   bool made = false;
   int fd;
 
@@ -206,46 +250,54 @@ fd_cache_get (struct fd_cache *c, uint64_t n, bool create, bool *created)
   if (created)
     *created = made;
 
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
-  e = lookup (c, n);
-  if (e) {
-    /* Another reader of the same chunk opened it meanwhile. */
-    close (fd);
-    e->refs++;
-    lru_unlink (e);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
+    e = lookup (c, n);
+    if (e) {
+      /* Another reader of the same chunk opened it meanwhile. */
+      close (fd);
+      e->refs++;
+      lru_unlink (e);
+      lru_push_front (c, e);
+      return e->fd;
+    }
+    e = calloc (1, sizeof *e);
+    if (e == NULL) {
+      int saved = errno;
+      close (fd);
+      errno = saved;
+      return -1;
+    }
+    e->n = n;
+    e->fd = fd;
+    e->refs = 1;
+    e->hnext = c->buckets[bucket_of (c, n)];
+    c->buckets[bucket_of (c, n)] = e;
     lru_push_front (c, e);
-    return e->fd;
+    c->count++;
+    victims = evict (c);
   }
-  e = calloc (1, sizeof *e);
-  if (e == NULL) {
-    int saved = errno;
-    close (fd);
-    errno = saved;
-    return -1;
-  }
-  e->n = n;
-  e->fd = fd;
-  e->refs = 1;
-  e->hnext = c->buckets[bucket_of (c, n)];
-  c->buckets[bucket_of (c, n)] = e;
-  lru_push_front (c, e);
-  c->count++;
-  evict (c);
+  close_victims (c, victims);
   return fd;
 }
 
 void
 fd_cache_put (struct fd_cache *c, uint64_t n, bool dirtied)
 {
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
-  struct entry *e = lookup (c, n);
+  struct entry *victims;
 
-  if (e == NULL)
-    return;
-  if (dirtied)
-    e->dirty = true;
-  e->refs--;
-  evict (c);
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
+    struct entry *e = lookup (c, n);
+
+    if (e == NULL)
+      return;
+    if (dirtied)
+      e->dirty = true;
+    e->refs--;
+    victims = evict (c);
+  }
+  close_victims (c, victims);
 }
 
 void
@@ -253,15 +305,7 @@ fd_cache_forget (struct fd_cache *c, uint64_t n)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
   struct entry *e = lookup (c, n);
-  size_t i;
 
-  /* The file is going away, so its pending sync is moot. */
-  for (i = 0; i < c->nr_closed_dirty; ) {
-    if (c->closed_dirty[i] == n)
-      c->closed_dirty[i] = c->closed_dirty[--c->nr_closed_dirty];
-    else
-      i++;
-  }
   if (e == NULL)
     return;
   lru_unlink (e);
@@ -324,25 +368,38 @@ sync_in_parallel (struct entry **entries, size_t nr, int *errs)
 }
 
 int
-fd_cache_sync (struct fd_cache *c)
+fd_cache_sync (struct fd_cache *c, bool *lost)
 {
   CLEANUP_FREE struct entry **open_dirty = NULL;
-  CLEANUP_FREE uint64_t *closed = NULL;
   CLEANUP_FREE int *errs = NULL;
-  size_t nr_open = 0, nr_closed, i;
-  struct entry *e;
+  struct entry *e, *victims;
+  size_t nr_open = 0, i;
   int err = 0;
 
+  *lost = false;
   /* Take a snapshot of what needs syncing, holding a reference on every
    * open dirty descriptor so it is not closed under us.  A write that
-   * lands after the snapshot marks its entry dirty again.
+   * lands after the snapshot marks its entry dirty again.  Dirty
+   * descriptors being closed right now are synced by their closer: note
+   * that we wait for them.
    */
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
+    if (check_lost (c) == -1) {
+      *lost = true;
+      return -1;
+    }
+    /* Nothing is marked yet, so failing here loses nothing: a later
+     * sync, with memory to spare, covers the same files.
+     */
     open_dirty = malloc ((c->count + 1) * sizeof *open_dirty);
     errs = calloc (c->count + 1, sizeof *errs);
-    if (open_dirty == NULL || errs == NULL)
+    if (open_dirty == NULL || errs == NULL) {
+      int saved = errno;
+      nbdkit_error ("fd cache sync: %m");
+      errno = saved;
       return -1;
+    }
     for (e = c->lru.next; e != &c->lru; e = e->next) {
       if (e->dirty) {
         e->dirty = false;
@@ -350,10 +407,12 @@ fd_cache_sync (struct fd_cache *c)
         open_dirty[nr_open++] = e;
       }
     }
-    closed = c->closed_dirty;
-    nr_closed = c->nr_closed_dirty;
-    c->closed_dirty = NULL;
-    c->nr_closed_dirty = c->cap_closed_dirty = 0;
+    for (e = c->closing.next; e != &c->closing; e = e->next) {
+      if (!e->awaited) {
+        e->awaited = true;
+        c->nr_awaited++;
+      }
+    }
   }
 
 #ifdef SYNC_FILE_RANGE_WRITE
@@ -368,49 +427,35 @@ fd_cache_sync (struct fd_cache *c)
     sync_file_range (open_dirty[i]->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 #endif
   sync_in_parallel (open_dirty, nr_open, errs);
-  for (i = 0; i < nr_open; ++i) {
-    if (errs[i]) {
-      err = errs[i];
-      nbdkit_error ("fdatasync: chunk %" PRIu64 ": %s", open_dirty[i]->n,
-                    strerror (err));
-      ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
-      open_dirty[i]->dirty = true;      /* try again at the next flush */
-    }
-  }
-  for (i = 0; i < nr_closed; ++i) {
-    int fd = c->open_fn (c->opaque, closed[i], false, NULL);
-    if (fd == -1) {
-      if (errno == ENOENT)
-        continue;               /* removed since: nothing to sync */
-      err = errno;
-    }
-    else if (fdatasync (fd) == -1)
-      err = errno;
-    else {
-      close (fd);
-      continue;
-    }
-    if (fd >= 0)
-      close (fd);
-    nbdkit_error ("sync of closed chunk %" PRIu64 ": %s", closed[i],
-                  strerror (err));
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
-    note_closed_dirty (c, closed[i]);
-  }
 
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
     for (i = 0; i < nr_open; ++i) {
       e = open_dirty[i];
+      if (errs[i]) {
+        note_lost (c, e->n, errs[i], "at a flush");
+        /* No retry will make it durable (the kernel may have dropped the
+         * pages), but keep it dirty so that closing it tries and logs.
+         */
+        e->dirty = true;
+      }
       if (--e->refs == 0 && e->doomed) {
         close (e->fd);
         free (e);
       }
     }
-    evict (c);
+    /* The writes of descriptors closing at the snapshot are covered by
+     * this sync too: wait for their fdatasyncs, and their verdict.
+     */
+    while (c->nr_awaited > 0)
+      pthread_cond_wait (&c->closed, &c->lock);
+    err = check_lost (c);
+    victims = evict (c);
   }
-  if (err) {
-    errno = err;
+  close_victims (c, victims);
+  if (err == -1) {
+    *lost = true;
+    errno = EIO;
     return -1;
   }
   return 0;
@@ -424,12 +469,18 @@ fd_cache_free (struct fd_cache *c)
   if (c == NULL)
     return;
   for (e = c->lru.next; e != &c->lru; e = next) {
+    int err;
+
     next = e->next;
-    close (e->fd);
+    if (e->dirty && (err = sync_and_close (e->fd)) != 0)
+      nbdkit_error ("fdatasync: chunk %" PRIu64 " at shutdown: %s: writes "
+                    "since the last flush may be lost", e->n, strerror (err));
+    else if (!e->dirty)
+      close (e->fd);
     free (e);
   }
   free (c->buckets);
-  free (c->closed_dirty);
+  pthread_cond_destroy (&c->closed);
   pthread_mutex_destroy (&c->lock);
   free (c);
 }

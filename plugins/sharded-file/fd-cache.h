@@ -4,9 +4,16 @@
  * A 1 TiB volume has 262144 chunk files at 4 MiB; keeping one descriptor
  * per chunk would exceed any sane RLIMIT_NOFILE.  The cache keeps at most
  * MAX descriptors, closing the least recently used idle one first.  It
- * also remembers which files were written since the last sync, including
- * those whose descriptor was closed in the meantime, so that a flush can
- * make every acknowledged write durable.
+ * also remembers which files were written since the last sync, so that a
+ * flush can make every acknowledged write durable.
+ *
+ * A descriptor with unsynced writes is fdatasync'd before it is closed
+ * (eviction, shutdown), never closed as it is: once the last descriptor
+ * of a file is closed, a later write-back error of its pages may never be
+ * reported to anyone (the kernel can drop the inode, and with it the
+ * error, before the next flush reopens the file).  A failed fdatasync
+ * there is remembered, and every later fd_cache_sync fails: the pages
+ * may be gone, so a later sync's success would be a lie.
  */
 #ifndef SHARDKIT_FD_CACHE_H
 #define SHARDKIT_FD_CACHE_H
@@ -26,7 +33,10 @@ typedef int (*fd_cache_open_fn) (void *opaque, uint64_t n, bool create,
 
 extern struct fd_cache *fd_cache_new (size_t max, fd_cache_open_fn open_fn,
                                       void *opaque);
-/* Closes every descriptor (no sync: call fd_cache_sync first). */
+/* Closes every descriptor, fdatasyncing those with unsynced writes first
+ * (a failure is logged: nobody is left to tell).  No other thread may
+ * use the cache any more.
+ */
 extern void fd_cache_free (struct fd_cache *c);
 
 /* Get the descriptor of chunk N, opening it if needed; hold it until
@@ -38,12 +48,19 @@ extern int fd_cache_get (struct fd_cache *c, uint64_t n, bool create,
  * and not yet made durable.
  */
 extern void fd_cache_put (struct fd_cache *c, uint64_t n, bool dirtied);
-/* Close chunk N's descriptor (the file is about to be removed) and forget
- * that it needed a sync.  The caller holds the chunk's exclusive lock, so
- * nobody else holds the descriptor.
+/* Close chunk N's descriptor (the file has just been removed) and forget
+ * that it needed a sync, without syncing it: the removal supersedes its
+ * contents, so losing their write-back loses nothing a client can read.
+ * The caller holds the chunk's exclusive lock, so nobody else but a
+ * running fd_cache_sync holds the descriptor.
  */
 extern void fd_cache_forget (struct fd_cache *c, uint64_t n);
-/* fdatasync every file written since the last successful sync. */
-extern int fd_cache_sync (struct fd_cache *c);
+/* fdatasync every file written since the last sync, and wait for the
+ * fdatasyncs of descriptors being closed meanwhile.  Returns 0, or -1
+ * with errno set and *LOST: true when an fdatasync failed, now or at an
+ * earlier close (errno EIO; every later call fails the same way), false
+ * when the failure was transient (ENOMEM: a later call may succeed).
+ */
+extern int fd_cache_sync (struct fd_cache *c, bool *lost);
 
 #endif /* SHARDKIT_FD_CACHE_H */

@@ -417,14 +417,22 @@ static int
 store_sync (void *store)
 {
   struct file_volume *v = store;
+  bool lost;
 
   if (v->readonly)
     return 0;
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&v->sync_lock);
   if (check_sync_failed (v) == -1)
     return -1;
-  if (fd_cache_sync (v->fds) == -1) {
-    note_sync_failed (v, errno);
+  if (fd_cache_sync (v->fds, &lost) == -1) {
+    /* Only a failed fdatasync poisons the volume.  A transient failure
+     * (no memory, no descriptor) fails this flush alone: the cache still
+     * knows every file that needs a sync, so a later flush covers them.
+     */
+    if (lost)
+      note_sync_failed (v, errno);
+    else if (errno == EMFILE || errno == ENFILE)
+      errno = EIO;              /* EMFILE has no NBD error code */
     return -1;
   }
   return sync_dir_locked (v);

@@ -1,5 +1,6 @@
-/* shardkit s3-object: CRC32C (Castagnoli), the checksum of sub-blocks of
- * chunk objects.  GPL-3.0-or-later.
+/* shardkit: CRC32C (Castagnoli), the checksum of sub-blocks of chunk
+ * objects (s3-object) and of a volume's NAME.meta (volume-meta.c).
+ * GPL-3.0-or-later.
  */
 #ifndef SHARDKIT_CRC32C_H
 #define SHARDKIT_CRC32C_H

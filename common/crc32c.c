@@ -1,9 +1,9 @@
-/* shardkit s3-object: CRC32C.
+/* shardkit: CRC32C.
  * GPL-3.0-or-later.
  *
- * Every byte read from or written to the object store goes through this,
- * so it uses the SSE4.2 crc32 instruction where the CPU has it (about
- * 20 GB/s), and a slice-by-8 table otherwise.
+ * Every byte s3-object reads from or writes to the object store goes
+ * through this, so it uses the SSE4.2 crc32 instruction where the CPU has
+ * it (about 20 GB/s), and a slice-by-8 table otherwise.
  */
 #include <config.h>
 
