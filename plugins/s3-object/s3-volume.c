@@ -1,9 +1,8 @@
 /* shardkit s3-object: open and create one volume in a bucket.
  * GPL-3.0-or-later.
  *
- * S3 has no locks: unlike sharded-file, two servers can open one volume
- * read-write, and then they do not see each other's writes.  Serve a
- * volume read-write from one process only (see the man page).
+ * S3 has no locks: a read-write open holds the lease of s3-lease.h
+ * (PREFIX/NAME.lease) so that one server at a time writes the volume.
  */
 #include <config.h>
 
