@@ -389,7 +389,12 @@ set_deadline (struct s3_lease *l, uint64_t sent)
 static int
 renew (struct s3_lease *l)
 {
-  for (;;) {
+  unsigned tries;
+
+  /* A few passes at most: each one follows a 412 that was ours after
+   * all (a retried PUT that had landed) or tries the other If-Match form.
+   */
+  for (tries = 0; tries < 4; ++tries) {
     CLEANUP_FREE char *body = NULL;
     struct lease_info info;
     enum after_412 what;
@@ -449,6 +454,9 @@ renew (struct s3_lease *l)
       return 0;
     }
   }
+  nbdkit_error ("s3: %s/%s: renewal of the lease keeps failing with 412",
+                s3_client_bucket (l->c), l->key);
+  return -1;
 }
 
 static void *
@@ -668,9 +676,10 @@ s3_lease_acquire (struct s3_client *c, const char *key,
                       until);
       said_waiting = true;
       spins = 0;
-      /* Ends early at nbdkit shutdown. */
+      /* Ends early at nbdkit shutdown, or when the client is gone. */
       if (nbdkit_nanosleep (1, 0) == -1) {
-        nbdkit_error ("volume '%s': shut down while waiting for its lease",
+        nbdkit_error ("volume '%s': the wait for its lease was interrupted "
+                      "(nbdkit shutting down or the client gone)",
                       volume_name);
         errno = ESHUTDOWN;
         goto err;
