@@ -22,7 +22,9 @@ plugin = ["s3-object"] + s3.plugin_args(prefix="cc/") + ["export=vol"]
 
 
 def plain_contents():
-    srv = Server(plugin)
+    # Read-only: takes no lease, so it works while the lease of a
+    # killed writer has not ended yet.
+    srv = Server(plugin, readonly=True)
     h = srv.connect()
     data = read_all(h, SIZE)
     h.shutdown()
@@ -35,7 +37,8 @@ Server(plugin + ["size=%d" % SIZE, "chunk-size=1M"]).stop()
 
 cd = tmpdir()
 srv = Server(["--filter=chunk-cache"] + plugin +
-             ["cache-dir=" + cd, "writeback-delay=0.1", "readahead=2"])
+             ["cache-dir=" + cd, "writeback-delay=0.1", "readahead=2",
+              "lease-time=10"])
 hs = [srv.connect() for _ in range(3)]
 check(hs[0].can_multi_conn(), "multi-conn (s3-object has it)")
 model = Model(SIZE)
@@ -48,10 +51,11 @@ diff = first_difference(got, bytes(model.data))
 check(diff is None, "the bucket after flush + kill -9 differs at %s" % diff)
 
 # Warm restart: the cache-dir (left by kill -9, same boot) is trusted;
-# reads of the whole disk cost no plugin reads.
+# reads of the whole disk cost no plugin reads.  The lease of the killed
+# server is waited for (it ends within lease-time=10 s).
 stats = tmpdir() + "/stats"
 srv = Server(["--filter=chunk-cache", "--filter=stats"] + plugin +
-             ["cache-dir=" + cd, "statsfile=" + stats])
+             ["cache-dir=" + cd, "statsfile=" + stats, "lease-wait=60"])
 h = srv.connect()
 check(read_all(h, SIZE) == bytes(model.data), "warm contents")
 h.shutdown()

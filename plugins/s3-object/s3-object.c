@@ -28,6 +28,7 @@
 #include "md5-batch.h"
 #include "s3-credentials.h"
 #include "s3-http.h"
+#include "s3-lease.h"
 #include "s3-raw.h"
 #include "s3-volume.h"
 #include "s3-xml.h"
@@ -50,6 +51,9 @@ static struct s3_volume_create create;  /* size=, chunk-size= */
 static const char *access_key, *profile;
 static char *secret_key;                /* read with nbdkit_read_password */
 static struct s3_credentials creds;     /* found in config_complete */
+static struct s3_lease_config lease_cfg = {   /* lease-time=, lease-wait= */
+  .lease_secs = S3_LEASE_TIME_DEFAULT,
+};
 
 static struct s3_client *client;        /* made in after_fork */
 static uint64_t raw_size;
@@ -222,6 +226,25 @@ s3_object_config (const char *key, const char *value)
       return -1;
     }
   }
+  else if (strcmp (key, "lease-time") == 0) {
+    if (nbdkit_parse_unsigned ("lease-time", value, &lease_cfg.lease_secs) == -1)
+      return -1;
+    if (lease_cfg.lease_secs < S3_LEASE_TIME_MIN ||
+        lease_cfg.lease_secs > S3_LEASE_TIME_MAX) {
+      nbdkit_error ("lease-time='%s': must be from %d to %d (seconds)",
+                    value, S3_LEASE_TIME_MIN, S3_LEASE_TIME_MAX);
+      return -1;
+    }
+  }
+  else if (strcmp (key, "lease-wait") == 0) {
+    if (nbdkit_parse_unsigned ("lease-wait", value, &lease_cfg.wait_secs) == -1)
+      return -1;
+    if (lease_cfg.wait_secs > S3_LEASE_WAIT_MAX) {
+      nbdkit_error ("lease-wait='%s': at most %d (seconds)", value,
+                    S3_LEASE_WAIT_MAX);
+      return -1;
+    }
+  }
   else if (strcmp (key, "tls-verify") == 0)
     return parse_bool (key, value, &cfg.tls_verify);
   else if (strcmp (key, "cainfo") == 0)
@@ -298,6 +321,8 @@ s3_object_config_complete (void)
   "connections=<N>       HTTP connections, and parallel chunk requests (default 16).\n" \
   "timeout=<SECONDS>     Per-request timeout (default 60).\n" \
   "http-retries=<N>      Extra attempts for transient failures (default 5).\n" \
+  "lease-time=<SECONDS>  Lease of a volume served read-write (default 30).\n" \
+  "lease-wait=<SECONDS>  Wait this long for another server's lease (default 0).\n" \
   "tls-verify=false      Do not verify the server's certificate.\n" \
   "cainfo=<FILE>, capath=<DIR>  CA certificates for TLS."
 
@@ -473,7 +498,8 @@ find_or_open_volume (const char *name, int readonly)
   pthread_mutex_unlock (&volumes_lock);
 
   v = s3_volume_open (client, prefix, name, readonly,
-                      is_default ? &create : NULL, cfg.connections);
+                      is_default ? &create : NULL, cfg.connections,
+                      &lease_cfg);
 
   pthread_mutex_lock (&volumes_lock);
   if (v)
@@ -524,6 +550,17 @@ s3_object_open (int readonly)
   ov = find_or_open_volume (name, readonly);
   if (ov == NULL) {
     free (h);
+    return NULL;
+  }
+  else if (!readonly && ov->v->readonly) {
+    /* Opened without its lease, and the chunks were listed without it:
+     * taking the lease now would leave that map stale.
+     */
+    nbdkit_error ("volume '%s' is open read-only in this server (an "
+                  "earlier connection opened it so): restart the server "
+                  "to write it", name);
+    free (h);
+    errno = EROFS;
     return NULL;
   }
   h->v = ov->v;

@@ -24,6 +24,7 @@
 #include "cleanup.h"
 #include "md5-batch.h"
 #include "s3-digest.h"
+#include "s3-lease.h"
 #include "s3-store.h"
 #include "s3-volume.h"
 #include "s3-xml.h"
@@ -314,6 +315,9 @@ s3_store_write (void *store, uint64_t n, const void *buf, uint32_t len,
   uint64_t objlen;
   int ret;
 
+  /* Nothing changes the volume unless its lease is certainly ours. */
+  if (v->lease && s3_lease_check (v->lease) == -1)
+    return -1;
   if (key == NULL) {
     nbdkit_error ("asprintf: %m");
     return -1;
@@ -385,6 +389,9 @@ s3_store_remove (void *store, const uint64_t *ns, size_t count, bool fua)
   const char *why;
   int ret = -1;
 
+  /* Nothing changes the volume unless its lease is certainly ours. */
+  if (v->lease && s3_lease_check (v->lease) == -1)
+    return -1;
   if (count == 0)
     return 0;
   if (count == 1)
@@ -451,6 +458,11 @@ s3_store_remove (void *store, const uint64_t *ns, size_t count, bool fua)
 static int
 s3_store_sync (void *store)
 {
+  struct s3_volume *v = store;
+
+  /* Nothing changes the volume unless its lease is certainly ours. */
+  if (v->lease && s3_lease_check (v->lease) == -1)
+    return -1;
   /* A PUT or DELETE is durable when S3 acknowledges it. */
   return 0;
 }

@@ -1,9 +1,8 @@
 /* shardkit s3-object: open and create one volume in a bucket.
  * GPL-3.0-or-later.
  *
- * S3 has no locks: unlike sharded-file, two servers can open one volume
- * read-write, and then they do not see each other's writes.  Serve a
- * volume read-write from one process only (see the man page).
+ * S3 has no locks: a read-write open holds the lease of s3-lease.h
+ * (PREFIX/NAME.lease) so that one server at a time writes the volume.
  */
 #include <config.h>
 
@@ -19,6 +18,7 @@
 #include "cleanup.h"
 #include "md5-batch.h"
 #include "s3-digest.h"
+#include "s3-lease.h"
 #include "s3-store.h"
 #include "s3-volume.h"
 #include "s3-xml.h"
@@ -500,7 +500,7 @@ s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
 struct s3_volume *
 s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
                 bool readonly, const struct s3_volume_create *create,
-                unsigned parallel)
+                unsigned parallel, const struct s3_lease_config *lease)
 {
   struct s3_volume *v;
   const char *why;
@@ -526,6 +526,12 @@ s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
   if (s3_volume_prepare (c, prefix, name, readonly ? NULL : create,
                          &v->meta) == -1)
     goto err;
+  /* One writer per volume: hold the lease before the chunks are listed,
+   * so that no other server changes them under the map we build.
+   */
+  if (!readonly &&
+      (v->lease = s3_lease_acquire_volume (c, prefix, name, lease)) == NULL)
+    goto err;
   v->sub_block = s3_sub_block_size (v->meta.chunk_size);
   v->engine = chunk_engine_new (name, &s3_store_ops, v, v->meta.size,
                                 v->meta.chunk_size);
@@ -546,6 +552,8 @@ s3_volume_close (struct s3_volume *v)
   if (v == NULL)
     return;
   chunk_engine_free (v->engine);
+  /* Only now that nothing can write any more. */
+  s3_lease_release (v->lease);
   free (v->name);
   free (v->prefix);
   free (v);

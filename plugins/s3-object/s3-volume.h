@@ -19,6 +19,7 @@ struct s3_volume {
   struct volume_meta meta;
   uint32_t sub_block;           /* bytes per CRC32C in object metadata */
   struct chunk_engine *engine;
+  struct s3_lease *lease;       /* held while open read-write */
 };
 
 struct s3_volume_create {
@@ -39,15 +40,18 @@ extern int s3_volume_prepare (struct s3_client *c, const char *prefix,
                               const struct s3_volume_create *create,
                               struct volume_meta *m);
 
-/* Open the volume: metadata, then a listing of its chunks.  PARALLEL is
+/* Open the volume: metadata, then (read-write: with the lease of
+ * s3-lease.h taken as LEASE says) a listing of its chunks.  PARALLEL is
  * how many chunk requests one NBD request may have in flight.  Returns
  * NULL after nbdkit_error.
  */
+struct s3_lease_config;
 extern struct s3_volume *s3_volume_open (struct s3_client *c,
                                          const char *prefix, const char *name,
                                          bool readonly,
                                          const struct s3_volume_create *create,
-                                         unsigned parallel);
+                                         unsigned parallel,
+                                         const struct s3_lease_config *lease);
 extern void s3_volume_close (struct s3_volume *v);
 
 /* The sub-block size for a chunk size: 64 KiB, or larger so that a
