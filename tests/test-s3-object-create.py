@@ -40,13 +40,15 @@ for r in puts:
     check(r.headers.get("if-none-match") == "*", "the creating PUT carries "
           "If-None-Match: * (headers %s)" % sorted(r.headers))
 da, db = os.urandom(CH), os.urandom(CH)
+# One writer at a time (the volume's lease): each writes, then stops,
+# which releases the lease for the next.
 for srv, c, d in ((a, 1, da), (b, 5, db)):
     h = srv.connect()
     h.pwrite(d, c * CH)
     h.flush()
     h.shutdown()
-for srv in (a, b):
     srv.stop()
+for srv in (a, b):
     for u in re.findall(r"uuid[= ]([0-9a-f-]{36})", srv.output()):
         check(u == uuid, "a server logged uuid %s, the stored one is %s"
               % (u, uuid))

@@ -35,7 +35,9 @@ for name in ("A", "B"):
 A_LIST = r"list-type=2.*prefix=iso(%2F|/)A\.|prefix=iso(%2F|/)A\..*list-type=2"
 for fault in ({"delay": 8}, {"endless": True}):
     rule = proxy.add("list", query=A_LIST, **fault)
-    srv = Server(base)
+    # Read-only: no lease, so the killed server below leaves none that
+    # would refuse the next round's open of B.
+    srv = Server(base, readonly=True)
 
     def open_a():
         h = nbd.NBD()
