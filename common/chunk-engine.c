@@ -258,9 +258,7 @@ chunk_engine_count_present (const struct chunk_engine *e)
 static uint32_t
 chunk_span (const struct chunk_engine *e, uint64_t n)
 {
-  uint64_t start = n << e->shift;
-  uint64_t left = e->size - start;
-  return left < e->chunk_size ? (uint32_t) left : e->chunk_size;
+  return chunk_span_of (e->size, e->chunk_size, n);
 }
 
 static pthread_rwlock_t *

@@ -23,9 +23,33 @@
 
 struct nbdkit_extents;
 
+/* The bytes of a volume of SIZE bytes that chunk N covers: the chunk
+ * size, except for a last chunk cut short by the end of the volume.
+ */
+static inline uint32_t
+chunk_span_of (uint64_t size, uint32_t chunk_size, uint64_t n)
+{
+  uint64_t left = size - n * chunk_size;
+  return left < chunk_size ? (uint32_t) left : chunk_size;
+}
+
 /* What a store provides.  Every function returns -1 with errno set on
  * failure.  Offsets and lengths are within one chunk; the engine never
  * crosses a chunk boundary in one call.
+ *
+ * Stores nest: a store may be built from other stores (struct
+ * chunk_store pairs) and keep this interface, so that the engine, the
+ * volume layer and both plugins take it unchanged.  A store that reads
+ * through to a base volume answers read() from its own chunks and
+ * falls back to the base's for chunks it does not hold (list() then
+ * reports the union); one that mirrors or erasure-codes writes to each
+ * of its stores and reads from any that answers; one that encrypts
+ * transforms what passes.  Two rules make that safe: "does not exist"
+ * (read() returning 1) is an answer, never an error code, so an outer
+ * store can tell absence from failure; and a failure may have landed
+ * (see chunk_engine's maybe-absent chunks), so an outer store records
+ * what a failed inner store may hold rather than assume it holds
+ * nothing.
  */
 struct chunk_store_ops {
   /* true: write() accepts any range inside a chunk.
@@ -78,6 +102,14 @@ struct chunk_store_ops {
    */
   int (*list) (void *store, void (*found) (void *opaque, uint64_t n),
                void *opaque);
+};
+
+/* A store: its operations and its own state, as an outer store holds
+ * the stores it is built from.
+ */
+struct chunk_store {
+  const struct chunk_store_ops *ops;
+  void *opaque;
 };
 
 struct chunk_engine;

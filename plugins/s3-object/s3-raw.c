@@ -10,11 +10,19 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <nbdkit-plugin.h>
 
+#include "chunk-engine.h"
 #include "s3-raw.h"
+
+/* The object's bytes in chunks of this size: big enough that a GET is
+ * worth its round trip, small enough that a large read runs as several
+ * GETs in parallel.
+ */
+#define RAW_CHUNK_SIZE (UINT32_C (4) * 1024 * 1024)
 
 int
 s3_raw_size (struct s3_client *c, const char *key, uint64_t *size)
@@ -46,7 +54,11 @@ s3_raw_size (struct s3_client *c, const char *key, uint64_t *size)
   return 0;
 }
 
-int
+/* COUNT bytes at OFFSET with one ranged GET.  The object must still be
+ * SIZE bytes long (a changed object is EIO, not a mix of two versions'
+ * lengths).
+ */
+static int
 s3_raw_read (struct s3_client *c, const char *key, uint64_t size,
              void *buf, uint32_t count, uint64_t offset)
 {
@@ -77,4 +89,102 @@ s3_raw_read (struct s3_client *c, const char *key, uint64_t size,
   }
   s3_response_free (&r);
   return ret;
+}
+
+static int
+raw_store_read (void *store, uint64_t n, void *buf, uint32_t len,
+                uint32_t off)
+{
+  struct s3_raw_volume *r = store;
+  return s3_raw_read (r->client, r->key, r->size, buf, len,
+                      n * RAW_CHUNK_SIZE + off);
+}
+
+static int
+raw_store_refuse (void)
+{
+  nbdkit_error ("key= serves an object read-only");
+  errno = EROFS;
+  return -1;
+}
+
+static int
+raw_store_write (void *store, uint64_t n, const void *buf, uint32_t len,
+                 uint32_t off, bool fua)
+{
+  return raw_store_refuse ();
+}
+
+static int
+raw_store_remove (void *store, const uint64_t *ns, size_t count, bool fua)
+{
+  return raw_store_refuse ();
+}
+
+static int
+raw_store_sync (void *store)
+{
+  return 0;
+}
+
+/* Every byte of the object is data. */
+static int
+raw_store_list (void *store, void (*found) (void *opaque, uint64_t n),
+                void *opaque)
+{
+  struct s3_raw_volume *r = store;
+  uint64_t n;
+
+  for (n = 0; n < (r->size + RAW_CHUNK_SIZE - 1) / RAW_CHUNK_SIZE; ++n)
+    found (opaque, n);
+  return 0;
+}
+
+static const struct chunk_store_ops raw_store_ops = {
+  .partial_write = false,
+  .read = raw_store_read,
+  .write = raw_store_write,
+  .remove = raw_store_remove,
+  .sync = raw_store_sync,
+  .list = raw_store_list,
+};
+
+struct s3_raw_volume *
+s3_raw_open (struct s3_client *c, const char *key, unsigned parallel)
+{
+  struct s3_raw_volume *r = calloc (1, sizeof *r);
+
+  if (r == NULL || (r->key = strdup (key)) == NULL) {
+    nbdkit_error ("calloc: %m");
+    free (r);
+    return NULL;
+  }
+  r->client = c;
+  if (s3_raw_size (c, key, &r->size) == -1)
+    goto err;
+  if (r->size == 0) {
+    nbdkit_error ("key=%s: the object is empty: nothing to serve", key);
+    errno = EINVAL;
+    goto err;
+  }
+  r->engine = chunk_engine_new (key, &raw_store_ops, r, r->size,
+                                RAW_CHUNK_SIZE);
+  if (r->engine == NULL ||
+      chunk_engine_set_parallelism (r->engine, parallel) == -1)
+    goto err;
+  return r;
+
+ err:
+  s3_raw_close (r);
+  return NULL;
+}
+
+void
+s3_raw_close (struct s3_raw_volume *r)
+{
+  if (r == NULL)
+    return;
+  chunk_engine_free (r->engine);
+  free (r->key);
+  free (r);
 }

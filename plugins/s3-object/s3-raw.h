@@ -13,11 +13,20 @@
  */
 extern int s3_raw_size (struct s3_client *c, const char *key, uint64_t *size);
 
-/* COUNT bytes at OFFSET with one ranged GET.  The object must still be
- * SIZE bytes long (a changed object is EIO, not a mix of two versions'
- * lengths).
+/* The object as a read-only volume: a chunk engine over a store whose
+ * chunk n is bytes [n*C, (n+1)*C) of the object, read with ranged GETs
+ * (so that a large read runs as PARALLEL ranged GETs at once).
  */
-extern int s3_raw_read (struct s3_client *c, const char *key, uint64_t size,
-                        void *buf, uint32_t count, uint64_t offset);
+struct s3_raw_volume {
+  struct s3_client *client;     /* borrowed from the plugin */
+  char *key;
+  uint64_t size;
+  struct chunk_engine *engine;
+};
+
+/* Returns NULL after nbdkit_error (an empty or missing object). */
+extern struct s3_raw_volume *s3_raw_open (struct s3_client *c,
+                                          const char *key, unsigned parallel);
+extern void s3_raw_close (struct s3_raw_volume *r);
 
 #endif

@@ -35,8 +35,7 @@
 static uint32_t
 chunk_span (const struct s3_volume *v, uint64_t n)
 {
-  uint64_t left = v->meta.size - n * v->meta.chunk_size;
-  return left < v->meta.chunk_size ? (uint32_t) left : v->meta.chunk_size;
+  return chunk_span_of (v->meta.size, v->meta.chunk_size, n);
 }
 
 /* Why the last read attempt of this thread failed its check. */

@@ -431,7 +431,7 @@ refuse_orphan_chunks (struct s3_client *c, const char *prefix,
 static int
 check_against_create (struct s3_client *c, const char *name,
                       const struct volume_meta *m,
-                      const struct s3_volume_create *create)
+                      const struct volume_create *create)
 {
   char why[256];
 
@@ -447,7 +447,7 @@ check_against_create (struct s3_client *c, const char *name,
 
 int
 s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
-                   const struct s3_volume_create *create,
+                   const struct volume_create *create,
                    struct volume_meta *m)
 {
   CLEANUP_FREE char *key = s3_volume_meta_key (prefix, name);
@@ -499,7 +499,7 @@ s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
 
 struct s3_volume *
 s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
-                bool readonly, const struct s3_volume_create *create,
+                bool readonly, const struct volume_create *create,
                 unsigned parallel, const struct s3_lease_config *lease)
 {
   struct s3_volume *v;

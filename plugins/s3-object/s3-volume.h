@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "s3-http.h"
+#include "volume-layer.h"
 #include "volume-meta.h"
 
 struct s3_volume {
@@ -22,11 +23,6 @@ struct s3_volume {
   struct s3_lease *lease;       /* held while open read-write */
 };
 
-struct s3_volume_create {
-  uint64_t size;                /* 0: never create */
-  uint32_t chunk_size;          /* 0: default; else must match if existing */
-};
-
 /* Key of chunk N / of the metadata object, malloc'd (NULL on ENOMEM). */
 extern char *s3_volume_chunk_key (const struct s3_volume *v, uint64_t n);
 extern char *s3_volume_meta_key (const char *prefix, const char *name);
@@ -37,7 +33,7 @@ extern char *s3_volume_meta_key (const char *prefix, const char *name);
  */
 extern int s3_volume_prepare (struct s3_client *c, const char *prefix,
                               const char *name,
-                              const struct s3_volume_create *create,
+                              const struct volume_create *create,
                               struct volume_meta *m);
 
 /* Open the volume: metadata, then (read-write: with the lease of
@@ -49,7 +45,7 @@ struct s3_lease_config;
 extern struct s3_volume *s3_volume_open (struct s3_client *c,
                                          const char *prefix, const char *name,
                                          bool readonly,
-                                         const struct s3_volume_create *create,
+                                         const struct volume_create *create,
                                          unsigned parallel,
                                          const struct s3_lease_config *lease);
 extern void s3_volume_close (struct s3_volume *v);

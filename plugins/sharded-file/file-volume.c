@@ -89,25 +89,6 @@ parse_meta_fd (int fd, const char *dirname, const char *name,
   return 0;
 }
 
-int
-file_volume_read_meta (int dirfd, const char *dirname, const char *name,
-                       struct volume_meta *m)
-{
-  char fname[META_NAME_MAX];
-  CLEANUP_CLOSE int fd = -1;
-
-  meta_file_name (name, fname, sizeof fname);
-  fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd == -1) {
-    if (errno == ENOENT)
-      nbdkit_error ("volume '%s' does not exist in %s", name, dirname);
-    else
-      nbdkit_error ("%s/%s: open: %m", dirname, fname);
-    return -1;
-  }
-  return parse_meta_fd (fd, dirname, name, m);
-}
-
 /* Write NAME.meta atomically: a temporary file, synced, then linked to its
  * final name (which fails rather than replacing a volume made meanwhile
  * by someone else), then the directory synced.
@@ -175,7 +156,7 @@ create_meta (int dirfd, const char *dirname, const char *name,
 static int
 check_against_create (const char *dirname, const char *name,
                       const struct volume_meta *m,
-                      const struct file_volume_create *create)
+                      const struct volume_create *create)
 {
   char why[256];
 
@@ -191,7 +172,7 @@ check_against_create (const char *dirname, const char *name,
 /* Open NAME.meta, creating the volume first if asked to. */
 static int
 open_meta (int dirfd, const char *dirname, const char *name,
-           const struct file_volume_create *create)
+           const struct volume_create *create)
 {
   char fname[META_NAME_MAX];
   int fd;
@@ -233,7 +214,7 @@ lock_meta (int fd, const char *dirname, const char *name, int how)
 
 int
 file_volume_prepare (int dirfd, const char *dirname, const char *name,
-                     const struct file_volume_create *create)
+                     const struct volume_create *create)
 {
   CLEANUP_CLOSE int fd = -1;
   struct volume_meta m;
@@ -252,7 +233,7 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
 
 struct file_volume *
 file_volume_open (int dirfd, const char *dirname, const char *name,
-                  bool readonly, const struct file_volume_create *create,
+                  bool readonly, const struct volume_create *create,
                   size_t max_open_files)
 {
   struct file_volume *v;

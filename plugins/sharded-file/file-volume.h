@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "volume-layer.h"
 #include "volume-meta.h"
 
 struct file_volume {
@@ -32,12 +33,6 @@ struct file_volume {
   struct chunk_engine *engine;
 };
 
-/* Options for creating a volume that does not exist yet. */
-struct file_volume_create {
-  uint64_t size;                /* 0: never create */
-  uint32_t chunk_size;          /* 0: default; else must match if existing */
-};
-
 /* Open volume NAME in the directory DIRFD (called DIRNAME in messages).
  * Takes a shared (READONLY) or exclusive lock on it, which fails at once
  * if another process holds a conflicting one.  CREATE may be NULL.
@@ -45,7 +40,7 @@ struct file_volume_create {
  */
 extern struct file_volume *file_volume_open (int dirfd, const char *dirname,
                                              const char *name, bool readonly,
-                                             const struct file_volume_create *create,
+                                             const struct volume_create *create,
                                              size_t max_open_files);
 extern void file_volume_close (struct file_volume *v);
 
@@ -55,10 +50,6 @@ extern void file_volume_close (struct file_volume *v);
  */
 extern int file_volume_prepare (int dirfd, const char *dirname,
                                 const char *name,
-                                const struct file_volume_create *create);
-
-/* Read and parse NAME.meta.  Returns 0, or -1 after nbdkit_error. */
-extern int file_volume_read_meta (int dirfd, const char *dirname,
-                                  const char *name, struct volume_meta *m);
+                                const struct volume_create *create);
 
 #endif /* SHARDKIT_FILE_VOLUME_H */

@@ -3,9 +3,10 @@
  *
  * Serves volumes stored as chunk files in a directory: DIR/NAME.meta and
  * DIR/NAME.<n>.chunk (see nbdkit-sharded-file-plugin(1)).  Every volume in
- * DIR is an export.  All connections to one volume share one open volume
- * (one chunk engine, one descriptor cache), so they see one consistent
- * state and multi-conn is safe.
+ * DIR is an export.  This file is the plugin's parameters and its
+ * namespace of volumes; the volume layer (common/volume-layer.h) does
+ * the rest: all connections to one volume share one open volume (one
+ * chunk engine, one descriptor cache, one lock), so multi-conn is safe.
  */
 #include <config.h>
 
@@ -13,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +25,7 @@
 #include "chunk-engine.h"
 #include "cleanup.h"
 #include "file-volume.h"
+#include "volume-layer.h"
 #include "volume-meta.h"
 #include "volume-name.h"
 
@@ -33,30 +34,20 @@
 
 static char *dir;                   /* dir= */
 static int dir_fd = -1;
-static const char *default_volume;  /* export= */
-static struct file_volume_create create; /* size=, chunk-size= */
 static unsigned max_open_files = DEFAULT_MAX_OPEN_FILES;
 
-/* Volumes opened by connections, shared and kept open until unload. */
-struct open_volume {
-  struct file_volume *v;
-  unsigned conns;
-  struct open_volume *next;
-};
-static pthread_mutex_t volumes_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct open_volume *volumes;
+static const struct volume_ops file_volume_ops;
+
+static void
+sharded_file_load (void)
+{
+  volume_layer_init (&file_volume_ops);
+}
 
 static void
 sharded_file_unload (void)
 {
-  struct open_volume *ov, *next;
-
-  for (ov = volumes; ov; ov = next) {
-    next = ov->next;
-    file_volume_close (ov->v);
-    free (ov);
-  }
-  volumes = NULL;
+  volume_layer_unload ();
   if (dir_fd >= 0)
     close (dir_fd);
   free (dir);
@@ -65,8 +56,10 @@ sharded_file_unload (void)
 static int
 sharded_file_config (const char *key, const char *value)
 {
-  int64_t r;
+  int r = volume_layer_config (key, value);
 
+  if (r != 0)
+    return r == 1 ? 0 : -1;
   if (strcmp (key, "dir") == 0) {
     free (dir);
     dir = realpath (value, NULL);
@@ -74,40 +67,6 @@ sharded_file_config (const char *key, const char *value)
       nbdkit_error ("dir=%s: %m", value);
       return -1;
     }
-  }
-  else if (strcmp (key, "export") == 0) {
-    const char *why;
-    if (!volume_name_is_valid (value, &why)) {
-      nbdkit_error ("export='%s': %s", value, why);
-      return -1;
-    }
-    default_volume = value;
-  }
-  else if (strcmp (key, "size") == 0) {
-    r = nbdkit_parse_size (value);
-    if (r == -1) {
-      /* nbdkit's own message does not say which parameter. */
-      nbdkit_error ("size='%s': not a size", value);
-      return -1;
-    }
-    if (r == 0) {
-      nbdkit_error ("size='%s': a volume cannot be empty", value);
-      return -1;
-    }
-    create.size = (uint64_t) r;
-  }
-  else if (strcmp (key, "chunk-size") == 0) {
-    r = nbdkit_parse_size (value);
-    if (r == -1) {
-      nbdkit_error ("chunk-size='%s': not a size", value);
-      return -1;
-    }
-    if (!chunk_size_is_valid ((uint64_t) r)) {
-      nbdkit_error ("chunk-size='%s': must be a power of two from 64K to 1G",
-                    value);
-      return -1;
-    }
-    create.chunk_size = (uint32_t) r;
   }
   else if (strcmp (key, "max-open-files") == 0) {
     if (nbdkit_parse_unsigned ("max-open-files", value, &max_open_files) == -1)
@@ -132,20 +91,8 @@ sharded_file_config_complete (void)
     nbdkit_error ("dir=<DIRECTORY> is required");
     return -1;
   }
-  if ((create.size || create.chunk_size) && default_volume == NULL) {
-    nbdkit_error ("size= and chunk-size= need export=<NAME>: they describe "
-                  "the volume to create");
+  if (volume_layer_config_complete () == -1)
     return -1;
-  }
-  if (create.size) {
-    uint64_t cs = create.chunk_size ? create.chunk_size : CHUNK_SIZE_DEFAULT;
-    if ((create.size + cs - 1) / cs > CHUNK_ENGINE_MAX_CHUNKS) {
-      nbdkit_error ("size=%" PRIu64 " needs more than %" PRIu64 " chunks of "
-                    "%" PRIu64 " bytes: use a larger chunk-size=",
-                    create.size, CHUNK_ENGINE_MAX_CHUNKS, cs);
-      return -1;
-    }
-  }
   dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd == -1) {
     nbdkit_error ("dir=%s: %m", dir);
@@ -156,21 +103,8 @@ sharded_file_config_complete (void)
 
 #define sharded_file_config_help \
   "dir=<DIRECTORY>     (required) Directory holding the volumes.\n" \
-  "export=<NAME>       Volume served to clients asking for the default export.\n" \
-  "size=<SIZE>         Create export=NAME with this size if it does not exist.\n" \
-  "chunk-size=<SIZE>   Chunk size of a new volume (power of two, 64K-1G, default 4M).\n" \
+  VOLUME_LAYER_CONFIG_HELP "\n" \
   "max-open-files=<N>  Open chunk files kept per volume (default 256)."
-
-static int
-sharded_file_get_ready (void)
-{
-  /* Create the default volume now, and fail now on a bad volume or one
-   * served read-write by another process, rather than at the first client.
-   */
-  if (default_volume)
-    return file_volume_prepare (dir_fd, dir, default_volume, &create);
-  return 0;
-}
 
 static void
 sharded_file_dump_plugin (void)
@@ -180,8 +114,7 @@ sharded_file_dump_plugin (void)
 }
 
 static int
-sharded_file_list_exports (int readonly, int is_tls,
-                           struct nbdkit_exports *exports)
+file_list_exports (struct nbdkit_exports *exports)
 {
   struct dirent *d;
   DIR *dp;
@@ -224,288 +157,57 @@ sharded_file_list_exports (int readonly, int is_tls,
   return r;
 }
 
-static const char *
-sharded_file_default_export (int readonly, int is_tls)
+/* The namespace: volumes in dir=. */
+static int
+file_prepare (const char *name, const struct volume_create *create)
 {
-  return default_volume ? default_volume : "";
+  return file_volume_prepare (dir_fd, dir, name, create);
 }
 
-struct handle {
-  struct open_volume *ov;
-  struct chunk_engine *engine;
-  bool readonly;
-};
-
 static void *
-sharded_file_open (int readonly)
+file_open (const char *name, bool readonly,
+           const struct volume_create *create)
 {
-  const char *name = nbdkit_export_name ();
-  struct open_volume *ov;
-  struct handle *h;
-  const char *why;
+  return file_volume_open (dir_fd, dir, name, readonly, create,
+                           max_open_files);
+}
 
-  /* nbdkit 1.32 tells a plugin only the export name of the client
-   * connection it runs in.  A context that a filter opens outside any
-   * connection (background work started in .after_fork) gets NULL and
-   * cannot say which export it wants: it gets the default export, and
-   * filters must open such contexts for the default export only (see the
-   * man page).
-   */
-  if (name == NULL) {
-    if (default_volume == NULL) {
-      nbdkit_error ("opened outside a client connection, and there is no "
-                    "default export (export=) to serve");
-      errno = ENOENT;
-      return NULL;
-    }
-    nbdkit_debug ("opened outside a client connection: serving the default "
-                  "export %s", default_volume);
-  }
-  if (name == NULL || name[0] == '\0') {
-    if (default_volume == NULL) {
-      nbdkit_error ("no default export: the client must name a volume "
-                    "(or start the server with export=<NAME>)");
-      errno = ENOENT;
-      return NULL;
-    }
-    name = default_volume;
-  }
-  /* Checked here too, before anything touches the file system. */
-  if (!volume_name_is_valid (name, &why)) {
-    nbdkit_error ("export name refused: %s", why);
-    errno = EINVAL;
-    return NULL;
-  }
-
-  h = calloc (1, sizeof *h);
-  if (h == NULL) {
-    nbdkit_error ("calloc: %m");
-    return NULL;
-  }
-  h->readonly = readonly;
-
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&volumes_lock);
-  for (ov = volumes; ov; ov = ov->next)
-    if (strcmp (ov->v->name, name) == 0)
-      break;
-  if (ov && ov->v->readonly && !readonly) {
-    nbdkit_error ("volume '%s' is open read-only in this server", name);
-    free (h);
-    errno = EROFS;
-    return NULL;
-  }
-  if (ov == NULL) {
-    struct file_volume *v;
-    bool is_default = default_volume && strcmp (name, default_volume) == 0;
-
-    v = file_volume_open (dir_fd, dir, name, readonly,
-                          is_default ? &create : NULL, max_open_files);
-    if (v == NULL) {
-      free (h);
-      return NULL;
-    }
-    ov = calloc (1, sizeof *ov);
-    if (ov == NULL) {
-      nbdkit_error ("calloc: %m");
-      file_volume_close (v);
-      free (h);
-      return NULL;
-    }
-    ov->v = v;
-    ov->next = volumes;
-    volumes = ov;
-  }
-  ov->conns++;
-  h->ov = ov;
-  h->engine = ov->v->engine;
-  return h;
+static struct chunk_engine *
+file_engine (void *vol)
+{
+  struct file_volume *v = vol;
+  return v->engine;
 }
 
 static void
-sharded_file_close (void *handle)
+file_close (void *vol)
 {
-  struct handle *h = handle;
-
-  /* The volume stays open (and locked) for later connections: the lock
-   * then keeps guarding it for as long as this server runs.
-   */
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&volumes_lock);
-  h->ov->conns--;
-  free (h);
+  file_volume_close (vol);
 }
 
-static const char *
-sharded_file_export_description (void *handle)
-{
-  struct handle *h = handle;
-
-  return nbdkit_printf_intern ("sharded-file volume %s, %" PRIu64
-                               " bytes, %" PRIu32 "-byte chunks",
-                               h->ov->v->name, h->ov->v->meta.size,
-                               h->ov->v->meta.chunk_size);
-}
-
-static int64_t
-sharded_file_get_size (void *handle)
-{
-  struct handle *h = handle;
-  return (int64_t) chunk_engine_size (h->engine);
-}
-
-static int
-sharded_file_block_size (void *handle, uint32_t *minimum, uint32_t *preferred,
-                         uint32_t *maximum)
-{
-  /* Any byte range works (partial chunk writes go straight to the file);
-   * page-sized I/O avoids read-modify-write in the page cache.
-   */
-  *minimum = 1;
-  *preferred = 4096;
-  *maximum = 0xffffffff;
-  return 0;
-}
-
-static int
-sharded_file_can_multi_conn (void *handle)
-{
-  return 1;
-}
-
-static int
-sharded_file_can_trim (void *handle)
-{
-  return 1;
-}
-
-static int
-sharded_file_can_zero (void *handle)
-{
-  return 1;
-}
-
-static int
-sharded_file_can_fast_zero (void *handle)
-{
-  return 1;
-}
-
-static int
-sharded_file_can_fua (void *handle)
-{
-  return NBDKIT_FUA_NATIVE;
-}
-
-static int
-sharded_file_can_cache (void *handle)
-{
-  return NBDKIT_CACHE_NATIVE;
-}
-
-static int
-sharded_file_can_extents (void *handle)
-{
-  return 1;
-}
-
-static int
-sharded_file_is_rotational (void *handle)
-{
-  return 0;
-}
-
-static int
-sharded_file_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
-                    uint32_t flags)
-{
-  struct handle *h = handle;
-  return chunk_engine_pread (h->engine, buf, count, offset);
-}
-
-static int
-sharded_file_pwrite (void *handle, const void *buf, uint32_t count,
-                     uint64_t offset, uint32_t flags)
-{
-  struct handle *h = handle;
-  return chunk_engine_pwrite (h->engine, buf, count, offset,
-                              flags & NBDKIT_FLAG_FUA);
-}
-
-static int
-sharded_file_flush (void *handle, uint32_t flags)
-{
-  struct handle *h = handle;
-  return chunk_engine_flush (h->engine);
-}
-
-static int
-sharded_file_trim (void *handle, uint32_t count, uint64_t offset,
-                   uint32_t flags)
-{
-  struct handle *h = handle;
-  return chunk_engine_trim (h->engine, count, offset, flags & NBDKIT_FLAG_FUA);
-}
-
-static int
-sharded_file_zero (void *handle, uint32_t count, uint64_t offset,
-                   uint32_t flags)
-{
-  struct handle *h = handle;
-  return chunk_engine_zero (h->engine, count, offset,
-                            flags & NBDKIT_FLAG_FAST_ZERO,
-                            flags & NBDKIT_FLAG_FUA);
-}
-
-static int
-sharded_file_extents (void *handle, uint32_t count, uint64_t offset,
-                      uint32_t flags, struct nbdkit_extents *extents)
-{
-  struct handle *h = handle;
-  return chunk_engine_extents (h->engine, count, offset,
-                               flags & NBDKIT_FLAG_REQ_ONE, extents);
-}
-
-static int
-sharded_file_cache (void *handle, uint32_t count, uint64_t offset,
-                    uint32_t flags)
-{
-  struct handle *h = handle;
-  return chunk_engine_cache (h->engine, count, offset);
-}
+static const struct volume_ops file_volume_ops = {
+  .kind = "sharded-file volume",
+  .prefer_whole_chunks = false,
+  .prepare = file_prepare,
+  .open = file_open,
+  .engine = file_engine,
+  .close = file_close,
+  .list_exports = file_list_exports,
+};
 
 static struct nbdkit_plugin plugin = {
   .name               = "sharded-file",
   .longname           = "shardkit sharded-file plugin",
   .version            = PACKAGE_VERSION,
+  .load               = sharded_file_load,
   .unload             = sharded_file_unload,
   .config             = sharded_file_config,
   .config_complete    = sharded_file_config_complete,
   .config_help        = sharded_file_config_help,
   .magic_config_key   = "dir",
-  .get_ready          = sharded_file_get_ready,
+  .get_ready          = volume_layer_get_ready,
   .dump_plugin        = sharded_file_dump_plugin,
-  .list_exports       = sharded_file_list_exports,
-  .default_export     = sharded_file_default_export,
-  .open               = sharded_file_open,
-  .close              = sharded_file_close,
-  .export_description = sharded_file_export_description,
-  .get_size           = sharded_file_get_size,
-  .block_size         = sharded_file_block_size,
-  .can_multi_conn     = sharded_file_can_multi_conn,
-  .can_trim           = sharded_file_can_trim,
-  .can_zero           = sharded_file_can_zero,
-  .can_fast_zero      = sharded_file_can_fast_zero,
-  .can_fua            = sharded_file_can_fua,
-  .can_cache          = sharded_file_can_cache,
-  .can_extents        = sharded_file_can_extents,
-  .is_rotational      = sharded_file_is_rotational,
-  .pread              = sharded_file_pread,
-  .pwrite             = sharded_file_pwrite,
-  .flush              = sharded_file_flush,
-  .trim               = sharded_file_trim,
-  .zero               = sharded_file_zero,
-  .extents            = sharded_file_extents,
-  .cache              = sharded_file_cache,
-  .errno_is_preserved = 1,
+  VOLUME_LAYER_CALLBACKS,
 };
 
 NBDKIT_REGISTER_PLUGIN (plugin)
