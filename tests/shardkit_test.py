@@ -235,6 +235,16 @@ def start_fails(args, readonly=False, timeout=20):
     return out.decode("utf-8", "replace")
 
 
+def expect_error(fn, what):
+    """Call FN, which must fail with an NBD error; return the nbd.Error.
+    WHAT names the call in the failure message."""
+    try:
+        fn()
+    except nbd.Error as e:
+        return e
+    fail(what + ": succeeded, expected an error")
+
+
 def wait_for_output(srv, text, timeout=60 if VALGRIND else 10):
     """Wait until TEXT is in SRV's log, at most TIMEOUT seconds; return
     whether it is."""
@@ -265,13 +275,19 @@ def flaky_server(params, disk, state=None):
     return srv, d
 
 
-def put_state(d, name, value):
-    """Write VALUE to the file NAME in D: how tests switch the faults of
-    the fault injectors that keep their state in a directory
-    (test-retry-backoff-flaky.sh: fail-pread, bad-h1, errno, ...;
-    retry-backoff-faults.c)."""
-    with open(os.path.join(d, name), "w") as f:
-        f.write(str(value))
+def put_state(d, name, value="", on=True):
+    """Write VALUE to the file NAME in D, or with on=False remove it: how
+    tests switch the faults of the fault injectors that keep their state
+    in a directory (fault_injector(): enospc-pwrite, fail-fdatasync, ...;
+    test-retry-backoff-flaky.sh: fail-pread, bad-h1, errno, ...;
+    retry-backoff-faults.c).  put_state(d, "log", on=False) empties a
+    call log."""
+    p = os.path.join(d, name)
+    if on:
+        with open(p, "w") as f:
+            f.write(str(value))
+    elif os.path.exists(p):
+        os.unlink(p)
 
 
 def logged_calls(d, name="log"):
