@@ -1,6 +1,8 @@
 # Unit tests of common/.
-check_PROGRAMS += test-volume-name test-volume-meta test-chunk-engine
-TESTS += test-volume-name test-volume-meta test-chunk-engine
+check_PROGRAMS += test-volume-name test-volume-meta test-chunk-engine \
+	test-backoff
+TESTS += test-volume-name test-volume-meta test-chunk-engine \
+	test-backoff
 EXTRA_DIST += nbdkit-shim.h
 
 test_volume_name_SOURCES = test-volume-name.c test-util.h
@@ -14,3 +16,7 @@ test_volume_meta_LDADD = $(UNIT_LDADD)
 test_chunk_engine_SOURCES = test-chunk-engine.c nbdkit-shim.c nbdkit-shim.h test-util.h
 test_chunk_engine_CFLAGS = $(UNIT_CFLAGS)
 test_chunk_engine_LDADD = $(UNIT_LDADD)
+
+test_backoff_SOURCES = test-backoff.c test-util.h
+test_backoff_CFLAGS = $(UNIT_CFLAGS)
+test_backoff_LDADD = $(top_builddir)/common/libshardkit-util.la

@@ -1,14 +1,14 @@
 # Tests of the retry-backoff filter.
 
-# The filter's pure parts (duration parser, backoff, errno policy).
+# The filter's pure parts: its errno policy, and the duration parser and
+# backoff of common/ as the filter uses them.
 check_PROGRAMS += test-retry-backoff-units
 TESTS += test-retry-backoff-units
 test_retry_backoff_units_SOURCES = test-retry-backoff-units.c test-util.h \
-	../filters/retry-backoff/backoff.c \
-	../filters/retry-backoff/duration.c \
 	../filters/retry-backoff/errno-policy.c
 test_retry_backoff_units_CFLAGS = $(SHARDKIT_CFLAGS) \
 	-I$(top_srcdir)/filters/retry-backoff
+test_retry_backoff_units_LDADD = $(top_builddir)/common/libshardkit-util.la
 
 # Functional tests: nbdkit's error filter (and eval plugin) below the filter.
 RETRY_BACKOFF_TESTS = \

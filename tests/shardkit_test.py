@@ -233,3 +233,95 @@ def start_fails(args, readonly=False, timeout=20):
     if p.returncode == 0:
         fail("nbdkit exited 0 although it should have refused: %s" % cmd)
     return out.decode("utf-8", "replace")
+
+
+def expect_error(fn, what):
+    """Call FN, which must fail with an NBD error; return the nbd.Error.
+    WHAT names the call in the failure message."""
+    try:
+        fn()
+    except nbd.Error as e:
+        return e
+    fail(what + ": succeeded, expected an error")
+
+
+def wait_for_output(srv, text, timeout=60 if VALGRIND else 10):
+    """Wait until TEXT is in SRV's log, at most TIMEOUT seconds; return
+    whether it is."""
+    deadline = time.monotonic() + timeout
+    while text not in srv.output():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+# retry-backoff's tests.
+
+SRCDIR = os.environ.get("srcdir", os.path.dirname(os.path.abspath(__file__)))
+# An nbdkit sh plugin that fails on demand (see the script).
+FLAKY = os.path.join(SRCDIR, "test-retry-backoff-flaky.sh")
+
+
+def flaky_server(params, disk, state=None):
+    """nbdkit --filter=retry-backoff sh FLAKY PARAMS..., its state in the
+    directory STATE (a new one by default), which gets DISK (bytes) as the
+    export's data.  Returns (the Server, the state directory)."""
+    d = state or tmpdir("shardkit-flaky-")
+    with open(os.path.join(d, "disk"), "wb") as f:
+        f.write(disk)
+    srv = Server(["--filter=retry-backoff", "sh", FLAKY] + list(params),
+                 env={"FLAKY_DIR": d})
+    return srv, d
+
+
+def put_state(d, name, value="", on=True):
+    """Write VALUE to the file NAME in D, or with on=False remove it: how
+    tests switch the faults of the fault injectors that keep their state
+    in a directory (fault_injector(): enospc-pwrite, fail-fdatasync, ...;
+    test-retry-backoff-flaky.sh: fail-pread, bad-h1, errno, ...;
+    retry-backoff-faults.c).  put_state(d, "log", on=False) empties a
+    call log."""
+    p = os.path.join(d, name)
+    if on:
+        with open(p, "w") as f:
+            f.write(str(value))
+    elif os.path.exists(p):
+        os.unlink(p)
+
+
+def logged_calls(d, name="log"):
+    """The calls such a fault injector logged in D/NAME, one line each,
+    split into words (["pwrite", "h1", "512", "0", "fua", ...]); [] before
+    the first."""
+    p = os.path.join(d, name)
+    if not os.path.exists(p):
+        return []
+    with open(p) as f:
+        return [l.split() for l in f]
+
+
+def stop_after_summary(srv, h):
+    """Disconnect H and stop SRV once retry-backoff has logged the
+    connection's summary (logged at close, which SIGTERM could pre-empt)."""
+    h.shutdown()
+    wait_for_output(srv, "connection summary:")
+    srv.stop()
+
+
+def retry_summaries(out):
+    """retry-backoff's connection summaries in the log OUT, one tuple per
+    connection: (requests retried, retries, recovered, gave up, reopens,
+    failed reopens)."""
+    return [tuple(int(x) for x in m) for m in re.findall(
+        r"connection summary: (\d+) requests retried, (\d+) retries, "
+        r"(\d+) recovered, (\d+) gave up, (\d+) reopens \((\d+) failed\)",
+        out)]
+
+
+def retry_summary(out):
+    """The one connection summary in the log OUT (see retry_summaries);
+    fails the test if there is none."""
+    s = retry_summaries(out)
+    check(s, "no connection summary in the log")
+    return s[-1]

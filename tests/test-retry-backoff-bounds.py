@@ -10,18 +10,8 @@ import time
 
 import nbd
 
-from shardkit_test import VALGRIND, Server, check
+from shardkit_test import VALGRIND, Server, check, stop_after_summary
 
-
-def finish(srv, h):
-    """Disconnect and stop the server once the filter has logged the
-    connection's summary (logged at close, which SIGTERM could pre-empt)."""
-    h.shutdown()
-    deadline = time.monotonic() + (60 if VALGRIND else 10)
-    while "connection summary:" not in srv.output() and \
-            time.monotonic() < deadline:
-        time.sleep(0.01)
-    srv.stop()
 
 MiB = 1024 * 1024
 SLACK = 1.0 if VALGRIND else 0.10     # fraction of the deadline allowed over
@@ -70,7 +60,7 @@ check(elapsed >= deadline * 0.95,
       % (elapsed, deadline))
 # Other requests are not affected, and the connection still works.
 h.pwrite(b"ok" * 100, 0)
-finish(srv, h)
+stop_after_summary(srv, h)
 out = srv.output()
 lines = retry_lines(out)
 check(len(lines) >= 10, "only %d retries in %gs" % (len(lines), deadline))
@@ -90,7 +80,7 @@ srv = Server(["--filter=retry-backoff", "--filter=delay", "--filter=error",
               "retry-delay=10ms", "retry-max-delay=50ms"])
 h = srv.connect()
 elapsed, e = timed_fail(lambda: h.pread(4096, 0))
-finish(srv, h)
+stop_after_summary(srv, h)
 print("slow attempts: failed after %.3fs (deadline 1s, 300ms per attempt)"
       % elapsed)
 check(1.0 <= elapsed <= 1.3 + (2.0 if VALGRIND else 0.15),
@@ -103,7 +93,7 @@ srv = server("error-pread-rate=100%", "error=EIO", "retries=5",
              "retry-delay=10ms", "retry-max-delay=40ms", "reopen-after=0")
 h = srv.connect()
 elapsed, e = timed_fail(lambda: h.pread(512, 4096))
-finish(srv, h)
+stop_after_summary(srv, h)
 out = srv.output()
 lines = retry_lines(out)
 check([n for _, _, n, _ in lines] == [1, 2, 3, 4],
@@ -134,7 +124,7 @@ srv = server("error-pread-rate=100%", "error=EIO", "retries=2",
              "retry-delay=200ms", "retry-max-delay=200ms", "reopen-after=0")
 h = srv.connect()
 times = [timed_fail(lambda: h.pread(512, 0))[0] for _ in range(12)]
-finish(srv, h)
+stop_after_summary(srv, h)
 ds = [d for *_, d in retry_lines(srv.output())]
 check(len(ds) == 12, "%d retries for 12 reads" % len(ds))
 over = 3.0 if VALGRIND else 0.05
@@ -154,7 +144,7 @@ print("retry-max-delay=200ms: reads took %s (mean %.3fs)"
 srv = server("error-pread-rate=100%", "error=EIO", "retries=1")
 h = srv.connect()
 elapsed, e = timed_fail(lambda: h.pread(512, 0))
-finish(srv, h)
+stop_after_summary(srv, h)
 out = srv.output()
 check(len(re.findall(r"injecting EIO error into pread", out)) == 1,
       "retries=1: more than one attempt")
@@ -168,7 +158,7 @@ srv = server("error-pread-rate=100%", "error=EIO", "retries=61",
              "retry-delay=5ms", "retry-max-delay=5ms", "reopen-after=0")
 h = srv.connect()
 timed_fail(lambda: h.pread(512, 0))
-finish(srv, h)
+stop_after_summary(srv, h)
 ds = [d for *_, d in retry_lines(srv.output())]
 check(len(ds) == 60, "%d retries" % len(ds))
 check(all(d <= 0.005 + 1e-9 for d in ds), "a delay above the ceiling")
@@ -181,7 +171,7 @@ check(min(ds) < 0.0015 and max(ds) > 0.0035,
 srv = server("error-pwrite-rate=100%", "error=ENOSPC", "retry-delay=5s")
 h = srv.connect()
 elapsed, e = timed_fail(lambda: h.pwrite(b"x" * 4096, 0))
-finish(srv, h)
+stop_after_summary(srv, h)
 out = srv.output()
 print("ENOSPC write failed after %.3fs: %s" % (elapsed, e))
 check(e.errnum == errno.ENOSPC, "errno %s, expected ENOSPC" % e.errno)
@@ -197,7 +187,7 @@ for name, code in (("EPERM", errno.EPERM), ("EINVAL", errno.EINVAL)):
     srv = server("error-pread-rate=100%", "error=" + name, "retry-delay=5s")
     h = srv.connect()
     elapsed, e = timed_fail(lambda: h.pread(100, 0))
-    finish(srv, h)
+    stop_after_summary(srv, h)
     check(e.errnum == code, "%s: errno %s" % (name, e.errno))
     check(retry_lines(srv.output()) == [], "%s was retried" % name)
 
@@ -206,13 +196,13 @@ srv = server("error-pread-rate=100%", "error=ENOMEM", "retries=2",
              "retry-delay=1ms")
 h = srv.connect()
 timed_fail(lambda: h.pread(100, 0))
-finish(srv, h)
+stop_after_summary(srv, h)
 check(retry_lines(srv.output()) == [], "ENOMEM retried by default")
 srv = server("error-pread-rate=100%", "error=ENOMEM", "retries=3",
              "retry-delay=1ms", "retry-on=ENOMEM")
 h = srv.connect()
 timed_fail(lambda: h.pread(100, 0))
-finish(srv, h)
+stop_after_summary(srv, h)
 check([x[1:3] for x in retry_lines(srv.output())] ==
       [("ENOMEM", 1), ("ENOMEM", 2)], "retry-on=ENOMEM not retried twice")
 print("ok")

@@ -12,35 +12,17 @@ other requests of the same connection are running."""
 import os
 import random
 import re
-import time
 
 import nbd
 
-from shardkit_test import VALGRIND, Server, check, fail, seed_from_env
+from shardkit_test import (Server, check, fail, retry_summaries, seed_from_env,
+                           stop_after_summary)
 
-
-def finish(srv, h):
-    """Disconnect and stop the server once the filter has logged the
-    connection's summary (logged at close, which SIGTERM could pre-empt)."""
-    h.shutdown()
-    deadline = time.monotonic() + (60 if VALGRIND else 10)
-    while "connection summary:" not in srv.output() and \
-            time.monotonic() < deadline:
-        time.sleep(0.01)
-    srv.stop()
 
 SIZE = 4 * 1024 * 1024
 OPS = 1500
 
 seed = seed_from_env()
-
-
-def summary(srv):
-    m = re.findall(r"connection summary: (\d+) requests retried, (\d+) "
-                   r"retries, (\d+) recovered, (\d+) gave up, (\d+) reopens",
-                   srv.output())
-    check(m, "no connection summary in the log")
-    return [tuple(int(x) for x in t) for t in m]
 
 
 # Operation kinds of the error filter, and this test's name for each.
@@ -166,11 +148,13 @@ def run(rate, retries=None, kind=None):
         check(b.to_bytearray() == expect[s],
               "parallel slot %d differs (seed %d, %s)" % (s, seed, what))
 
-    finish(srv, h)
+    stop_after_summary(srv, h)
     out = srv.output()
     into = re.findall(r"error: injecting EIO error into (\w+)", out)
     injected = len(into)
-    (retried, nretries, recovered, gave_up, reopens), = summary(srv)
+    summaries = retry_summaries(out)
+    check(summaries, "no connection summary in the log")
+    (retried, nretries, recovered, gave_up, reopens, _), = summaries
     print("%s: ops %s; %d errors injected, %d requests retried, "
           "%d retries, %d recovered, %d gave up, %d reopens"
           % (what, counts, injected, retried, nretries, recovered, gave_up,

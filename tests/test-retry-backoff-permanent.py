@@ -15,12 +15,11 @@ import time
 
 import nbd
 
-from shardkit_test import VALGRIND, Server, check, skip, tmpdir
+from shardkit_test import (VALGRIND, Server, check, flaky_server, logged_calls,
+                           put_state, skip, stop_after_summary, tmpdir)
 
-SRCDIR = os.environ.get("srcdir", os.path.dirname(os.path.abspath(__file__)))
 builddir = os.environ.get("builddir",
                           os.path.dirname(os.path.abspath(__file__)))
-FLAKY = os.path.join(SRCDIR, "test-retry-backoff-flaky.sh")
 FAULTS = os.path.join(builddir, ".libs", "retry-backoff-faults.so")
 if not os.path.exists(FAULTS):
     skip("retry-backoff-faults.so not built")
@@ -28,37 +27,11 @@ SIZE = 65536
 FAST = 5 if VALGRIND else 1.0     # seconds: "at once", with slack
 
 
-def finish(srv, h):
-    h.shutdown()
-    deadline = time.monotonic() + (60 if VALGRIND else 10)
-    while "connection summary:" not in srv.output() and \
-            time.monotonic() < deadline:
-        time.sleep(0.01)
-    srv.stop()
-
-
 def flaky(*params):
-    d = tmpdir("shardkit-flaky-")
-    with open(os.path.join(d, "disk"), "wb") as f:
-        f.write(bytes(range(256)) * (SIZE // 256))
     # Long delays: a retry that should not happen shows in the time.
-    srv = Server(["--filter=retry-backoff", "sh", FLAKY,
-                  "retry-delay=200ms", "retry-max-delay=200ms",
-                  "reopen-after=1"] + list(params), env={"FLAKY_DIR": d})
-    return srv, d
-
-
-def put(d, name, value):
-    with open(os.path.join(d, name), "w") as f:
-        f.write(str(value))
-
-
-def lines(d, name="log"):
-    p = os.path.join(d, name)
-    if not os.path.exists(p):
-        return []
-    with open(p) as f:
-        return [l.split() for l in f]
+    return flaky_server(["retry-delay=200ms", "retry-max-delay=200ms",
+                         "reopen-after=1"] + list(params),
+                        bytes(range(256)) * (SIZE // 256))
 
 
 def read_fails(h):
@@ -80,13 +53,13 @@ srv = Server(["--filter=retry-backoff", "--filter=" + FAULTS,
              env={"RB_FAULTS_DIR": fd})
 h = srv.connect()
 open(errs, "w").close()
-put(fd, "open-eacces", "")
+put_state(fd, "open-eacces", "")
 elapsed, e = read_fails(h)
-finish(srv, h)
+stop_after_summary(srv, h)
 print("reopen fails with EACCES: read failed after %.3fs: %s; calls %s"
-      % (elapsed, e, lines(fd)))
-check(lines(fd) == [["open"], ["finalize", "ok"], ["open"]],
-      "expected the first open and one failed reopen: %s" % lines(fd))
+      % (elapsed, e, logged_calls(fd)))
+check(logged_calls(fd) == [["open"], ["finalize", "ok"], ["open"]],
+      "expected the first open and one failed reopen: %s" % logged_calls(fd))
 check(re.search(r"giving up after 2 attempts in [0-9.]+s: EACCES",
                 srv.output()), "no give-up with EACCES in the log")
 check(elapsed < 0.2 + FAST, "took %.3fs" % elapsed)
@@ -95,11 +68,11 @@ check(elapsed < 0.2 + FAST, "took %.3fs" % elapsed)
 #    there is no further reopen (which would hand back the old size).
 srv, d = flaky()
 h = srv.connect()
-put(d, "bad-h1", 1)
-put(d, "size-h2", 2 * SIZE)
+put_state(d, "bad-h1", 1)
+put_state(d, "size-h2", 2 * SIZE)
 elapsed, e = read_fails(h)
-finish(srv, h)
-opens = [l for l in lines(d) if l[0] == "open"]
+stop_after_summary(srv, h)
+opens = [l for l in logged_calls(d) if l[0] == "open"]
 print("reopen changes the size: read failed after %.3fs: %s, %d opens"
       % (elapsed, e, len(opens)))
 check(e.errnum == errno.EIO, "errno %s, expected EIO" % e.errno)
@@ -113,7 +86,7 @@ fd = tmpdir("shardkit-rbfaults-")
 env = {"RB_FAULTS_DIR": fd}
 srv = Server(["--filter=retry-backoff", "--filter=" + FAULTS, "memory",
               "size=1M"], env=env)
-put(fd, "open-no-errno", "")
+put_state(fd, "open-no-errno", "")
 t = time.monotonic()
 try:
     srv.connect()
@@ -122,7 +95,7 @@ except nbd.Error as e:
     elapsed = time.monotonic() - t
     print("open without errno: connect failed after %.3fs: %s"
           % (elapsed, e))
-check(lines(fd) == [["open"]], "open attempts: %s" % lines(fd))
+check(logged_calls(fd) == [["open"]], "open attempts: %s" % logged_calls(fd))
 check(elapsed < FAST, "took %.3fs" % elapsed)
 os.unlink(os.path.join(fd, "open-no-errno"))
 h = srv.connect()
@@ -142,14 +115,14 @@ srv = Server(["--filter=retry-backoff", "--filter=" + FAULTS,
              env={"RB_FAULTS_DIR": fd})
 h = srv.connect()
 h.pwrite(b"data", 0)
-put(fd, "fail-finalize", "")
+put_state(fd, "fail-finalize", "")
 open(errs, "w").close()
 elapsed, e = read_fails(h)
 print("finalize fails: read failed after %.3fs: %s" % (elapsed, e))
 check(e.errnum == errno.ESHUTDOWN, "errno %s, expected ESHUTDOWN" % e.errno)
 check(elapsed < 0.2 + FAST, "took %.3fs" % elapsed)
-check(lines(fd) == [["open"], ["finalize", "failed"]],
-      "calls: %s" % lines(fd))
+check(logged_calls(fd) == [["open"], ["finalize", "failed"]],
+      "calls: %s" % logged_calls(fd))
 # The store works again, but the connection stays closed.
 os.unlink(errs)
 os.unlink(os.path.join(fd, "fail-finalize"))
@@ -160,12 +133,12 @@ for what, fn in (("read", lambda: h.pread(4, 0)), ("flush", h.flush),
         check(False, "%s succeeded on a closed connection" % what)
     except nbd.Error as e:
         check(e.errnum == errno.ESHUTDOWN, "%s: errno %s" % (what, e.errno))
-check(lines(fd) == [["open"], ["finalize", "failed"]],
-      "calls after: %s" % lines(fd))
+check(logged_calls(fd) == [["open"], ["finalize", "failed"]],
+      "calls after: %s" % logged_calls(fd))
 # A new connection is served.
 h2 = srv.connect()
 check(h2.pread(4, 0) == b"data", "a new connection reads the data")
 h2.shutdown()
-finish(srv, h)
+stop_after_summary(srv, h)
 check("finalizing the old plugin context failed" in srv.output(), "log")
 print("ok")

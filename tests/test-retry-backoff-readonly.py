@@ -7,36 +7,18 @@ two write requests in a row.  (3) Without retry-readonly, reopens stay
 read-write and every write reaches the plugin."""
 
 import errno
-import os
-import re
 import time
 
 import nbd
 
-from shardkit_test import VALGRIND, Server, check, tmpdir
+from shardkit_test import (VALGRIND, check, flaky_server, logged_calls,
+                           put_state, stop_after_summary)
 
-SRCDIR = os.environ.get("srcdir", os.path.dirname(os.path.abspath(__file__)))
-FLAKY = os.path.join(SRCDIR, "test-retry-backoff-flaky.sh")
 SIZE = 65536
 
 
 def flaky(*params):
-    d = tmpdir("shardkit-flaky-")
-    with open(os.path.join(d, "disk"), "wb") as f:
-        f.write(b"\x55" * SIZE)
-    srv = Server(["--filter=retry-backoff", "sh", FLAKY,
-                  "retry-delay=1ms"] + list(params), env={"FLAKY_DIR": d})
-    return srv, d
-
-
-def put(d, name, value):
-    with open(os.path.join(d, name), "w") as f:
-        f.write(str(value))
-
-
-def log(d):
-    with open(os.path.join(d, "log")) as f:
-        return [l.split() for l in f]
+    return flaky_server(["retry-delay=1ms"] + list(params), b"\x55" * SIZE)
 
 
 def write_fails(h, errnum):
@@ -50,15 +32,6 @@ def write_fails(h, errnum):
     check(False, "write succeeded")
 
 
-def finish(srv, h):
-    h.shutdown()
-    deadline = time.monotonic() + (60 if VALGRIND else 10)
-    while "connection summary:" not in srv.output() and \
-            time.monotonic() < deadline:
-        time.sleep(0.01)
-    srv.stop()
-
-
 # nbdkit reports EROFS to NBD clients as EPERM (NBD has no EROFS).
 NBD_EROFS = errno.EPERM
 
@@ -67,22 +40,22 @@ NBD_EROFS = errno.EPERM
 #    writes keep reaching the plugin.
 srv, d = flaky("retry-readonly=true", "reopen-after=2", "retries=5")
 h = srv.connect()
-put(d, "fail-pread", 3)
+put_state(d, "fail-pread", 3)
 check(h.pread(4, 100) == b"\x55" * 4, "read after transient read errors")
-check(["open", "h2", "readonly=false"] in log(d),
+check(["open", "h2", "readonly=false"] in logged_calls(d),
       "the reopen after read errors was not read-write")
 h.pwrite(b"rw", 10)
 check(h.pread(2, 10) == b"rw", "write after the reopen")
-put(d, "fail-pwrite", 1000)
+put_state(d, "fail-pwrite", 1000)
 write_fails(h, errno.EIO)
-put(d, "fail-pwrite", 0)
-n = len([c for c in log(d) if c[0] == "pwrite"])
+put_state(d, "fail-pwrite", 0)
+n = len([c for c in logged_calls(d) if c[0] == "pwrite"])
 h.pwrite(b"ok", 20)
-check(len([c for c in log(d) if c[0] == "pwrite"]) == n + 1,
+check(len([c for c in logged_calls(d) if c[0] == "pwrite"]) == n + 1,
       "a write did not reach the plugin after EIO write failures")
-check(all(l[2] == "readonly=false" for l in log(d) if l[0] == "open"),
+check(all(c[2] == "readonly=false" for c in logged_calls(d) if c[0] == "open"),
       "a reopen was read-only after transient errors")
-finish(srv, h)
+stop_after_summary(srv, h)
 check("connection continues read-only" not in srv.output(),
       "went read-only after transient errors")
 print("retry-readonly: transient errors keep the connection writable")
@@ -92,21 +65,22 @@ print("retry-readonly: transient errors keep the connection writable")
 #    (after read errors) is read-only.
 srv, d = flaky("retry-readonly=true", "reopen-after=2")
 h = srv.connect()
-put(d, "errno", "EROFS")
-put(d, "fail-pwrite", 1000)
+put_state(d, "errno", "EROFS")
+put_state(d, "fail-pwrite", 1000)
 write_fails(h, NBD_EROFS)
 write_fails(h, NBD_EROFS)
 elapsed = write_fails(h, NBD_EROFS)
 check(elapsed < (5 if VALGRIND else 0.5), "EROFS took %.3fs" % elapsed)
-calls = [c for c in log(d) if c[0] == "pwrite"]
+calls = [c for c in logged_calls(d) if c[0] == "pwrite"]
 check(len(calls) == 1, "pwrite reached the plugin %d times, expected 1"
       % len(calls))
 check(h.pread(4, 100) == b"\x55" * 4, "read after EROFS")
-put(d, "errno", "EIO")
-put(d, "fail-pread", 2)
+put_state(d, "errno", "EIO")
+put_state(d, "fail-pread", 2)
 check(h.pread(4, 100) == b"\x55" * 4, "read after read errors")
-check(["open", "h2", "readonly=true"] in log(d), "no read-only reopen")
-finish(srv, h)
+check(["open", "h2", "readonly=true"] in logged_calls(d),
+      "no read-only reopen")
+stop_after_summary(srv, h)
 check("EROFS: connection continues read-only" in srv.output(), "log line")
 print("retry-readonly: EROFS: read-only at once, reopen read-only")
 
@@ -114,21 +88,21 @@ print("retry-readonly: EROFS: read-only at once, reopen read-only")
 #     that succeeds in between starts the count again.
 srv, d = flaky("retry-readonly=true")
 h = srv.connect()
-put(d, "errno", "EPERM")
-put(d, "fail-pwrite", 1)
+put_state(d, "errno", "EPERM")
+put_state(d, "fail-pwrite", 1)
 write_fails(h, errno.EPERM)
 h.pwrite(b"a", 30)                  # succeeds: the count starts again
-put(d, "fail-pwrite", 1000)
+put_state(d, "fail-pwrite", 1000)
 write_fails(h, errno.EPERM)
-check(len([c for c in log(d) if c[0] == "pwrite"]) == 3,
+check(len([c for c in logged_calls(d) if c[0] == "pwrite"]) == 3,
       "a write did not reach the plugin after a single EPERM")
 write_fails(h, errno.EPERM)         # the second in a row: read-only
 write_fails(h, NBD_EROFS)
 write_fails(h, NBD_EROFS)
-check(len([c for c in log(d) if c[0] == "pwrite"]) == 4,
+check(len([c for c in logged_calls(d) if c[0] == "pwrite"]) == 4,
       "writes reached the plugin after two EPERM in a row")
 check(h.pread(1, 30) == b"a", "read after EPERM fallback")
-finish(srv, h)
+stop_after_summary(srv, h)
 check("writes refused: connection continues read-only" in srv.output(),
       "log line")
 print("retry-readonly: EPERM twice in a row: read-only")
@@ -138,16 +112,17 @@ print("retry-readonly: EPERM twice in a row: read-only")
 #    read-write reopen.
 srv, d = flaky("reopen-after=2")
 h = srv.connect()
-put(d, "errno", "EROFS")
-put(d, "fail-pwrite", 2)
+put_state(d, "errno", "EROFS")
+put_state(d, "fail-pwrite", 2)
 write_fails(h, NBD_EROFS)
 write_fails(h, NBD_EROFS)
-check(len([c for c in log(d) if c[0] == "pwrite"]) == 2,
+check(len([c for c in logged_calls(d) if c[0] == "pwrite"]) == 2,
       "EROFS writes were retried or dropped")
-put(d, "errno", "EIO")
-put(d, "bad-h1", 1)
+put_state(d, "errno", "EIO")
+put_state(d, "bad-h1", 1)
 h.pwrite(b"rw", 10)
 check(h.pread(2, 10) == b"rw", "write after read-write reopen")
-finish(srv, h)
-check(["open", "h2", "readonly=false"] in log(d), "reopen was not read-write")
+stop_after_summary(srv, h)
+check(["open", "h2", "readonly=false"] in logged_calls(d),
+      "reopen was not read-write")
 print("ok")

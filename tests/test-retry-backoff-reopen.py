@@ -6,66 +6,31 @@ a failed attempt; reopen-after=0 never reopens.  The plugin is
 test-retry-backoff-flaky.sh under nbdkit's sh plugin."""
 
 import errno
-import os
 import re
-import time
 
 import nbd
 
-from shardkit_test import VALGRIND, Server, check, tmpdir
+from shardkit_test import (Server, check, logged_calls, flaky_server,
+                           put_state, retry_summary, stop_after_summary,
+                           tmpdir)
 
-
-def finish(srv, h):
-    """Disconnect and stop the server once the filter has logged the
-    connection's summary (logged at close, which SIGTERM could pre-empt)."""
-    h.shutdown()
-    deadline = time.monotonic() + (60 if VALGRIND else 10)
-    while "connection summary:" not in srv.output() and \
-            time.monotonic() < deadline:
-        time.sleep(0.01)
-    srv.stop()
-
-SRCDIR = os.environ.get("srcdir", os.path.dirname(os.path.abspath(__file__)))
-FLAKY = os.path.join(SRCDIR, "test-retry-backoff-flaky.sh")
 SIZE = 65536
 
 
 def flaky(*params, state=None):
-    d = state or tmpdir("shardkit-flaky-")
-    with open(os.path.join(d, "disk"), "wb") as f:
-        f.write(bytes(range(256)) * (SIZE // 256))
-    srv = Server(["--filter=retry-backoff", "sh", FLAKY,
-                  "retry-delay=2ms", "retry-max-delay=20ms"] + list(params),
-                 env={"FLAKY_DIR": d})
-    return srv, d
-
-
-def put(d, name, value):
-    with open(os.path.join(d, name), "w") as f:
-        f.write(str(value))
-
-
-def log(d):
-    with open(os.path.join(d, "log")) as f:
-        return f.read().splitlines()
-
-
-def summary(srv):
-    m = re.search(r"connection summary: (\d+) requests retried, (\d+) "
-                  r"retries, (\d+) recovered, (\d+) gave up, (\d+) reopens "
-                  r"\((\d+) failed\)", srv.output())
-    check(m, "no connection summary")
-    return tuple(int(x) for x in m.groups())
+    return flaky_server(["retry-delay=2ms", "retry-max-delay=20ms"] +
+                        list(params), bytes(range(256)) * (SIZE // 256),
+                        state=state)
 
 
 # 1. Open at connect time: the first two opens fail, the third succeeds.
 d = tmpdir("shardkit-flaky-")
-put(d, "fail-open", 2)
+put_state(d, "fail-open", 2)
 srv, d = flaky(state=d)
 h = srv.connect()
 check(h.pread(4, 0) == b"\x00\x01\x02\x03", "read after open retries")
-finish(srv, h)
-opens = [l for l in log(d) if l.startswith("open ")]
+stop_after_summary(srv, h)
+opens = [c for c in logged_calls(d) if c[0] == "open"]
 check(len(opens) == 3, "plugin opened %d times, expected 3" % len(opens))
 out = srv.output()
 check(len(re.findall(r'retry-backoff: open exportname="" failed: EIO; '
@@ -77,35 +42,37 @@ print("open: 2 failures retried, connected on the 3rd open")
 #    handle h2, and the write goes through, read-write.
 srv, d = flaky("reopen-after=3")
 h = srv.connect()
-put(d, "bad-h1", 1)
+put_state(d, "bad-h1", 1)
 h.pwrite(b"after-reopen", 1000, nbd.CMD_FLAG_FUA)
 check(h.pread(12, 1000) == b"after-reopen", "data after reopen")
-finish(srv, h)
-lines = log(d)
-writes = [l.split()[1] for l in lines if l.startswith("pwrite ")]
+stop_after_summary(srv, h)
+calls = logged_calls(d)
+writes = [c[1] for c in calls if c[0] == "pwrite"]
 check(writes == ["h1", "h1", "h1", "h2"],
       "pwrite attempts by handle: %s" % writes)
-check("open h2 readonly=false" in lines, "h2 not opened read-write")
-check("close h1" in lines, "the bad handle h1 was not closed")
+check(["open", "h2", "readonly=false"] in calls, "h2 not opened read-write")
+check(["close", "h1"] in calls, "the bad handle h1 was not closed")
 out = srv.output()
 check(re.search(r"retry-backoff: reopening the plugin context "
                 r"\(3 consecutive failures, readonly=0\)", out),
       "no reopen line in the debug log")
-check(summary(srv) == (1, 3, 1, 0, 1, 0), "summary %s" % (summary(srv),))
+s = retry_summary(out)
+check(s == (1, 3, 1, 0, 1, 0), "summary %s" % (s,))
 print("reopen-after=3: 3 failures on h1, reopened as h2, recovered")
 
 # 3. A failed reopen counts as a failed attempt: reopen-after=1, the bad
 #    handle h1 and two failing opens (h2, h3); h4 serves the read.
 srv, d = flaky("reopen-after=1", "retries=5")
 h = srv.connect()
-put(d, "bad-h1", 1)
-put(d, "fail-open", 2)
+put_state(d, "bad-h1", 1)
+put_state(d, "fail-open", 2)
 check(h.pread(3, 10) == b"\x0a\x0b\x0c", "read after failed reopens")
-finish(srv, h)
-lines = log(d)
-check([l.split()[1] for l in lines if l.startswith("pread ")] == ["h1", "h4"],
-      "pread attempts: %s" % [l for l in lines if l.startswith("pread")])
-check(summary(srv) == (1, 3, 1, 0, 3, 2), "summary %s" % (summary(srv),))
+stop_after_summary(srv, h)
+calls = logged_calls(d)
+check([c[1] for c in calls if c[0] == "pread"] == ["h1", "h4"],
+      "pread attempts: %s" % [c for c in calls if c[0] == "pread"])
+s = retry_summary(srv.output())
+check(s == (1, 3, 1, 0, 3, 2), "summary %s" % (s,))
 check(len(re.findall(r"reopening the plugin context failed",
                      srv.output())) == 2, "two failed reopens logged")
 print("failed reopens: h2 and h3 failed to open, counted as attempts; "
@@ -115,32 +82,32 @@ print("failed reopens: h2 and h3 failed to open, counted as attempts; "
 #    situation gives up with the reopen's error after 3 attempts.
 srv, d = flaky("reopen-after=1", "retries=3")
 h = srv.connect()
-put(d, "bad-h1", 1)
-put(d, "fail-open", 5)
+put_state(d, "bad-h1", 1)
+put_state(d, "fail-open", 5)
 try:
     h.pread(3, 10)
     check(False, "read succeeded although every reopen fails")
 except nbd.Error as e:
     check(e.errnum in (errno.EIO, errno.ESHUTDOWN), "errno %s" % e.errno)
-finish(srv, h)
-check(summary(srv)[3] == 1, "no give-up")
-check(len([l for l in log(d) if l.startswith("open ")]) == 3,
+stop_after_summary(srv, h)
+check(retry_summary(srv.output())[3] == 1, "no give-up")
+check(len([c for c in logged_calls(d) if c[0] == "open"]) == 3,
       "opens: initial + 2 failed reopens")
 
 # 5. reopen-after=0 never reopens: the bad handle fails retries=5 times.
 srv, d = flaky("reopen-after=0", "retries=5")
 h = srv.connect()
-put(d, "bad-h1", 1)
+put_state(d, "bad-h1", 1)
 try:
     h.pread(3, 10)
     check(False, "read on a bad handle succeeded")
 except nbd.Error:
     pass
-finish(srv, h)
-lines = log(d)
-check([l.split()[1] for l in lines if l.startswith("pread ")] == ["h1"] * 5,
-      "reopen-after=0: %s" % [l for l in lines if l.startswith("pread")])
-check(len([l for l in lines if l.startswith("open ")]) == 1,
+stop_after_summary(srv, h)
+calls = logged_calls(d)
+check([c[1] for c in calls if c[0] == "pread"] == ["h1"] * 5,
+      "reopen-after=0: %s" % [c for c in calls if c[0] == "pread"])
+check(len([c for c in calls if c[0] == "open"]) == 1,
       "reopen-after=0 reopened")
 check("reopening" not in srv.output(), "reopen logged")
 
@@ -155,10 +122,11 @@ try:
     check(False, "read succeeded at error-rate 100%")
 except nbd.Error:
     pass
-finish(srv, h)
+stop_after_summary(srv, h)
 out = srv.output()
 check(len(re.findall(r"debug: memory: open readonly=0", out)) == 3,
       "memory opened %d times, expected 3 (initial + 2 reopens)"
       % len(re.findall(r"debug: memory: open readonly=0", out)))
-check(summary(srv)[4:] == (2, 0), "summary %s" % (summary(srv),))
+s = retry_summary(out)
+check(s[4:] == (2, 0), "summary %s" % (s,))
 print("ok")

@@ -15,7 +15,8 @@ import time
 import nbd
 
 from s3_server import CephRGW, need_s3_object_plugin
-from shardkit_test import VALGRIND, Server, check, fail, seed_from_env
+from shardkit_test import (Server, check, fail, retry_summary, seed_from_env,
+                           stop_after_summary)
 
 KiB = 1024
 CHUNK = 64 * KiB
@@ -32,14 +33,6 @@ s3 = CephRGW()
 def content(run, i):
     d = hashlib.sha256(b"%d-%s-%d" % (seed, run.encode(), i)).digest()
     return d * (WRITE // len(d))
-
-
-def summary(out):
-    m = re.search(r"connection summary: (\d+) requests retried, (\d+) "
-                  r"retries, (\d+) recovered, (\d+) gave up, (\d+) reopens",
-                  out)
-    check(m, "no connection summary")
-    return tuple(map(int, m.groups()))
 
 
 def run(name, outage_s):
@@ -115,14 +108,9 @@ def run(name, outage_s):
 
     expect = b"".join(content(name, i) for i in range(N))
     check(h.pread(SIZE, 0) == expect, "%s: data read back differs" % name)
-    h.shutdown()
-    deadline = time.monotonic() + (60 if VALGRIND else 10)
-    while "connection summary:" not in srv.output() and \
-            time.monotonic() < deadline:
-        time.sleep(0.01)
-    srv.stop()
+    stop_after_summary(srv, h)
     out = srv.output()
-    s = summary(out)
+    s = retry_summary(out)[:5]      # the failed reopens are not printed
     errnos = sorted(set(re.findall(r"retry-backoff: \w+ offset=\d+ "
                                    r"count=\d+ failed: (\w+);", out)))
     print("%s: retry-backoff: %d requests retried, %d retries, %d recovered, "

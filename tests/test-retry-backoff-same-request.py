@@ -7,22 +7,16 @@ nbdkit's sh plugin, which logs every call it gets."""
 
 import os
 import re
-import time
 
 import nbd
 
-from shardkit_test import VALGRIND, Server, check, tmpdir
+from shardkit_test import (check, flaky_server, retry_summary,
+                           stop_after_summary)
 
-SRCDIR = os.environ.get("srcdir", os.path.dirname(os.path.abspath(__file__)))
-FLAKY = os.path.join(SRCDIR, "test-retry-backoff-flaky.sh")
 SIZE = 65536
 
-d = tmpdir("shardkit-flaky-")
+srv, d = flaky_server(["retry-delay=2ms", "reopen-after=0"], b"\xaa" * SIZE)
 disk = os.path.join(d, "disk")
-with open(disk, "wb") as f:
-    f.write(b"\xaa" * SIZE)
-srv = Server(["--filter=retry-backoff", "sh", FLAKY, "retry-delay=2ms",
-              "reopen-after=0"], env={"FLAKY_DIR": d})
 h = srv.connect()
 
 
@@ -96,30 +90,19 @@ fail_next("pread", 2)
 check(h.pread(3000, 1001) == data, "read after retries")
 check(len(calls("pread")) == 3, "pread attempts")
 
-h.shutdown()
-deadline = time.monotonic() + (60 if VALGRIND else 10)
-while "connection summary:" not in srv.output() and \
-        time.monotonic() < deadline:
-    time.sleep(0.01)
-srv.stop()
+stop_after_summary(srv, h)
 out = srv.output()
 check(re.search(r"retry-backoff: flush failed: EIO; retry 3 of 7 in", out),
       "flush retry lines")
 check(re.search(r"retry-backoff: extents offset=0 count=8192 failed: EIO; "
                 r"retry 2 of 7", out), "extents retry lines")
-m = re.search(r"connection summary: (\d+) requests retried, (\d+) retries, "
-              r"(\d+) recovered, (\d+) gave up", out)
-check(m and m.groups() == ("8", "14", "8", "0"),
-      "summary %s" % (m and m.groups(),))
+s = retry_summary(out)
+check(s[:4] == (8, 14, 8, 0), "summary %s" % (s,))
 
 # Across reopens: reopen-after=1, and each request meets a bad handle, so
 # its second attempt goes to a freshly opened one.
-d = tmpdir("shardkit-flaky-")
+srv, d = flaky_server(["retry-delay=2ms", "reopen-after=1"], b"\xaa" * SIZE)
 disk = os.path.join(d, "disk")
-with open(disk, "wb") as f:
-    f.write(b"\xaa" * SIZE)
-srv = Server(["--filter=retry-backoff", "sh", FLAKY, "retry-delay=2ms",
-              "reopen-after=1"], env={"FLAKY_DIR": d})
 h = srv.connect()
 
 

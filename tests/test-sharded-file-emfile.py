@@ -8,7 +8,8 @@ import os
 
 import nbd
 
-from shardkit_test import (Server, check, fail, fault_injector, tmpdir)
+from shardkit_test import (Server, check, expect_error, fault_injector,
+                           put_state, tmpdir)
 
 shim, faults = fault_injector()
 
@@ -16,27 +17,10 @@ KiB = 1024
 CHUNK = 64 * KiB
 
 
-def fault(name, on=True, value=""):
-    p = os.path.join(faults, name)
-    if on:
-        with open(p, "w") as f:
-            f.write(str(value))
-    elif os.path.exists(p):
-        os.unlink(p)
-
-
 def server(d):
     return Server(["sharded-file", "dir=" + d, "export=a", "size=64M",
                    "chunk-size=64K", "max-open-files=1"],
                   env={"LD_PRELOAD": shim, "SHARDKIT_FAULT_DIR": faults})
-
-
-def expect_error(fn, what):
-    try:
-        fn()
-    except nbd.Error as e:
-        return e
-    fail(what + ": succeeded, expected an error")
 
 
 d = tmpdir()
@@ -48,7 +32,7 @@ h.pwrite(b"A" * 4096, 0)
 h.pwrite(b"B" * 4096, CHUNK)
 
 # No descriptor can be opened for a chunk while the fault is on.
-fault("emfile-open")
+put_state(faults, "emfile-open")
 e = expect_error(lambda: h.pread(4096, 0), "read with EMFILE")
 check(e.errno == "EIO", "EIO for EMFILE (got %s)" % e.errno)
 expect_error(lambda: h.pwrite(b"C" * 4096, 2 * CHUNK), "write with EMFILE")
@@ -57,7 +41,7 @@ try:
     h.flush()
 except nbd.Error as e:
     check(e.errno == "EIO", "flush with EMFILE: EIO (got %s)" % e.errno)
-fault("emfile-open", on=False)
+put_state(faults, "emfile-open", on=False)
 
 # Descriptors are back: everything works again, flushes included.
 h.flush()
@@ -67,7 +51,7 @@ h.flush()
 
 # EMFILE once only (N=1): the first open fails, the next one works, and
 # the flush after it succeeds.
-fault("emfile-open", value=1)
+put_state(faults, "emfile-open", value=1)
 expect_error(lambda: h.pread(4096, 0), "read with one EMFILE")
 check(not os.path.exists(os.path.join(faults, "emfile-open")),
       "the injector's budget was not used up")

@@ -7,11 +7,8 @@ later sees a clean file: so an eviction fdatasyncs first, and a failure
 there fails the next flush and every later one (the error is sticky).
 The same holds at shutdown, where the failure is logged."""
 
-import os
-
-import nbd
-
-from shardkit_test import (Server, check, fail, fault_injector, tmpdir)
+from shardkit_test import (Server, check, expect_error, fault_injector,
+                           logged_calls, put_state, tmpdir)
 
 shim, faults = fault_injector()
 
@@ -19,32 +16,9 @@ KiB = 1024
 CHUNK = 64 * KiB
 
 
-def fault(name, on=True, value=""):
-    p = os.path.join(faults, name)
-    if on:
-        with open(p, "w") as f:
-            f.write(str(value))
-    elif os.path.exists(p):
-        os.unlink(p)
-
-
-def sync_log():
-    p = os.path.join(faults, "log")
-    if not os.path.exists(p):
-        return []
-    with open(p) as f:
-        return [l.split() for l in f]
-
-
-def clear_log():
-    p = os.path.join(faults, "log")
-    if os.path.exists(p):
-        os.unlink(p)
-
-
 def synced(chunk):
     return any(l[2] == "fdatasync" and l[3].endswith("/" + chunk)
-               for l in sync_log())
+               for l in logged_calls(faults))
 
 
 def server(d):
@@ -53,21 +27,13 @@ def server(d):
                   env={"LD_PRELOAD": shim, "SHARDKIT_FAULT_DIR": faults})
 
 
-def expect_error(fn, what):
-    try:
-        fn()
-    except nbd.Error as e:
-        return e
-    fail(what + ": succeeded, expected an error")
-
-
 # 1. A healthy disk: the evicted dirty descriptor is synced before it is
 #    closed, and the data is there after a restart.
 d = tmpdir()
 srv = server(d)
 h = srv.connect()
 h.pwrite(b"A" * 4096, 0)
-clear_log()
+put_state(faults, "log", on=False)
 h.pwrite(b"B" * 4096, CHUNK)          # evicts chunk 0
 check(synced("a.0.chunk"), "evicted dirty chunk 0 was not fdatasync'd "
       "before its descriptor was closed")
@@ -75,10 +41,11 @@ check(not synced("a.1.chunk"), "chunk 1 synced too early")
 h.pwrite(b"C" * 4096, 2 * CHUNK)      # evicts chunk 1
 check(synced("a.1.chunk"), "evicted dirty chunk 1 not fdatasync'd")
 h.flush()
-clear_log()
+put_state(faults, "log", on=False)
 h.pread(4096, 0)                      # evicts chunk 2, clean since the flush
 h.pread(4096, CHUNK)                  # evicts chunk 0, only read
-check(not sync_log(), "clean descriptors were fdatasync'd: %r" % sync_log())
+calls = logged_calls(faults)
+check(not calls, "clean descriptors were fdatasync'd: %r" % calls)
 h.shutdown()
 srv.stop()
 srv = server(d)
@@ -97,9 +64,9 @@ d = tmpdir()
 srv = server(d)
 h = srv.connect()
 h.pwrite(b"C" * 4096, 0)
-fault("fail-fdatasync", value="a.0.chunk")
+put_state(faults, "fail-fdatasync", value="a.0.chunk")
 h.pwrite(b"D" * 4096, CHUNK)          # evicts chunk 0: its sync fails
-fault("fail-fdatasync", on=False)
+put_state(faults, "fail-fdatasync", on=False)
 e = expect_error(h.flush, "flush after a failed fdatasync at eviction")
 check(e.errno == "EIO", "EIO reported (got %s)" % e.errno)
 expect_error(h.flush, "second flush after a failed fdatasync at eviction")
@@ -120,7 +87,7 @@ d = tmpdir()
 srv = server(d)
 h = srv.connect()
 h.pwrite(b"E" * 4096, 3 * CHUNK)
-clear_log()
+put_state(faults, "log", on=False)
 h.shutdown()
 srv.stop()
 check(synced("a.3.chunk"), "dirty chunk not fdatasync'd at shutdown")
@@ -128,10 +95,10 @@ srv = server(d)
 h = srv.connect()
 check(h.pread(4096, 3 * CHUNK) == b"E" * 4096, "data after restart")
 h.pwrite(b"F" * 4096, 4 * CHUNK)
-fault("fail-fdatasync", value="a.4.chunk")
+put_state(faults, "fail-fdatasync", value="a.4.chunk")
 h.shutdown()
 srv.stop()
-fault("fail-fdatasync", on=False)
+put_state(faults, "fail-fdatasync", on=False)
 check("at shutdown" in srv.output(),
       "failed fdatasync at shutdown not logged:\n" + srv.output())
 print("shutdown syncs dirty descriptors: ok")

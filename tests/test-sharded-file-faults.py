@@ -10,34 +10,12 @@ import time
 
 import nbd
 
-from shardkit_test import (Server, check, fail, fault_injector, tmpdir)
+from shardkit_test import (Server, check, expect_error, fail, fault_injector,
+                           logged_calls, put_state, tmpdir)
 
 shim, faults = fault_injector()
 
 KiB = 1024
-
-
-def fault(name, on=True, value=""):
-    p = os.path.join(faults, name)
-    if on:
-        with open(p, "w") as f:
-            f.write(str(value))
-    elif os.path.exists(p):
-        os.unlink(p)
-
-
-def sync_log():
-    p = os.path.join(faults, "log")
-    if not os.path.exists(p):
-        return []
-    with open(p) as f:
-        return [l.split() for l in f]
-
-
-def clear_log():
-    p = os.path.join(faults, "log")
-    if os.path.exists(p):
-        os.unlink(p)
 
 
 def server(d, *extra):
@@ -46,30 +24,23 @@ def server(d, *extra):
                   env={"LD_PRELOAD": shim, "SHARDKIT_FAULT_DIR": faults})
 
 
-def expect_error(fn, what):
-    try:
-        fn()
-    except nbd.Error as e:
-        return e
-    fail(what + ": succeeded, expected an error")
-
-
 # 1. Two flushes on two connections: the second may not return before the
 #    first one's fdatasync (which covers the same data) has finished.
 d = tmpdir()
 srv = server(d)
 h1, h2 = srv.connect(), srv.connect()
 h1.pwrite(b"A" * 4096, 0)
-clear_log()
-fault("slow-fdatasync", value=1500)
+put_state(faults, "log", on=False)
+put_state(faults, "slow-fdatasync", value=1500)
 c1 = h1.aio_flush()
 time.sleep(0.3)
 h2.flush()
 f2_done = time.monotonic()
 while not h1.aio_command_completed(c1):
     h1.poll(-1)
-fault("slow-fdatasync", on=False)
-syncs = [l for l in sync_log() if l[2] == "fdatasync" and l[3].endswith("a.0.chunk")]
+put_state(faults, "slow-fdatasync", on=False)
+syncs = [l for l in logged_calls(faults)
+         if l[2] == "fdatasync" and l[3].endswith("a.0.chunk")]
 check(syncs, "the chunk was fdatasync'd")
 first_end = min(float(l[1]) for l in syncs)
 check(f2_done >= first_end - 0.05,
@@ -80,9 +51,9 @@ print("concurrent flushes: ok")
 # 2. A failed fdatasync: that flush fails, and so does every later one
 #    (Linux may have dropped the pages; success would be a lie).
 h1.pwrite(b"B" * 4096, 65536)
-fault("fail-fdatasync")
+put_state(faults, "fail-fdatasync")
 expect_error(h1.flush, "flush with failing fdatasync")
-fault("fail-fdatasync", on=False)
+put_state(faults, "fail-fdatasync", on=False)
 expect_error(h2.flush, "flush after an earlier sync failure")
 expect_error(h1.flush, "second flush after an earlier sync failure")
 check("an earlier sync failed" in srv.output(), "sticky error logged")
@@ -98,10 +69,10 @@ srv.stop()
 d = tmpdir()
 srv = server(d)
 h = srv.connect()
-fault("enospc-pwrite")
+put_state(faults, "enospc-pwrite")
 e = expect_error(lambda: h.pwrite(b"C" * (64 * KiB), 0), "write on a full disk")
 check(e.errno == "ENOSPC", "ENOSPC reported (got %s)" % e.errno)
-fault("enospc-pwrite", on=False)
+put_state(faults, "enospc-pwrite", on=False)
 h.trim(64 * KiB, 0)
 h.flush()
 check(h.pread(64 * KiB, 0) == bytes(64 * KiB), "trimmed chunk reads zeros")
@@ -120,14 +91,15 @@ print("ENOSPC then trim: ok")
 # 4. A trim whose unlink fails leaves the data, and the next flush still
 #    syncs it.
 h.pwrite(b"E" * 4096, 5 * 64 * KiB)
-fault("fail-unlink")
+put_state(faults, "fail-unlink")
 expect_error(lambda: h.trim(64 * KiB, 5 * 64 * KiB), "trim with failing unlink")
-fault("fail-unlink", on=False)
+put_state(faults, "fail-unlink", on=False)
 check(h.pread(4096, 5 * 64 * KiB) == b"E" * 4096, "data still there")
-clear_log()
+put_state(faults, "log", on=False)
 h.flush()
 check(any(l[2] == "fdatasync" and l[3].endswith("a.5.chunk")
-          for l in sync_log()), "flush synced the chunk whose unlink failed")
+          for l in logged_calls(faults)),
+      "flush synced the chunk whose unlink failed")
 print("failed unlink: ok")
 h.shutdown()
 srv.stop()

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <nbdkit-filter.h>
@@ -35,10 +34,14 @@
 #include "cleanup.h"
 #include "duration.h"
 #include "errno-policy.h"
+#include "params.h"
 
 /* Parameters. */
-static uint64_t retry_delay = 100 * NS_PER_MS;      /* retry-delay= */
-static uint64_t retry_max_delay = 10 * NS_PER_S;    /* retry-max-delay= */
+static struct backoff schedule = {
+  .first = 100 * NS_PER_MS,                         /* retry-delay= */
+  .max = 10 * NS_PER_S,                             /* retry-max-delay= */
+  .jitter = BACKOFF_FULL_JITTER,
+};
 static uint64_t retry_deadline = 60 * NS_PER_S;     /* retry-deadline= */
 static unsigned retries = 8;      /* retries=: attempts in all, first included */
 static unsigned reopen_after = 3;                   /* reopen-after= */
@@ -48,11 +51,6 @@ static struct errno_policy policy;                  /* defaults + retry-on= */
 /* Keep a typo from silently disabling retries for a day. */
 #define MAX_RETRIES 1000
 
-/* Longest duration a parameter takes: longer is a typo, and
- * nbdkit_nanosleep takes whole seconds as an unsigned int.
- */
-#define MAX_DURATION (24 * 3600 * NS_PER_S)
-
 static void
 retry_backoff_load (void)
 {
@@ -60,75 +58,15 @@ retry_backoff_load (void)
 }
 
 static int
-parse_duration_param (const char *key, const char *value, uint64_t *ns)
-{
-  const char *why;
-
-  if (parse_duration (value, ns, &why) == -1) {
-    nbdkit_error ("%s='%s': %s", key, value, why);
-    return -1;
-  }
-  if (*ns > MAX_DURATION) {
-    nbdkit_error ("%s='%s': too long: at most 24h", key, value);
-    return -1;
-  }
-  return 0;
-}
-
-/* A whole number from 0 to MAX (nbdkit_parse_unsigned's messages are
- * confusing for words: "empty string where we expected a number").
- */
-static int
-parse_unsigned_param (const char *key, const char *value, unsigned max,
-                      unsigned *u)
-{
-  char *end;
-  unsigned long n;
-
-  errno = 0;
-  n = strtoul (value, &end, 10);
-  if (errno || end == value || *end != '\0' || value[0] == '-' ||
-      n > max) {
-    nbdkit_error ("%s='%s': expected a whole number from 0 to %u",
-                  key, value, max);
-    return -1;
-  }
-  *u = (unsigned) n;
-  return 0;
-}
-
-/* nbdkit_parse_bool's message does not name the parameter. */
-static int
-parse_bool_param (const char *key, const char *value, bool *b)
-{
-  static const char *const yes[] = { "1", "true", "yes", "on" };
-  static const char *const no[] = { "0", "false", "no", "off" };
-  size_t i;
-
-  for (i = 0; i < 4; i++) {
-    if (strcasecmp (value, yes[i]) == 0) {
-      *b = true;
-      return 0;
-    }
-    if (strcasecmp (value, no[i]) == 0) {
-      *b = false;
-      return 0;
-    }
-  }
-  nbdkit_error ("%s='%s': expected true or false", key, value);
-  return -1;
-}
-
-static int
 retry_backoff_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
                       const char *key, const char *value)
 {
   if (strcmp (key, "retry-delay") == 0)
-    return parse_duration_param (key, value, &retry_delay);
+    return param_duration (key, value, &schedule.first);
   if (strcmp (key, "retry-max-delay") == 0)
-    return parse_duration_param (key, value, &retry_max_delay);
+    return param_duration (key, value, &schedule.max);
   if (strcmp (key, "retry-deadline") == 0) {
-    if (parse_duration_param (key, value, &retry_deadline) == -1)
+    if (param_duration (key, value, &retry_deadline) == -1)
       return -1;
     if (retry_deadline == 0) {
       nbdkit_error ("retry-deadline='%s': must be more than 0", value);
@@ -137,7 +75,7 @@ retry_backoff_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
     return 0;
   }
   if (strcmp (key, "retries") == 0) {
-    if (parse_unsigned_param (key, value, MAX_RETRIES, &retries) == -1)
+    if (param_unsigned (key, value, MAX_RETRIES, &retries) == -1)
       return -1;
     if (retries == 0) {
       nbdkit_error ("retries='%s': must be at least 1 (it counts the first "
@@ -147,9 +85,9 @@ retry_backoff_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
     return 0;
   }
   if (strcmp (key, "reopen-after") == 0)
-    return parse_unsigned_param (key, value, MAX_RETRIES, &reopen_after);
+    return param_unsigned (key, value, MAX_RETRIES, &reopen_after);
   if (strcmp (key, "retry-readonly") == 0)
-    return parse_bool_param (key, value, &retry_readonly);
+    return param_bool (key, value, &retry_readonly);
   if (strcmp (key, "retry-on") == 0) {
     char why[128];
 
@@ -166,11 +104,11 @@ static int
 retry_backoff_config_complete (nbdkit_next_config_complete *next,
                                nbdkit_backend *nxdata)
 {
-  if (retry_max_delay < retry_delay) {
+  if (schedule.max < schedule.first) {
     char d[32], m[32];
 
-    format_duration (retry_delay, d, sizeof d);
-    format_duration (retry_max_delay, m, sizeof m);
+    format_duration (schedule.first, d, sizeof d);
+    format_duration (schedule.max, m, sizeof m);
     nbdkit_error ("retry-max-delay=%s is less than retry-delay=%s", m, d);
     return -1;
   }
@@ -247,91 +185,6 @@ ename (int err, char *buf, size_t len)
   return buf;
 }
 
-static void *
-retry_backoff_open (nbdkit_next_open *next, nbdkit_context *context,
-                    int readonly, const char *exportname, int is_tls)
-{
-  struct handle *h;
-  pthread_rwlockattr_t attr;
-  uint64_t start = now_ns ();
-  unsigned attempt;
-
-  h = calloc (1, sizeof *h);
-  if (h == NULL) {
-    nbdkit_error ("calloc: %m");
-    return NULL;
-  }
-  h->context = context;
-  h->readonly = readonly;
-  h->size = -1;
-  h->exportname = strdup (exportname);
-  if (h->exportname == NULL) {
-    nbdkit_error ("strdup: %m");
-    free (h);
-    return NULL;
-  }
-  /* glibc's rwlocks prefer readers by default: under a steady stream of
-   * requests a reopen would wait forever.
-   */
-  pthread_rwlockattr_init (&attr);
-  pthread_rwlockattr_setkind_np (&attr,
-                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-  pthread_rwlock_init (&h->lock, &attr);
-  pthread_rwlockattr_destroy (&attr);
-
-  /* Opening the plugin at connect time is retried like a request: an S3
-   * endpoint that is restarting refuses connections for a few seconds.
-   */
-  for (attempt = 1; ; attempt++) {
-    uint64_t now, delay;
-    int err;
-    bool no_errno;
-    char eb[32], db[32];
-
-    errno = 0;
-    if (next (context, readonly, exportname) == 0)
-      break;
-    /* A plugin that fails without an errno (nbdkit_error and NULL, as
-     * for an export that does not exist) says nothing transient: EIO,
-     * not retried.
-     */
-    err = errno;
-    no_errno = err == 0;
-    if (no_errno)
-      err = EIO;
-    now = now_ns ();
-    if (no_errno ||
-        !errno_policy_is_transient (&policy, err) || attempt >= retries ||
-        now - start >= retry_deadline) {
-      if (attempt > 1)
-        nbdkit_debug ("retry-backoff: open: giving up after %u attempts: %s",
-                      attempt, ename (err, eb, sizeof eb));
-      pthread_rwlock_destroy (&h->lock);
-      free (h->exportname);
-      free (h);
-      errno = err;
-      return NULL;
-    }
-    delay = backoff_jitter (backoff_ceiling (retry_delay, retry_max_delay,
-                                             attempt),
-                            backoff_random ());
-    if (delay > retry_deadline - (now - start))
-      delay = retry_deadline - (now - start);
-    format_duration (delay, db, sizeof db);
-    nbdkit_debug ("retry-backoff: open exportname=\"%s\" failed: %s; "
-                  "retry %u of %u in %s", exportname,
-                  ename (err, eb, sizeof eb), attempt, retries - 1, db);
-    if (nbdkit_nanosleep (delay / NS_PER_S, delay % NS_PER_S) == -1) {
-      pthread_rwlock_destroy (&h->lock);
-      free (h->exportname);
-      free (h);
-      errno = err;
-      return NULL;
-    }
-  }
-  return h;
-}
-
 static int
 retry_backoff_prepare (nbdkit_next *next, void *handle, int readonly)
 {
@@ -387,14 +240,10 @@ current_next (struct handle *h)
   retry_backoff_##fn (nbdkit_next *unused, void *handle)                \
   {                                                                     \
     struct handle *h = handle;                                          \
-    nbdkit_next *next;                                                  \
-    type r = (failed);                                                  \
+    ACQUIRE_RDLOCK_FOR_CURRENT_SCOPE (&h->lock);                        \
+    nbdkit_next *next = current_next (h);                               \
                                                                         \
-    pthread_rwlock_rdlock (&h->lock);                                   \
-    if ((next = current_next (h)) != NULL)                              \
-      r = next->fn (next);                                              \
-    pthread_rwlock_unlock (&h->lock);                                   \
-    return r;                                                           \
+    return next ? next->fn (next) : (failed);                           \
   }
 FORWARD (int64_t, get_size, -1)
 FORWARD (const char *, export_description, NULL)
@@ -416,22 +265,19 @@ retry_backoff_block_size (nbdkit_next *unused, void *handle,
                           uint32_t *maximum)
 {
   struct handle *h = handle;
-  nbdkit_next *next;
-  int r = -1;
+  ACQUIRE_RDLOCK_FOR_CURRENT_SCOPE (&h->lock);
+  nbdkit_next *next = current_next (h);
 
-  pthread_rwlock_rdlock (&h->lock);
-  if ((next = current_next (h)) != NULL)
-    r = next->block_size (next, minimum, preferred, maximum);
-  pthread_rwlock_unlock (&h->lock);
-  return r;
+  return next ? next->block_size (next, minimum, preferred, maximum) : -1;
 }
 
 /* Take the lock, shared or exclusive, waiting no later than DEADLINE (on
  * now_ns's clock): a request must not wait past its deadline for other
  * requests' attempts in flight (a slow read holds the lock shared for as
- * long as the plugin takes).  Returns 0, or -1 when the deadline passed.
+ * long as the plugin takes).  Returns the lock, for a
+ * CLEANUP_RWLOCK_UNLOCK pointer, or NULL when the deadline passed.
  */
-static int
+static pthread_rwlock_t *
 lock_until (struct handle *h, bool exclusive, uint64_t deadline)
 {
   struct timespec ts = { .tv_sec = deadline / NS_PER_S,
@@ -444,10 +290,10 @@ lock_until (struct handle *h, bool exclusive, uint64_t deadline)
       : pthread_rwlock_clockrdlock (&h->lock, CLOCK_MONOTONIC, &ts);
   while (e == EINTR || e == EAGAIN);
   if (e == ETIMEDOUT)
-    return -1;
+    return NULL;
   if (e != 0)
     abort ();                   /* EDEADLK, EINVAL: a bug here. */
-  return 0;
+  return &h->lock;
 }
 
 /* 1 if the plugin context is closed (a failed reopen), 0 if not, -1 if
@@ -456,24 +302,25 @@ lock_until (struct handle *h, bool exclusive, uint64_t deadline)
 static int
 context_closed (struct handle *h, uint64_t deadline)
 {
-  bool closed;
+  CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *locked =
+    lock_until (h, false, deadline);
 
-  if (lock_until (h, false, deadline) == -1)
+  if (locked == NULL)
     return -1;
-  closed = h->next == NULL;
-  pthread_rwlock_unlock (&h->lock);
-  return closed;
+  return h->next == NULL;
 }
 
 /* One request, as the client made it: every attempt repeats exactly this
  * (same buffer, offset, count and flags, FUA included).  NBD writes,
  * zeroes and trims at a fixed offset are idempotent, so repeating one that
  * may or may not have reached the store leaves the same result.
+ * Opening the plugin at connect is a request too (OP_OPEN), so that it
+ * follows the same policy, deadline and logging.
  */
 enum op { OP_PREAD, OP_PWRITE, OP_FLUSH, OP_TRIM, OP_ZERO, OP_EXTENTS,
-          OP_CACHE };
+          OP_CACHE, OP_OPEN };
 static const char *const op_names[] = {
-  "pread", "pwrite", "flush", "trim", "zero", "extents", "cache",
+  "pread", "pwrite", "flush", "trim", "zero", "extents", "cache", "open",
 };
 
 struct request {
@@ -484,6 +331,11 @@ struct request {
   uint64_t offset;
   uint32_t flags;
   struct nbdkit_extents *extents;
+  /* OP_OPEN: */
+  nbdkit_next_open *open;
+  nbdkit_context *context;
+  int readonly;
+  const char *exportname;
 };
 
 static bool
@@ -557,15 +409,10 @@ check_reopened (struct handle *h, nbdkit_next *next, const struct request *r,
     return DONE;
   case OP_PREAD:
     return DONE;
+  case OP_OPEN:                 /* Not an attempt on a context. */
+    break;
   }
   abort ();
-}
-
-static void
-cleanup_extents (struct nbdkit_extents **e)
-{
-  if (*e)
-    nbdkit_extents_free (*e);
 }
 
 /* Extents: a failed attempt may have added some extents already, so each
@@ -574,7 +421,7 @@ cleanup_extents (struct nbdkit_extents **e)
 static int
 extents_attempt (nbdkit_next *next, const struct request *r, int *err)
 {
-  __attribute__ ((cleanup (cleanup_extents))) struct nbdkit_extents *e = NULL;
+  CLEANUP_EXTENTS_FREE struct nbdkit_extents *e = NULL;
   size_t i;
 
   e = nbdkit_extents_new (r->offset, (uint64_t) next->get_size (next));
@@ -595,6 +442,51 @@ extents_attempt (nbdkit_next *next, const struct request *r, int *err)
   return 0;
 }
 
+/* The request, once, on plugin context NEXT. */
+static int
+call_next (nbdkit_next *next, const struct request *r, int *err)
+{
+  switch (r->op) {
+  case OP_PREAD:
+    return next->pread (next, r->rbuf, r->count, r->offset, r->flags, err);
+  case OP_PWRITE:
+    return next->pwrite (next, r->wbuf, r->count, r->offset, r->flags, err);
+  case OP_FLUSH:
+    return next->flush (next, r->flags, err);
+  case OP_TRIM:
+    return next->trim (next, r->count, r->offset, r->flags, err);
+  case OP_ZERO:
+    return next->zero (next, r->count, r->offset, r->flags, err);
+  case OP_EXTENTS:
+    return extents_attempt (next, r, err);
+  case OP_CACHE:
+    return next->cache (next, r->count, r->offset, r->flags, err);
+  case OP_OPEN:                 /* Not a call on a context. */
+    break;
+  }
+  abort ();
+}
+
+/* Opening the plugin context at connect: an S3 endpoint that is
+ * restarting refuses connections for a few seconds, so this is retried
+ * like a request.  A plugin that fails without an errno (nbdkit_error
+ * and NULL, as for an export that does not exist) says nothing
+ * transient: EIO, not retried.
+ */
+static int
+open_attempt (const struct request *r, int *err)
+{
+  errno = 0;
+  if (r->open (r->context, r->readonly, r->exportname) == 0)
+    return DONE;
+  *err = errno;
+  if (*err == 0) {
+    *err = EIO;
+    return PERMANENT;
+  }
+  return FAILED;
+}
+
 /* One attempt.  *GEN is set to the context generation it used, so that a
  * failure leads to at most one reopen of that context.  Returns DONE,
  * FAILED or PERMANENT (*err set), or TIMED_OUT when DEADLINE passed before
@@ -604,57 +496,43 @@ static int
 attempt (struct handle *h, const struct request *r, uint64_t deadline,
          unsigned *gen, int *err)
 {
-  nbdkit_next *next;
   int ret;
 
-  if (lock_until (h, false, deadline) == -1)
-    return TIMED_OUT;
-  next = h->next;
-  *gen = h->generation;
-  *err = 0;
-  if (is_write (r->op) && h->forced_readonly) {
-    *err = EROFS;
-    ret = -1;
+  if (r->op == OP_OPEN) {
+    /* No plugin context yet to lock or check, and no other thread knows
+     * the handle before open returns it.
+     */
+    *gen = 0;
+    *err = 0;
+    ret = open_attempt (r, err);
   }
-  else if (h->dead) {
-    *err = ESHUTDOWN;
-    ret = PERMANENT;
-  }
-  else if (next == NULL) {          /* The last reopen failed. */
-    *err = ESHUTDOWN;
-    ret = FAILED;
-  }
-  else if (h->generation > 0 &&
-           (ret = check_reopened (h, next, r, err)) != DONE)
-    ;
   else {
-    switch (r->op) {
-    case OP_PREAD:
-      ret = next->pread (next, r->rbuf, r->count, r->offset, r->flags, err);
-      break;
-    case OP_PWRITE:
-      ret = next->pwrite (next, r->wbuf, r->count, r->offset, r->flags, err);
-      break;
-    case OP_FLUSH:
-      ret = next->flush (next, r->flags, err);
-      break;
-    case OP_TRIM:
-      ret = next->trim (next, r->count, r->offset, r->flags, err);
-      break;
-    case OP_ZERO:
-      ret = next->zero (next, r->count, r->offset, r->flags, err);
-      break;
-    case OP_EXTENTS:
-      ret = extents_attempt (next, r, err);
-      break;
-    case OP_CACHE:
-      ret = next->cache (next, r->count, r->offset, r->flags, err);
-      break;
-    default:
-      abort ();
+    CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *locked =
+      lock_until (h, false, deadline);
+    nbdkit_next *next = h->next;
+
+    if (locked == NULL)
+      return TIMED_OUT;
+    *gen = h->generation;
+    *err = 0;
+    if (is_write (r->op) && h->forced_readonly) {
+      *err = EROFS;
+      ret = FAILED;
     }
+    else if (h->dead) {
+      *err = ESHUTDOWN;
+      ret = PERMANENT;
+    }
+    else if (next == NULL) {          /* The last reopen failed. */
+      *err = ESHUTDOWN;
+      ret = FAILED;
+    }
+    else if (h->generation > 0 &&
+             (ret = check_reopened (h, next, r, err)) != DONE)
+      ;
+    else
+      ret = call_next (next, r, err);
   }
-  pthread_rwlock_unlock (&h->lock);
   if (ret != DONE && *err == 0)
     *err = EIO;
   return ret;
@@ -673,23 +551,22 @@ attempt (struct handle *h, const struct request *r, uint64_t deadline,
 static int
 reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
 {
+  /* The exclusive lock waits for every attempt in flight, of any request:
+   * not past this request's deadline.
+   */
+  CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *locked =
+    lock_until (h, true, deadline);
   nbdkit_next *old, *next;
   bool ro;
 
-  /* The exclusive lock waits for every attempt in flight, of any request:
-   * not past this request's deadline (-2: give up).
-   */
-  if (lock_until (h, true, deadline) == -1)
+  if (locked == NULL)
     return TIMED_OUT;
   if (h->dead) {
-    pthread_rwlock_unlock (&h->lock);
     *err = ESHUTDOWN;
     return PERMANENT;
   }
-  if (h->generation != *gen) {
-    pthread_rwlock_unlock (&h->lock);
+  if (h->generation != *gen)
     return DONE;
-  }
   *gen = ++h->generation;
   h->reopens++;
   /* Read-only only once writes were refused (retry-readonly): a reopen
@@ -715,7 +592,6 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
       nbdkit_next_context_close (old);
       h->dead = true;
       h->reopen_failures++;
-      pthread_rwlock_unlock (&h->lock);
       *err = ESHUTDOWN;
       return PERMANENT;
     }
@@ -736,7 +612,6 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
       h->reopen_failures++;
       nbdkit_debug ("retry-backoff: reopening the plugin context failed "
                     "permanently");
-      pthread_rwlock_unlock (&h->lock);
       *err = e;
       return PERMANENT;
     }
@@ -752,13 +627,11 @@ reopen (struct handle *h, unsigned *gen, uint64_t deadline, int *err)
   nbdkit_context_set_next (h->context, next);
   h->next = next;
   h->consecutive = 0;
-  pthread_rwlock_unlock (&h->lock);
   return DONE;
 
  failed:
   h->reopen_failures++;
   nbdkit_debug ("retry-backoff: reopening the plugin context failed");
-  pthread_rwlock_unlock (&h->lock);
   return FAILED;
 }
 
@@ -793,12 +666,18 @@ write_refused (struct handle *h, const struct request *r, int e)
   h->forced_readonly = true;
 }
 
-/* "pread offset=4096 count=512", or "flush", for log lines. */
+/* "pread offset=4096 count=512", "flush" or "open exportname=\"x\"", for
+ * log lines.
+ */
 static const char *
 describe (const struct request *r, char *buf, size_t len)
 {
   if (r->op == OP_FLUSH)
     return "flush";
+  if (r->op == OP_OPEN) {
+    snprintf (buf, len, "open exportname=\"%s\"", r->exportname);
+    return buf;
+  }
   snprintf (buf, len, "%s offset=%" PRIu64 " count=%" PRIu32,
             op_names[r->op], r->offset, r->count);
   return buf;
@@ -807,10 +686,11 @@ describe (const struct request *r, char *buf, size_t len)
 static int
 retrying (struct handle *h, const struct request *r, int *err)
 {
-  uint64_t start, deadline, now, delay, ceiling;
+  uint64_t start, deadline, now, delay;
   unsigned gen, failures;
   int e, ret;
-  char eb[32], db[32], rb[80];
+  /* rb: room for an open's export name (NBD allows 4096 bytes). */
+  char eb[32], db[32], rb[4200];
 
   /* The deadline counts from the start of the first attempt: an attempt
    * that failed slowly (a timeout) has used up time too.
@@ -856,8 +736,7 @@ retrying (struct handle *h, const struct request *r, int *err)
     if (failures == 1)
       h->requests_retried++;
 
-    ceiling = backoff_ceiling (retry_delay, retry_max_delay, failures);
-    delay = backoff_jitter (ceiling, backoff_random ());
+    delay = backoff_delay (&schedule, failures, backoff_random ());
     /* The last attempt is made at the deadline, not after it. */
     if (delay > deadline - now)
       delay = deadline - now;
@@ -869,7 +748,10 @@ retrying (struct handle *h, const struct request *r, int *err)
       goto give_up;          /* The server is shutting down. */
     h->retries++;
 
-    if (reopen_after > 0 && h->consecutive >= reopen_after)
+    /* An open has no context to reopen: its next attempt opens anew. */
+    if (r->op == OP_OPEN)
+      ret = 0;
+    else if (reopen_after > 0 && h->consecutive >= reopen_after)
       ret = 1;
     else if ((ret = context_closed (h, deadline)) == -1)
       goto give_up;          /* Other requests held the context too long. */
@@ -916,6 +798,49 @@ retrying (struct handle *h, const struct request *r, int *err)
                 ename (e, eb, sizeof eb));
   *err = e;
   return -1;
+}
+
+static void *
+retry_backoff_open (nbdkit_next_open *next, nbdkit_context *context,
+                    int readonly, const char *exportname, int is_tls)
+{
+  struct handle *h;
+  pthread_rwlockattr_t attr;
+  struct request r = { .op = OP_OPEN, .open = next, .context = context,
+                       .readonly = readonly, .exportname = exportname };
+  int err;
+
+  h = calloc (1, sizeof *h);
+  if (h == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  h->context = context;
+  h->readonly = readonly;
+  h->size = -1;
+  h->exportname = strdup (exportname);
+  if (h->exportname == NULL) {
+    nbdkit_error ("strdup: %m");
+    free (h);
+    return NULL;
+  }
+  /* glibc's rwlocks prefer readers by default: under a steady stream of
+   * requests a reopen would wait forever.
+   */
+  pthread_rwlockattr_init (&attr);
+  pthread_rwlockattr_setkind_np (&attr,
+                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init (&h->lock, &attr);
+  pthread_rwlockattr_destroy (&attr);
+
+  if (retrying (h, &r, &err) == -1) {
+    pthread_rwlock_destroy (&h->lock);
+    free (h->exportname);
+    free (h);
+    errno = err;
+    return NULL;
+  }
+  return h;
 }
 
 static int

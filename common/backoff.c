@@ -1,9 +1,10 @@
-/* shardkit retry-backoff filter: exponential backoff with full jitter.
+/* shardkit: exponential backoff with jitter (see backoff.h).
  * GPL-3.0-or-later.
  */
 #include <config.h>
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,23 @@ backoff_ceiling (uint64_t base, uint64_t max, unsigned retry)
     d *= 2;
   }
   return d < max ? d : max;
+}
+
+uint64_t
+backoff_delay (const struct backoff *b, unsigned retry, uint64_t r)
+{
+  uint64_t ceiling = backoff_ceiling (b->first, b->max, retry), low;
+
+  switch (b->jitter) {
+  case BACKOFF_FULL_JITTER:
+    return backoff_jitter (ceiling, r);
+  case BACKOFF_EQUAL_JITTER:
+    low = ceiling / 2;
+    return low + backoff_jitter (ceiling - low, r);
+  case BACKOFF_NO_JITTER:
+    return ceiling;
+  }
+  abort ();                     /* Not a jitter: a bug in the caller. */
 }
 
 uint64_t

@@ -1,7 +1,7 @@
-/* shardkit retry-backoff filter: durations such as "100ms", "2s", "1.5s".
+/* shardkit: durations such as "100ms", "2s", "1.5s" (see duration.h).
  * GPL-3.0-or-later.
  *
- * nbdkit_parse_* has no duration parser, and the retry filters of nbdkit
+ * nbdkit_parse_* has no duration parser, and nbdkit's retry filters
  * take whole seconds, which is far too coarse for backoff against a local
  * store or a nearby S3 endpoint, so we parse our own.  Integer arithmetic
  * only: "0.1s" must be exactly 100000000 ns, not 99999999.
