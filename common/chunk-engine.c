@@ -267,14 +267,6 @@ chunk_lock (struct chunk_engine *e, uint64_t n)
   return &e->locks[n % LOCK_STRIPES];
 }
 
-static void
-cleanup_rwunlock (pthread_rwlock_t **l)
-{
-  if (*l)
-    pthread_rwlock_unlock (*l);
-}
-#define CLEANUP_RWUNLOCK __attribute__ ((cleanup (cleanup_rwunlock)))
-
 /* Iterate over the per-chunk pieces of [offset, offset+count). */
 struct piece {
   uint64_t n;                   /* chunk number */
@@ -590,7 +582,7 @@ static int
 read_piece (struct chunk_engine *e, unsigned char *dst, const struct piece *pp)
 {
   const struct piece p = *pp;
-  CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+  CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
   int r;
 
   pthread_rwlock_rdlock (lock);
@@ -707,7 +699,7 @@ write_piece (struct chunk_engine *e, const unsigned char *src,
   const struct piece p = *pp;
   const bool whole = p.off == 0 && p.len == chunk_span (e, p.n);
   const bool zero = buffer_is_zero (src, p.len);
-  CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+  CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
   bool present;
 
   /* A store that writes in place can take writes to one chunk side by
@@ -862,7 +854,7 @@ clear_range (struct chunk_engine *e, uint32_t count, uint64_t offset,
 
     /* A partial chunk, at the start or the end of the range. */
     {
-      CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+      CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
       int r;
 
       pthread_rwlock_wrlock (lock);
@@ -917,7 +909,7 @@ chunk_engine_extents (struct chunk_engine *e, uint32_t count, uint64_t offset,
 
   FOR_EACH_PIECE (e, p, count, offset) {
     const uint64_t base = p.n << e->shift;
-    CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+    CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
 
     pthread_rwlock_rdlock (lock);
     if (!chunk_engine_is_present (e, p.n)) {
@@ -950,7 +942,7 @@ chunk_engine_cache (struct chunk_engine *e, uint32_t count, uint64_t offset)
     return 0;
 
   FOR_EACH_PIECE (e, p, count, offset) {
-    CLEANUP_RWUNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
+    CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *lock = chunk_lock (e, p.n);
 
     pthread_rwlock_rdlock (lock);
     if (chunk_engine_is_present (e, p.n) &&

@@ -508,8 +508,6 @@ test_parallel (void)
                           .fail_chunk = UINT64_MAX };
   unsigned char *buf = malloc (size), *back = malloc (size);
   struct chunk_engine *e;
-  struct timespec t0, t1;
-  double secs;
   uint64_t i;
 
   s.m.chunks = calloc (16, sizeof *s.m.chunks);
@@ -519,13 +517,12 @@ test_parallel (void)
   for (i = 0; i < size; ++i)
     buf[i] = (unsigned char) (i * 13 + 1);
 
-  /* 16 whole chunks with 4 in flight: about 4 rounds of 20 ms, not 16. */
-  clock_gettime (CLOCK_MONOTONIC, &t0);
+  /* 16 whole chunks with 4 in flight.  Each store call lasts 20 ms, so
+   * the calls overlap: exactly 4 at a time (a count, not a time, so a
+   * loaded machine cannot fail it).
+   */
   CHECK (chunk_engine_pwrite (e, buf, (uint32_t) size, 0, false) == 0);
-  clock_gettime (CLOCK_MONOTONIC, &t1);
-  secs = (double) (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
   CHECK (s.max_in_flight == 4);
-  CHECK (secs < 16 * 0.020);
   s.max_in_flight = 0;
   CHECK (chunk_engine_pread (e, back, (uint32_t) size, 0) == 0);
   CHECK (memcmp (buf, back, size) == 0);

@@ -26,13 +26,13 @@
 
 #include <nbdkit-plugin.h>
 
+#include "backoff.h"
 #include "cleanup.h"
+#include "duration.h"
 #include "s3-http.h"
 #include "s3-xml.h"
 
 #define ERROR_BODY_MAX (64 * 1024)
-#define BACKOFF_FIRST_MS 200
-#define BACKOFF_MAX_MS 3000
 
 struct s3_client {
   char *scheme;                 /* "http" or "https" */
@@ -423,13 +423,6 @@ header_cb (char *line, size_t size, size_t nmemb, void *opaque)
   return len;
 }
 
-static void
-cleanup_slist (struct curl_slist **l)
-{
-  curl_slist_free_all (*l);
-}
-#define CLEANUP_SLIST __attribute__ ((cleanup (cleanup_slist)))
-
 static int
 add_header (struct curl_slist **l, const char *name, const char *value)
 {
@@ -691,19 +684,23 @@ status_errno (long s, const char *code)
   return EIO;
 }
 
-/* Sleep before attempt N (1, 2, ...): exponential with full jitter in
- * [d/2, d], so that many clients backing off do not retry in step.
- * Returns -1 if nbdkit is shutting down (the sleep ended early).
+/* Delays before attempt N (1, 2, ...): exponential from 200 ms to 3 s,
+ * with jitter in [d/2, d], so that many clients backing off do not
+ * retry in step.
+ */
+static const struct backoff s3_backoff = {
+  .first = 200 * NS_PER_MS, .max = 3 * NS_PER_S,
+  .jitter = BACKOFF_EQUAL_JITTER,
+};
+
+/* Sleep before attempt N.  Returns -1 if nbdkit is shutting down (the
+ * sleep ended early).
  */
 static int
-backoff (unsigned n, unsigned *seed)
+backoff (unsigned n)
 {
-  unsigned d = BACKOFF_FIRST_MS << (n - 1 < 8 ? n - 1 : 8);
-
-  if (d > BACKOFF_MAX_MS)
-    d = BACKOFF_MAX_MS;
-  d = d / 2 + (unsigned) rand_r (seed) % (d / 2 + 1);
-  return nbdkit_nanosleep (d / 1000, (d % 1000) * 1000000);
+  uint64_t d = backoff_delay (&s3_backoff, n, backoff_random ());
+  return nbdkit_nanosleep (d / NS_PER_S, d % NS_PER_S);
 }
 
 /* Success by the letter of the operation (see s3-http.h). */
@@ -744,7 +741,7 @@ s3_http_request (struct s3_client *c, const struct s3_request *req,
   char sha[65];
   const char *payload_sha = req->body_sha256;
   const char *what = req->key ? req->key : "";
-  unsigned attempt, seed = (unsigned) time (NULL) ^ (unsigned) (uintptr_t) req;
+  unsigned attempt;
   CURL *h;
   int err = EIO;
 
@@ -769,13 +766,13 @@ s3_http_request (struct s3_client *c, const struct s3_request *req,
     return -1;
   }
   for (attempt = 0; ; ++attempt) {
-    CLEANUP_SLIST struct curl_slist *headers = NULL;
+    CLEANUP_CURL_SLIST_FREE struct curl_slist *headers = NULL;
     struct transfer t = { .h = h, .req = req, .resp = resp };
     CURLcode rc;
     bool last = attempt >= c->retries;
     CLEANUP_FREE char *code = NULL, *message = NULL;
 
-    if (attempt > 0 && backoff (attempt, &seed) == -1) {
+    if (attempt > 0 && backoff (attempt) == -1) {
       nbdkit_error ("s3: %s %s/%s: nbdkit is shutting down: not retried",
                     req->method, c->bucket, what);
       err = ESHUTDOWN;

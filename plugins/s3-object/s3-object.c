@@ -28,6 +28,7 @@
 #include "chunk-engine.h"
 #include "cleanup.h"
 #include "md5-batch.h"
+#include "params.h"
 #include "s3-credentials.h"
 #include "s3-http.h"
 #include "s3-lease.h"
@@ -90,16 +91,6 @@ s3_object_unload (void)
   }
   free (prefix);
   s3_http_global_cleanup ();
-}
-
-static int
-parse_bool (const char *key, const char *value, bool *out)
-{
-  int r = nbdkit_parse_bool (value);
-  if (r == -1)
-    return -1;
-  *out = r;
-  return 0;
 }
 
 static int
@@ -200,7 +191,7 @@ s3_object_config (const char *key, const char *value)
     }
   }
   else if (strcmp (key, "tls-verify") == 0)
-    return parse_bool (key, value, &cfg.tls_verify);
+    return param_bool (key, value, &cfg.tls_verify);
   else if (strcmp (key, "cainfo") == 0)
     cfg.cainfo = value;
   else if (strcmp (key, "capath") == 0)

@@ -29,14 +29,6 @@ s3_xml_init (void)
   xmlInitParser ();
 }
 
-static void
-cleanup_xml_doc (xmlDocPtr *doc)
-{
-  if (*doc)
-    xmlFreeDoc (*doc);
-}
-#define CLEANUP_XML_DOC __attribute__ ((cleanup (cleanup_xml_doc)))
-
 static xmlDocPtr
 parse (const char *body, size_t len, const char *root, const char **why)
 {
@@ -121,7 +113,7 @@ int
 s3_xml_parse_list (const char *body, size_t len, struct s3_list_page *out,
                    const char **why)
 {
-  CLEANUP_XML_DOC xmlDocPtr doc = NULL;
+  CLEANUP_XML_DOC_FREE xmlDocPtr doc = NULL;
   xmlNodePtr root, c, k;
   size_t n = 0;
 
@@ -257,7 +249,7 @@ int
 s3_xml_parse_delete_result (const char *body, size_t len, size_t *nerrors,
                             char **code, char **key, const char **why)
 {
-  CLEANUP_XML_DOC xmlDocPtr doc = NULL;
+  CLEANUP_XML_DOC_FREE xmlDocPtr doc = NULL;
   xmlNodePtr c, e;
 
   *nerrors = 0;
@@ -281,7 +273,7 @@ s3_xml_parse_delete_result (const char *body, size_t len, size_t *nerrors,
 int
 s3_xml_parse_error (const char *body, size_t len, char **code, char **message)
 {
-  CLEANUP_XML_DOC xmlDocPtr doc = NULL;
+  CLEANUP_XML_DOC_FREE xmlDocPtr doc = NULL;
   xmlNodePtr e;
   const char *why;
 
