@@ -31,7 +31,9 @@ def gone(pid):
 ceph = CephRGW()
 print("ceph gateway ready in %.2f s on %s" % (ceph.start_seconds,
                                               ceph.endpoint), flush=True)
-check(ceph.start_seconds < 20, "ceph start took %.1f s" % ceph.start_seconds)
+# Printed, not asserted: start-up time is a figure (1.6-1.7 s on an idle
+# machine, over 30 s on a loaded one), and only a hang is a failure.
+check(ceph.start_seconds < 180, "ceph start took %.1f s" % ceph.start_seconds)
 
 data = os.urandom(100000)
 ceph.put("dir/obj", data)

@@ -61,7 +61,11 @@ keys = s3.keys("many/")                 # follows continuation tokens
 check(chunk_keys(keys, "many") == list(range(NDATA)),
       "%d chunk objects in the bucket (got %d)"
       % (NDATA, len(chunk_keys(keys, "many"))))
-check(len(keys) == NDATA + 1, "chunks and one .meta: %d keys" % len(keys))
+check(sorted(k for k in keys if not k.endswith(".chunk")) ==
+      ["many/many.lease", "many/many.meta"],
+      "besides the chunks, the .meta and the writer's lease: %s"
+      % [k for k in keys if not k.endswith(".chunk")])
+check(len(keys) == NDATA + 2, "chunks, .meta and .lease: %d keys" % len(keys))
 
 # A fresh nbdkit learns the chunk map from paginated listings.
 proxy.reset_counters()
