@@ -3,7 +3,10 @@
     opens in a row all succeed and serve the right data;
   - every listing body flipped: the open fails rather than serving zeros;
   - 10% of chunk GET bodies flipped, s3-object alone (no retry filter):
-    never wrong data to the client, and fewer than 5% of reads fail."""
+    never wrong data to the client, and fewer than 5% of reads fail;
+  - a .meta edited at rest (a digit of its size changed, its checksum
+    line kept) is refused at start-up; one without the checksum line
+    (the format before it) still opens and serves."""
 
 import os
 import random
@@ -12,7 +15,7 @@ import nbd
 
 from s3_fault_proxy import FaultProxy, plugin_args_via
 from s3_server import CephRGW, need_s3_object_plugin
-from shardkit_test import Server, check, seed_from_env
+from shardkit_test import Server, check, seed_from_env, start_fails
 
 KiB = 1024
 CH = 64 * KiB
@@ -88,6 +91,28 @@ for i in range(N):
 print("%d reads, %d chunk GETs flipped, %d reads failed" % (N, rc.fired,
                                                           failed), flush=True)
 check(failed < N * 0.05, "%d of %d reads failed (>= 5%%)" % (failed, N))
+hh.shutdown()
+s.stop()
+proxy.clear()
+
+# 4. The .meta's own checksum, at rest: an edit is refused, the older
+#    format without the line is served.
+meta = s3.get(P + "vol.meta")
+lines = meta.decode().splitlines(keepends=True)
+check(lines[-1].startswith("checksum=crc32c:"), "the .meta ends with its "
+      "checksum line: %r" % lines[-1])
+size_line = [i for i, l in enumerate(lines) if l.startswith("size=")][0]
+edited = list(lines)
+edited[size_line] = "size=%d\n" % (2 * SIZE)   # still a valid size
+s3.put(P + "vol.meta", "".join(edited).encode())
+out = start_fails(args)
+check("checksum" in out and "vol.meta" in out, "an edited .meta is refused "
+      "naming it and its checksum:\n" + out[-2000:])
+s3.put(P + "vol.meta", "".join(lines[:-1]).encode())
+s = Server(args)
+hh = s.connect()
+check(hh.get_size() == SIZE and hh.pread(SIZE, 0) == data,
+      "a .meta without the checksum line still opens and serves")
 hh.shutdown()
 s.stop()
 print("PASS")
