@@ -725,11 +725,39 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
    * a crash before the plugin is zeroed too must not leave zeros that
    * the plugin does not have.
    */
+  /* And as in eviction, if that byte cannot be cleared (or an earlier
+   * clearing of a synced-dirty byte cannot be synced, see
+   * store_before_punch) the file still vouches for the data: punching
+   * it out would leave zeros that a restart serves as cached data.  The
+   * request fails before anything is changed.
+   */
   pthread_mutex_lock (&cache_lock);
-  for (blk = first; blk <= last; ++blk)
-    if (c->b[blk].state == B_CLEAN)
-      store_set_idx (c, blk, IDX_ABSENT);
-  store_before_punch (c);
+  r = 0;
+  for (blk = first; blk <= last && r == 0; ++blk)
+    if (c->b[blk].state == B_CLEAN &&
+        store_set_idx (c, blk, IDX_ABSENT) == -1) {
+      c->b[blk].idx = IDX_CLEAN;        /* what the file still says */
+      r = -1;
+    }
+  if (r == 0 && store_before_punch (c) == -1)
+    r = -1;
+  if (r == -1) {
+    /* Count the clean copies already uncounted again (best effort: an
+     * uncounted copy is merely fetched again after a restart).
+     */
+    for (blk = first; blk <= last; ++blk) {
+      struct block *b = &c->b[blk];
+      if (b->state == B_CLEAN && b->idx == IDX_ABSENT)
+        store_set_idx (c, blk, IDX_CLEAN);
+      b->busy = false;
+    }
+    pthread_cond_broadcast (&cache_cond);
+    pthread_mutex_unlock (&cache_lock);
+    nbdkit_error ("chunk-cache: %s: cache.index cannot be updated: "
+                  "cached copies left alone", trim ? "trim" : "zero");
+    *err = EIO;
+    return -1;
+  }
   pthread_mutex_unlock (&cache_lock);
 
   /* Zero the cached copies.  If one cannot be zeroed (no hole punching
