@@ -3,8 +3,8 @@
  *
  * A persistent local cache in front of a slow plugin, with parallel
  * background write-back and read-ahead (see nbdkit-chunk-cache-filter(1)).
- * This file holds the parameters and the nbdkit callbacks; blocks.c the
- * block state machine, store.c the cache files, workers.c the threads.
+ * This file holds the parameters and the nbdkit callbacks, the top of
+ * the layers listed in cache.h.
  */
 #include <config.h>
 
@@ -224,9 +224,11 @@ chunk_cache_after_fork (nbdkit_backend *backend)
 
   if (workers_start () == -1)
     return -1;
-  /* A cache-dir that already belongs to an export: open it now, check it
-   * against the plugin, and start writing back what a crash left dirty
-   * without waiting for a client.
+  /* A cache-dir that already holds the default export's cache: open it
+   * now, check it against the plugin, and start writing back what a
+   * crash left dirty without waiting for a client.  (Other exports'
+   * caches, in cache-dir/exports, can only be written back through a
+   * connection to them: see exports.c.)
    */
   if (cfg.dir) {
     r = store_read_meta_name (cfg.dir, &name, &size, &bs);
