@@ -20,7 +20,9 @@ CHUNK_CACHE_TESTS = \
 	test-chunk-cache-own-flush.py \
 	test-chunk-cache-cut.py \
 	test-chunk-cache-symlinks.py \
-	test-chunk-cache-evict-indexfail.py
+	test-chunk-cache-evict-indexfail.py \
+	test-chunk-cache-zero-indexfail.py \
+	test-chunk-cache-multi-export.py
 TESTS += $(CHUNK_CACHE_TESTS)
 EXTRA_DIST += $(CHUNK_CACHE_TESTS) \
 	chunk_cache_util.py

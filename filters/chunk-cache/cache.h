@@ -2,10 +2,35 @@
  * GPL-3.0-or-later.
  *
  * One "struct cache" per export holds every block of that export and
- * is shared by all connections to it.  A single mutex (cache_lock)
- * protects the state of every cache; data is copied to and from the
- * cache files and the plugin outside the lock, so the lock is only
- * ever held for short bookkeeping.
+ * is shared by all connections to it.
+ *
+ * The files, lowest first.  A file calls only files listed before it,
+ * never one after it, and each has a header stating its lock rules:
+ *
+ *   store.c        the cache files: cache-dir checks and creation, the
+ *                  header, the index, data I/O, hole punching
+ *   state.c        block states, the lists, eviction
+ *   exports.c      the caches of the exports: creation, lookup, freeing
+ *   reads.c        reads, misses, prefetch, queueing read-ahead
+ *   writeback.c    write-back bookkeeping (pick, done) and flush
+ *   writes.c       writes (write-back and write-through), zero, trim
+ *   workers.c      the worker threads, shutdown drain, statistics
+ *   chunk-cache.c  parameters and the nbdkit callbacks
+ *
+ * (cfg, set while nbdkit reads the parameters and read-only after, and
+ * the lock objects below are data shared by every file, not calls.)
+ *
+ * Lock rules.  A single mutex, cache_lock, protects every field of
+ * every struct cache and struct block, and the list of caches, except
+ * where a field says otherwise (the file descriptors and the fields
+ * fixed at creation are read without it; data_damaged is atomic).
+ * Data is copied to and from the cache files and the plugin with the
+ * lock dropped, so it is only ever held for short bookkeeping; a block
+ * being copied is pinned (pins, writers) or held (loading, busy) so
+ * that its state cannot change under the copy.  Functions named
+ * *_locked, and those a header lists as "lock held", must be called
+ * with cache_lock held; a few of them drop and retake it (their header
+ * says so).  All others take it themselves and must be called without.
  */
 #ifndef CHUNK_CACHE_H
 #define CHUNK_CACHE_H
@@ -82,6 +107,12 @@ struct block {
   struct link u;                /* unclean list (dirty/inflight/written) */
 };
 
+struct lender {
+  struct lender *next_lender;
+  nbdkit_next *next;            /* a connection's own plugin context */
+  unsigned users;               /* workers calling it now */
+};
+
 struct stats {
   uint64_t hits, misses, readahead_bytes, written_back, wb_errors;
   uint64_t evictions, plugin_reads;
@@ -103,8 +134,24 @@ struct cache {
   bool idx_error;               /* an index write failed: the file is behind
                                  * the .idx bytes until rewritten whole */
 
-  /* The plugin context used by the workers, never a client's. */
+  /* Where the files are: cache-dir itself for the export that a plugin
+   * context opened outside any connection serves (the plugin's default
+   * export), cache-dir/exports/NAME for the others (see exports.c).
+   * Fixed at creation.
+   */
+  char *dir;
+  bool is_default;
+
+  /* The plugin contexts that write-back, read-ahead and background
+   * flushes go through, never a client's request.  For the default
+   * export, bg: its own context, opened outside any connection.  For
+   * another export nbdkit 1.32 cannot give such a context its name (see
+   * exports.c): the contexts of its open connections are lent instead
+   * (lenders, in the order they came), each counting the workers using
+   * it, and a connection takes its context back only once none is.
+   */
   nbdkit_next *bg;
+  struct lender *lenders;
   bool can_flush_below;
   bool can_write_below;
 
@@ -147,71 +194,19 @@ struct cache {
   struct stats st;
 };
 
-extern pthread_mutex_t cache_lock;
+extern pthread_mutex_t cache_lock;   /* see the top of this file */
 extern pthread_cond_t cache_cond;   /* any state change: waiters recheck */
 extern pthread_cond_t work_cond;    /* work for the workers */
-extern struct cache *caches;
-extern bool shutting_down;
 
+/* Monotonic seconds.  No lock needed. */
 double now_s (void);
 
-/* lists.c-like helpers (blocks.c). */
-void list_init (struct list *l);
-
-/* store.c */
-int store_check_dir (const char *dir);
-int store_open (struct cache *c);
-void store_close (struct cache *c, bool clean);
-int store_set_idx (struct cache *c, uint64_t blk, uint8_t v);
-int store_sync_data (struct cache *c);
-int store_sync_index (struct cache *c);
-int store_rewrite_index (struct cache *c);
-int store_read_meta_name (const char *dir, char **name, uint64_t *size,
-                          uint32_t *bs);
-int store_punch (struct cache *c, uint64_t blk);
-int store_before_punch (struct cache *c);
-
-/* blocks.c: read or write N bytes of the data file at OFF.  The file
- * always has the cache's full size: a read that runs into its end, or a
- * write when it has shrunk, means it was cut short under us, which sets
- * data_damaged; from then on both fail with EIO (a write never extends a
- * cut file again, so its holes cannot pass for data).  Return 0, or -1
- * with errno set.
- */
-int data_read (struct cache *c, void *buf, size_t n, uint64_t off);
-int data_write (struct cache *c, const void *buf, size_t n, uint64_t off);
-bool data_is_damaged (struct cache *c);
-
-/* blocks.c: everything below is called without cache_lock held. */
-struct cache *cache_get (nbdkit_backend *backend, const char *name,
-                         bool readonly, uint32_t want_bs,
-                         const char *client_desc);
-int cache_read (struct cache *c, nbdkit_next *next, void *buf,
-                uint32_t count, uint64_t offset, int *err);
-int cache_write (struct cache *c, nbdkit_next *next, const void *buf,
-                 uint32_t count, uint64_t offset, uint32_t flags, int *err);
-int cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
-                     uint32_t count, uint64_t offset, uint32_t flags,
-                     int *err);
-int cache_flush (struct cache *c, uint64_t first, uint64_t last, int *err);
-int cache_prefetch (struct cache *c, nbdkit_next *next, uint32_t count,
-                    uint64_t offset, int *err);
-bool cache_block_dirty (struct cache *c, uint64_t blk);
-void cache_readahead (struct cache *c, uint64_t blk);
-void cache_free (struct cache *c);
-
-/* Worker helpers (blocks.c), called with cache_lock held. */
-bool wb_pick (struct cache *c, uint64_t *blk, uint64_t *gen);
-void wb_done (struct cache *c, uint64_t blk, uint64_t gen, int err);
-int load_block_locked (struct cache *c, nbdkit_next *next, uint64_t blk,
-                       bool readahead, int *err);
-int flush_below_locked (struct cache *c, int *err);
-uint64_t block_len (struct cache *c, uint64_t blk);
-
-/* workers.c */
-int workers_start (void);
-void workers_stop (void);
-void drain_all (void);
-void stats_write (void);
+/* Length of block BLK (the last one may be short).  No lock needed. */
+static inline uint64_t
+block_len (const struct cache *c, uint64_t blk)
+{
+  uint64_t start = blk * c->bs;
+  return c->size - start < c->bs ? c->size - start : c->bs;
+}
 
 #endif /* CHUNK_CACHE_H */

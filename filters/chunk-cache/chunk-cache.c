@@ -3,8 +3,8 @@
  *
  * A persistent local cache in front of a slow plugin, with parallel
  * background write-back and read-ahead (see nbdkit-chunk-cache-filter(1)).
- * This file holds the parameters and the nbdkit callbacks; blocks.c the
- * block state machine, store.c the cache files, workers.c the threads.
+ * This file holds the parameters and the nbdkit callbacks, the top of
+ * the layers listed in cache.h.
  */
 #include <config.h>
 
@@ -14,8 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache.h"
 #include "cleanup.h"
+#include "exports.h"
+#include "reads.h"
+#include "writes.h"
+#include "writeback.h"
+#include "workers.h"
+#include "state.h"
+#include "store.h"
 
 struct cache_config cfg = {
   .mode = MODE_WRITEBACK,
@@ -218,9 +224,11 @@ chunk_cache_after_fork (nbdkit_backend *backend)
 
   if (workers_start () == -1)
     return -1;
-  /* A cache-dir that already belongs to an export: open it now, check it
-   * against the plugin, and start writing back what a crash left dirty
-   * without waiting for a client.
+  /* A cache-dir that already holds the default export's cache: open it
+   * now, check it against the plugin, and start writing back what a
+   * crash left dirty without waiting for a client.  (Other exports'
+   * caches, in cache-dir/exports, can only be written back through a
+   * connection to them: see exports.c.)
    */
   if (cfg.dir) {
     r = store_read_meta_name (cfg.dir, &name, &size, &bs);
@@ -278,6 +286,10 @@ struct handle {
   uint64_t last_ra_blk;
   bool sent_below;              /* a zero or trim went to the plugin
                                  * through this connection, unflushed */
+  struct lender lender;         /* this connection's context, lent to the
+                                 * workers of an export other than the
+                                 * default one */
+  bool lent;
 };
 
 static void *
@@ -305,6 +317,12 @@ static void
 chunk_cache_close (void *handle)
 {
   struct handle *h = handle;
+
+  /* Not finalized (a filter above us failed to): the context is still
+   * open here, closed by nbdkit only after this returns.
+   */
+  if (h->lent)
+    lender_remove (h->c, &h->lender);
   free (h->name);
   free (h);
 }
@@ -313,34 +331,52 @@ static int
 chunk_cache_prepare (nbdkit_next *next, void *handle, int readonly)
 {
   struct handle *h = handle;
-  const char *desc;
   int64_t size;
 
-  desc = next->export_description (next);
-  h->c = cache_get (h->backend, h->name, h->readonly, 0, desc);
+  h->c = cache_get (h->backend, h->name, h->readonly, 0, next);
   if (h->c == NULL)
     return -1;
   size = next->get_size (next);
   if (size == -1)
     return -1;
-  /* The workers write back through their own context, which belongs to
-   * no connection: nbdkit gives the plugin no export name there, so a
-   * plugin that picks its volume by name may open another one (its
-   * default).  Its description of the export names the volume: they
-   * must agree, or write-back would go to the wrong volume.
+  /* The plugin's description of the export names the volume: the cache
+   * (and its write-back context) must hold the one this connection
+   * opened, or data would be served from, and written back to, another.
    */
-  if (desc && h->c->desc && strcmp (desc, h->c->desc) != 0) {
+  if (!store_same_volume (next->export_description (next), h->c->desc)) {
     nbdkit_error ("chunk-cache: export '%s': this connection has \"%s\" "
                   "but the cache's write-back context has \"%s\": "
-                  "refused (nbdkit gives a plugin no export name outside "
-                  "a connection: serve the volume as the plugin's default "
-                  "export, e.g. export=NAME)", h->name, desc, h->c->desc);
+                  "refused", h->name, next->export_description (next),
+                  h->c->desc);
     return -1;
   }
   if ((uint64_t) size != h->c->size) {
     nbdkit_error ("chunk-cache: export '%s' changed size (%" PRIi64
                   ", cache has %" PRIu64 ")", h->name, size, h->c->size);
     return -1;
+  }
+  /* An export other than the default one is written back through the
+   * contexts of its connections (see exports.c).
+   */
+  if (!h->c->is_default) {
+    lender_add (h->c, &h->lender, next);
+    h->lent = true;
+  }
+  return 0;
+}
+
+/* Before nbdkit finalizes and closes this connection's context: take it
+ * back from the workers (the last connection of an export first waits
+ * for its write-back).
+ */
+static int
+chunk_cache_finalize (nbdkit_next *next, void *handle)
+{
+  struct handle *h = handle;
+
+  if (h->lent) {
+    lender_remove (h->c, &h->lender);
+    h->lent = false;
   }
   return 0;
 }
@@ -562,6 +598,7 @@ static struct nbdkit_filter filter = {
   .open              = chunk_cache_open,
   .close             = chunk_cache_close,
   .prepare           = chunk_cache_prepare,
+  .finalize          = chunk_cache_finalize,
   .get_size          = chunk_cache_get_size,
   .can_write         = chunk_cache_can_write,
   .can_flush         = chunk_cache_can_flush,

@@ -46,8 +46,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "cleanup.h"
+#include "store.h"
 
 #define META_FORMAT "shardkit-chunk-cache"
 #define META_VERSION 1
@@ -184,6 +184,59 @@ store_check_dir (const char *dir)
   return 0;
 }
 
+/* The directory of a cache other than the default export's: DIR/exports
+ * /SUB, created if missing.  Neither name may be a symbolic link (a link
+ * planted there would send the cache files elsewhere) or anything but a
+ * directory.  Returns the path (to free), or NULL with an error logged.
+ */
+char *
+store_make_dir (const char *dir, const char *sub)
+{
+  const char *names[2] = { "exports", sub };
+  CLEANUP_CLOSE int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char *path = NULL;
+  size_t i;
+
+  if (fd == -1) {
+    nbdkit_error ("cache-dir=%s: %m", dir);
+    return NULL;
+  }
+  for (i = 0; i < 2; ++i) {
+    struct stat st;
+    int sub_fd;
+
+    if (mkdirat (fd, names[i], 0755) == -1 && errno != EEXIST) {
+      nbdkit_error ("cache-dir=%s: creating %s%s%s: %m", dir,
+                    i ? "exports/" : "", names[i], "");
+      return NULL;
+    }
+    if (fstatat (fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == -1) {
+      nbdkit_error ("cache-dir=%s: %s: %m", dir, names[i]);
+      return NULL;
+    }
+    if (!S_ISDIR (st.st_mode)) {
+      nbdkit_error ("cache-dir=%s: %s%s is %s, not a directory: refusing "
+                    "to use it", dir, i ? "exports/" : "", names[i],
+                    file_kind (st.st_mode));
+      errno = EINVAL;
+      return NULL;
+    }
+    sub_fd = openat (fd, names[i],
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub_fd == -1) {
+      nbdkit_error ("cache-dir=%s: %s: %m", dir, names[i]);
+      return NULL;
+    }
+    close (fd);
+    fd = sub_fd;
+  }
+  if (asprintf (&path, "%s/exports/%s", dir, sub) == -1) {
+    nbdkit_error ("asprintf: %m");
+    return NULL;
+  }
+  return path;
+}
+
 struct meta {
   char export[256];
   char desc[512];
@@ -244,6 +297,24 @@ meta_read (int dir_fd, const char *dir, struct meta *m)
   return 1;
 }
 
+/* The one line of a description that cache.meta keeps. */
+static void
+desc_line (char *buf, size_t n, const char *desc)
+{
+  snprintf (buf, n, "%s", desc ? desc : "");
+  buf[strcspn (buf, "\n")] = '\0';
+}
+
+bool
+store_same_volume (const char *a, const char *b)
+{
+  char la[512], lb[512];
+
+  desc_line (la, sizeof la, a);
+  desc_line (lb, sizeof lb, b);
+  return la[0] == '\0' || lb[0] == '\0' || strcmp (la, lb) == 0;
+}
+
 static int
 meta_write (struct cache *c, bool clean)
 {
@@ -252,8 +323,7 @@ meta_write (struct cache *c, bool clean)
 
   boot_id (boot, sizeof boot);
   /* One line: the plugin's description of what it serves. */
-  snprintf (desc, sizeof desc, "%s", c->desc ? c->desc : "");
-  desc[strcspn (desc, "\n")] = '\0';
+  desc_line (desc, sizeof desc, c->desc);
   len = snprintf (buf, sizeof buf,
                   "# shardkit chunk-cache: do not edit\n"
                   "format=" META_FORMAT "\nversion=%d\nexport=%s\n"
@@ -268,13 +338,13 @@ meta_write (struct cache *c, bool clean)
    * follows a link, nor opens what was put there in between.
    */
   if (unlinkat (c->dir_fd, "cache.meta.tmp", 0) == -1 && errno != ENOENT) {
-    nbdkit_error ("cache-dir=%s: removing cache.meta.tmp: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: removing cache.meta.tmp: %m", c->dir);
     return -1;
   }
   fd = openat (c->dir_fd, "cache.meta.tmp",
                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd == -1 || write (fd, buf, len) != len || fsync (fd) == -1) {
-    nbdkit_error ("cache-dir=%s: writing cache.meta: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: writing cache.meta: %m", c->dir);
     if (fd >= 0)
       close (fd);
     return -1;
@@ -285,7 +355,7 @@ meta_write (struct cache *c, bool clean)
    */
   if (renameat (c->dir_fd, "cache.meta.tmp", c->dir_fd, "cache.meta") == -1 ||
       fsync (c->dir_fd) == -1) {
-    nbdkit_error ("cache-dir=%s: renaming cache.meta: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: renaming cache.meta: %m", c->dir);
     return -1;
   }
   return 0;
@@ -361,12 +431,12 @@ load_index (struct cache *c, bool trust_all)
   }
   r = pread (c->index_fd, idx, c->nblocks, 0);
   if (r < 0) {
-    nbdkit_error ("cache-dir=%s: cache.index: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: cache.index: %m", c->dir);
     return -1;
   }
   if ((uint64_t) r < c->nblocks) {
     nbdkit_error ("cache-dir=%s: cache.index is truncated (%zd of %" PRIu64
-                  " bytes): refusing to use this directory", cfg.dir, r,
+                  " bytes): refusing to use this directory", c->dir, r,
                   c->nblocks);
     errno = EINVAL;
     return -1;
@@ -375,7 +445,7 @@ load_index (struct cache *c, bool trust_all)
     if (idx[i] > IDX_DIRTY_SYNCED) {
       nbdkit_error ("cache-dir=%s: cache.index is corrupt (byte %u for "
                     "block %" PRIu64 "): refusing to use this directory",
-                    cfg.dir, idx[i], i);
+                    c->dir, idx[i], i);
       errno = EINVAL;
       return -1;
     }
@@ -402,7 +472,7 @@ load_index (struct cache *c, bool trust_all)
   nbdkit_debug ("chunk-cache: %s: index loaded: %" PRIu64 " blocks cached, "
                 "%" PRIu64 " dirty (to write back), %" PRIu64 " dropped "
                 "after a machine crash",
-                cfg.dir, present, dirty, dropped);
+                c->dir, present, dirty, dropped);
   return 0;
 }
 
@@ -419,12 +489,12 @@ check_files (struct cache *c, bool have_meta)
   struct stat si, sd;
 
   if (fstat (c->index_fd, &si) == -1 || fstat (c->data_fd, &sd) == -1) {
-    nbdkit_error ("cache-dir=%s: fstat: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: fstat: %m", c->dir);
     return -1;
   }
   if (!S_ISREG (si.st_mode) || !S_ISREG (sd.st_mode)) {
     nbdkit_error ("cache-dir=%s: cache.index or cache.data is not a "
-                  "regular file: refusing to use this directory", cfg.dir);
+                  "regular file: refusing to use this directory", c->dir);
     errno = EINVAL;
     return -1;
   }
@@ -434,7 +504,7 @@ check_files (struct cache *c, bool have_meta)
       nbdkit_error ("cache-dir=%s: cache.index has %" PRIu64 " bytes (needs "
                     "%" PRIu64 ") and cache.data %" PRIu64 " (needs %" PRIu64
                     "): truncated or replaced, refusing to use this "
-                    "directory", cfg.dir, (uint64_t) si.st_size, c->nblocks,
+                    "directory", c->dir, (uint64_t) si.st_size, c->nblocks,
                     (uint64_t) sd.st_size, c->size);
       errno = EINVAL;
       return -1;
@@ -453,7 +523,7 @@ check_files (struct cache *c, bool have_meta)
       if (idx[i] != IDX_ABSENT) {
         nbdkit_error ("cache-dir=%s: cache.index holds cached blocks but "
                       "cache.meta is missing: refusing to use this "
-                      "directory (remove it to start afresh)", cfg.dir);
+                      "directory (remove it to start afresh)", c->dir);
         errno = EINVAL;
         return -1;
       }
@@ -481,7 +551,7 @@ store_open_files (struct cache *c)
   int r;
 
   c->data_fd = c->index_fd = c->dir_fd = c->lock_fd = -1;
-  if (cfg.dir == NULL) {
+  if (c->dir == NULL) {
     c->persistent = false;
     if (open_tmpfile (c) == -1)
       return -1;
@@ -493,36 +563,34 @@ store_open_files (struct cache *c)
   }
 
   c->persistent = true;
-  c->dir_fd = open (cfg.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  c->dir_fd = open (c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+                    (c->is_default ? 0 : O_NOFOLLOW));
   if (c->dir_fd == -1) {
-    nbdkit_error ("cache-dir=%s: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: %m", c->dir);
     return -1;
   }
   /* One process per cache directory. */
-  c->lock_fd = open_in_dir (c->dir_fd, cfg.dir, "cache.lock",
+  c->lock_fd = open_in_dir (c->dir_fd, c->dir, "cache.lock",
                            O_RDWR | O_CREAT);
   if (c->lock_fd == -1)
     return -1;
   if (flock (c->lock_fd, LOCK_EX | LOCK_NB) == -1) {
     nbdkit_error ("cache-dir=%s: cannot lock (is another nbdkit using "
-                  "it?): %m", cfg.dir);
+                  "it?): %m", c->dir);
     return -1;
   }
-  r = meta_read (c->dir_fd, cfg.dir, &m);
+  r = meta_read (c->dir_fd, c->dir, &m);
   if (r == -1)
     return -1;
   if (r == 1) {
-    char desc[512];
-    snprintf (desc, sizeof desc, "%s", c->desc ? c->desc : "");
-    desc[strcspn (desc, "\n")] = '\0';
     /* The plugin's own description names the volume it opened: a plugin
-     * that gives the workers' context (which belongs to no connection)
-     * another volume than the one this cache holds is caught here.
+     * that gives the write-back context another volume than the one
+     * this cache holds is caught here.
      */
-    if (m.desc[0] && desc[0] && strcmp (m.desc, desc) != 0) {
+    if (!store_same_volume (m.desc, c->desc)) {
       nbdkit_error ("cache-dir=%s holds the cache of '%s' but the plugin "
                     "now serves '%s': refusing to serve it; use another "
-                    "cache-dir", cfg.dir, m.desc, desc);
+                    "cache-dir", c->dir, m.desc, c->desc);
       errno = EINVAL;
       return -1;
     }
@@ -532,7 +600,7 @@ store_open_files (struct cache *c)
                     "(size %" PRIu64 ", block size %" PRIu32 "), not of "
                     "export '%s' (size %" PRIu64 ", block size %" PRIu32 "): "
                     "refusing to serve it; use another cache-dir",
-                    cfg.dir, m.export, m.size, m.bs,
+                    c->dir, m.export, m.size, m.bs,
                     c->name, c->size, c->bs);
       errno = EINVAL;
       return -1;
@@ -541,11 +609,11 @@ store_open_files (struct cache *c)
   /* Both are truncated below when the cache is new: never through a
    * link (see open_in_dir).
    */
-  c->index_fd = open_in_dir (c->dir_fd, cfg.dir, "cache.index",
+  c->index_fd = open_in_dir (c->dir_fd, c->dir, "cache.index",
                              O_RDWR | O_CREAT);
   if (c->index_fd == -1)
     return -1;
-  c->data_fd = open_in_dir (c->dir_fd, cfg.dir, "cache.data",
+  c->data_fd = open_in_dir (c->dir_fd, c->dir, "cache.data",
                             O_RDWR | O_CREAT);
   if (c->data_fd == -1)
     return -1;
@@ -556,13 +624,13 @@ store_open_files (struct cache *c)
      * that a half-created directory is simply created again.
      */
     if (ftruncate (c->index_fd, 0) == -1 || ftruncate (c->data_fd, 0) == -1) {
-      nbdkit_error ("cache-dir=%s: ftruncate: %m", cfg.dir);
+      nbdkit_error ("cache-dir=%s: ftruncate: %m", c->dir);
       return -1;
     }
   }
   if (ftruncate (c->index_fd, c->nblocks) == -1 ||
       ftruncate (c->data_fd, c->size) == -1) {
-    nbdkit_error ("cache-dir=%s: ftruncate: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: ftruncate: %m", c->dir);
     return -1;
   }
   /* Allocate the index now: a one-byte update that needed a new page of
@@ -570,7 +638,7 @@ store_open_files (struct cache *c)
    */
   errno = posix_fallocate (c->index_fd, 0, c->nblocks);
   if (errno)
-    nbdkit_debug ("cache-dir=%s: allocating cache.index: %m", cfg.dir);
+    nbdkit_debug ("cache-dir=%s: allocating cache.index: %m", c->dir);
   if (r == 1) {
     boot_id (boot, sizeof boot);
     /* Without a boot id a crash of the machine cannot be ruled out. */
@@ -578,7 +646,7 @@ store_open_files (struct cache *c)
                     (boot[0] && strcmp (boot, m.boot) == 0)) == -1)
       return -1;
     if (fdatasync (c->index_fd) == -1) {
-      nbdkit_error ("cache-dir=%s: fdatasync: %m", cfg.dir);
+      nbdkit_error ("cache-dir=%s: fdatasync: %m", c->dir);
       return -1;
     }
   }
@@ -592,9 +660,9 @@ store_close (struct cache *c, bool clean)
     /* An index the file is behind on is never marked clean. */
     if (store_rewrite_index (c) == -1)
       nbdkit_error ("cache-dir=%s: cache.index could not be brought up to "
-                    "date: not marked clean", cfg.dir);
+                    "date: not marked clean", c->dir);
     else if (fdatasync (c->data_fd) == -1 || fdatasync (c->index_fd) == -1)
-      nbdkit_error ("cache-dir=%s: fdatasync: %m", cfg.dir);
+      nbdkit_error ("cache-dir=%s: fdatasync: %m", c->dir);
     else if (clean)
       meta_write (c, true);
   }
@@ -622,7 +690,7 @@ store_set_idx (struct cache *c, uint64_t blk, uint8_t v)
      * must not report success until the file agrees again.
      */
     c->idx_error = true;
-    nbdkit_error ("cache-dir=%s: cache.index: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: cache.index: %m", c->dir);
     return -1;
   }
   return 0;
@@ -651,7 +719,7 @@ store_rewrite_index (struct cache *c)
   if (r != (ssize_t) c->nblocks) {
     if (r >= 0)
       errno = ENOSPC;
-    nbdkit_error ("cache-dir=%s: rewriting cache.index: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: rewriting cache.index: %m", c->dir);
     return -1;
   }
   c->idx_error = false;
@@ -662,7 +730,7 @@ int
 store_sync_data (struct cache *c)
 {
   if (c->persistent && fdatasync (c->data_fd) == -1) {
-    nbdkit_error ("cache-dir=%s: fdatasync cache.data: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: fdatasync cache.data: %m", c->dir);
     return -1;
   }
   return 0;
@@ -672,7 +740,7 @@ int
 store_sync_index (struct cache *c)
 {
   if (c->persistent && fdatasync (c->index_fd) == -1) {
-    nbdkit_error ("cache-dir=%s: fdatasync cache.index: %m", cfg.dir);
+    nbdkit_error ("cache-dir=%s: fdatasync cache.index: %m", c->dir);
     return -1;
   }
   return 0;
@@ -710,3 +778,79 @@ store_punch (struct cache *c, uint64_t blk)
   }
   return 0;
 }
+
+bool
+data_is_damaged (struct cache *c)
+{
+  return __atomic_load_n (&c->data_damaged, __ATOMIC_ACQUIRE);
+}
+
+/* Called without cache_lock. */
+static void
+mark_damaged (struct cache *c, const char *what, uint64_t off)
+{
+  if (!__atomic_exchange_n (&c->data_damaged, true, __ATOMIC_ACQ_REL))
+    nbdkit_error ("chunk-cache: %s: the cache file was cut short while in "
+                  "use (%s at offset %" PRIu64 "): its data can no longer be "
+                  "trusted; dirty blocks are not written back and requests "
+                  "that need them fail with EIO; stop nbdkit and check the "
+                  "cache directory", c->name, what, off);
+  /* Wake flushes waiting for write-back: it will not happen now. */
+  pthread_mutex_lock (&cache_lock);
+  pthread_cond_broadcast (&cache_cond);
+  pthread_mutex_unlock (&cache_lock);
+}
+
+int
+data_read (struct cache *c, void *buf, size_t n, uint64_t off)
+{
+  if (data_is_damaged (c)) {
+    errno = EIO;
+    return -1;
+  }
+  while (n > 0) {
+    ssize_t r = pread (c->data_fd, buf, n, (off_t) off);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == 0) {
+      mark_damaged (c, "a read ran into its end", off);
+      errno = EIO;
+      return -1;
+    }
+    buf = (char *) buf + r, n -= r, off += r;
+  }
+  return 0;
+}
+
+int
+data_write (struct cache *c, const void *buf, size_t n, uint64_t off)
+{
+  struct stat st;
+
+  if (data_is_damaged (c)) {
+    errno = EIO;
+    return -1;
+  }
+  /* A write past the end of a cut file would extend it again, and the
+   * bytes lost in between would then read as zeros: look first.
+   */
+  if (fstat (c->data_fd, &st) == 0 && (uint64_t) st.st_size < c->size) {
+    mark_damaged (c, "shorter than the cache before a write", off);
+    errno = EIO;
+    return -1;
+  }
+  while (n > 0) {
+    ssize_t r = pwrite (c->data_fd, buf, n, (off_t) off);
+    if (r == -1) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    buf = (const char *) buf + r, n -= r, off += r;
+  }
+  return 0;
+}
+

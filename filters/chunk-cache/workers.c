@@ -4,8 +4,8 @@
  * writeback-threads= workers, started in .after_fork (threads do not
  * survive nbdkit's fork into the background), serve every cache: they
  * fetch read-ahead blocks, write dirty blocks to the plugin through the
- * cache's own background context, and flush the plugin when blocks they
- * wrote are waiting for it.  A stats thread writes stats-file=.
+ * cache's write-back context (exports.c), and flush the plugin when
+ * blocks they wrote are waiting for it.  A stats thread writes stats-file=.
  */
 #include <config.h>
 
@@ -16,8 +16,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "cleanup.h"
+#include "workers.h"
+#include "exports.h"
+#include "reads.h"
+#include "writeback.h"
+#include "state.h"
+#include "store.h"
 
 static pthread_t *threads;
 static unsigned nthreads;
@@ -36,9 +41,10 @@ static bool
 do_one (struct cache *c, char **buf)
 {
   uint64_t blk, gen;
+  nbdkit_next *ctx;
   int err = 0;
 
-  if (c->bg == NULL)
+  if (!wb_ctx_any (c))
     return false;
 
   /* Read-ahead first: a reader may be about to need it. */
@@ -48,7 +54,9 @@ do_one (struct cache *c, char **buf)
     c->ra_count--;
     if (c->b[blk].state == B_ABSENT && !c->b[blk].loading &&
         !c->b[blk].busy) {
-      load_block_locked (c, c->bg, blk, true, &err);
+      ctx = wb_ctx_get (c);
+      load_block_locked (c, ctx, blk, true, &err);
+      wb_ctx_put (c, ctx);
       return true;
     }
   }
@@ -57,6 +65,7 @@ do_one (struct cache *c, char **buf)
       wb_pick (c, &blk, &gen)) {
     uint64_t len = block_len (c, blk);
 
+    ctx = wb_ctx_get (c);
     pthread_mutex_unlock (&cache_lock);
     if (*buf == NULL && (*buf = malloc (c->bs)) == NULL)
       err = ENOMEM;
@@ -69,7 +78,7 @@ do_one (struct cache *c, char **buf)
       if (err == 0) {
         int perr = 0;
 
-        if (c->bg->pwrite (c->bg, *buf, len, blk * c->bs, 0, &perr) == -1)
+        if (ctx->pwrite (ctx, *buf, len, blk * c->bs, 0, &perr) == -1)
           err = perr ? perr : EIO;
       }
     }
@@ -77,6 +86,7 @@ do_one (struct cache *c, char **buf)
       nbdkit_debug ("chunk-cache: write-back of block %" PRIu64
                     " failed: %s (will retry)", blk, strerror (err));
     pthread_mutex_lock (&cache_lock);
+    wb_ctx_put (c, ctx);
     wb_done (c, blk, gen, err);
     return true;
   }
@@ -260,7 +270,7 @@ drain_all (void)
     uint32_t i;
     left = 0;
     for (c = caches; c; c = c->next_cache)
-      if (c->bg && c->can_write_below && !data_is_damaged (c)) {
+      if (wb_ctx_any (c) && c->can_write_below && !data_is_damaged (c)) {
         left += c->dirty + c->written;
         for (i = c->retry.head; i != NIL; i = c->b[i].q.next)
           if (c->b[i].retries >= 4)
@@ -294,7 +304,8 @@ drain_all (void)
     }
     /* Only written blocks left: flush the plugin now. */
     for (c = caches; c; c = c->next_cache)
-      if (c->bg && c->dirty == 0 && c->written && !c->flushing) {
+      if (wb_ctx_any (c) && c->dirty == 0 && c->written &&
+          !c->flushing) {
         c->flushing = true;
         flush_below_locked (c, &err);
         c->flushing = false;
