@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "duration.h"
+#include "params.h"
 #include "exports.h"
 #include "reads.h"
 #include "writes.h"
@@ -35,22 +37,17 @@ struct cache_config cfg = {
 static bool max_dirty_set;
 static char *dir_real;
 
+/* A duration parameter (100ms, 2s, 1.5, ...: common/duration.h) in
+ * seconds, at most a day.
+ */
 static int
 parse_seconds (const char *key, const char *value, double *out)
 {
-  char *end;
-  double d;
+  uint64_t ns;
 
-  errno = 0;
-  d = strtod (value, &end);
-  if (errno || end == value || d < 0 || d > 86400 ||
-      !(*end == '\0' || strcmp (end, "s") == 0 ||
-        (strcmp (end, "ms") == 0 && (d /= 1000, 1)))) {
-    nbdkit_error ("%s='%s': expected seconds (e.g. 1, 0.5, 200ms)",
-                  key, value);
+  if (param_duration (key, value, &ns) == -1)
     return -1;
-  }
-  *out = d;
+  *out = (double) ns / NS_PER_S;
   return 0;
 }
 

@@ -13,11 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "cleanup.h"
+#include "duration.h"
 #include "writeback.h"
 #include "exports.h"
 #include "state.h"
 #include "store.h"
+
+/* A block whose write-back failed is tried again after 100 ms, doubling
+ * up to 5 s: no jitter, the workers are few and local.
+ */
+static const struct backoff writeback_backoff = {
+  .first = 100 * NS_PER_MS, .max = 5 * NS_PER_S, .jitter = BACKOFF_NO_JITTER,
+};
 
 static bool
 eligible (struct cache *c, struct block *b, double now)
@@ -76,7 +85,8 @@ wb_done (struct cache *c, uint64_t blk, uint64_t gen, int err)
     }
   }
   else {
-    double backoff = 0.1 * (1u << (b->retries < 6 ? b->retries : 6));
+    double backoff = (double) backoff_delay (&writeback_backoff,
+                                             b->retries + 1, 0) / NS_PER_S;
     c->st.wb_errors++;
     c->error_events++;
     b->failed = true;
@@ -84,12 +94,13 @@ wb_done (struct cache *c, uint64_t blk, uint64_t gen, int err)
     if (b->dirty_seq == 0 ||
         (b->pending_seq && b->pending_seq < b->dirty_seq))
       b->dirty_seq = b->pending_seq;
-    b->due = now_s () + (backoff < 5 ? backoff : 5);
+    b->due = now_s () + backoff;
     set_state (c, blk, B_DIRTY);
   }
   b->pending_seq = 0;
   pthread_cond_broadcast (&cache_cond);
 }
+
 
 /* Flush the plugin; then blocks written before it are clean. */
 int
