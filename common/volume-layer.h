@@ -70,6 +70,15 @@ struct volume_ops {
   int (*list_exports) (struct nbdkit_exports *exports);
 };
 
+/* Check an existing volume NAME (in WHERE, for messages) whose metadata
+ * is *M against what the user asked CREATE (NULL: nothing asked).
+ * Returns 0, or -1 after one nbdkit_error naming the parameter (EINVAL).
+ */
+struct volume_meta;
+extern int volume_check_create (const char *name, const char *where,
+                                const struct volume_meta *m,
+                                const struct volume_create *create);
+
 /* Call from the plugin's .load (or .config_complete, before anything
  * else of the layer) with ops that live as long as the plugin.
  */

@@ -4,9 +4,12 @@ connections at once (non-overlapping within a round, so they commute) and
 applied to a reference (`nbdkit memory`); every read and the final image
 must match."""
 
+import hashlib
+import os
+
 import nbd
 
-from shardkit_test import fail
+from shardkit_test import Server, check, fail
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -167,3 +170,46 @@ def compare_image(sfh, memh, size, chunk):
                  % (pos + j, (pos + j) // chunk))
         pos += n
         i += 1
+
+
+def start_against_reference(args, size, conns):
+    """Start the server under test with ARGS, CONNS connections to it, and
+    the reference (`nbdkit memory`, never under valgrind: it is not
+    ours).  Returns (server, reference server, handles, reference
+    handle)."""
+    sf = Server(args)
+    mem = Server(["memory", "size=%d" % size], verbose=False,
+                 nbdkit=os.environ.get("SHARDKIT_REAL_NBDKIT", "nbdkit"))
+    sfh = [sf.connect() for _ in range(conns)]
+    memh = mem.connect()
+    check(sfh[0].get_size() == memh.get_size() == size, "sizes")
+    return sf, mem, sfh, memh
+
+
+def restart_and_compare(sf, sfh, mem, memh, args, size, step=8 * MiB):
+    """Flush and stop the server under test, start it again with ARGS,
+    and check that it serves the reference's image; stop both.  Returns
+    the image."""
+    for h in sfh:
+        h.flush()
+        h.shutdown()
+    sf.stop()
+    sf = Server(args)
+    h = sf.connect()
+    want = hashlib.sha256()
+    got = hashlib.sha256()
+    final = bytearray()
+    pos = 0
+    while pos < size:
+        n = min(step, size - pos)
+        got.update(h.pread(n, pos))
+        b = memh.pread(n, pos)
+        want.update(b)
+        final += b
+        pos += n
+    check(got.digest() == want.digest(), "image differs after a restart")
+    h.shutdown()
+    sf.stop()
+    memh.shutdown()
+    mem.stop(check_exit=False)
+    return final

@@ -10,14 +10,14 @@ finally the whole image must match.  Run twice: 64K chunks and the default
 gateway keeps its data in RAM; every sub-chunk write is an HTTP
 read-modify-write).  SEED=n replays a sequence."""
 
-import hashlib
 import os
 import random
 import time
 
-from differential import compare_image, new_stats, run_rounds
+from differential import (compare_image, new_stats, restart_and_compare,
+                          run_rounds, start_against_reference)
 from s3_server import CephRGW, chunk_keys, need_s3_object_plugin
-from shardkit_test import Server, VALGRIND, check, seed_from_env
+from shardkit_test import VALGRIND, check, seed_from_env
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -40,42 +40,14 @@ def run(chunk_arg, chunk, size, rounds):
         "export=diff", "size=%d" % size, "connections=8"]
     if chunk_arg:
         args.append("chunk-size=" + chunk_arg)
-    sf = Server(args)
-    # The reference never runs under valgrind: it is not ours.
-    mem = Server(["memory", "size=%d" % size], verbose=False,
-                 nbdkit=os.environ.get("SHARDKIT_REAL_NBDKIT", "nbdkit"))
-    sfh = [sf.connect() for _ in range(CONNS)]
-    memh = mem.connect()
-    check(sfh[0].get_size() == memh.get_size() == size, "sizes")
+    sf, mem, sfh, memh = start_against_reference(args, size, CONNS)
     rng = random.Random("%d-%s" % (seed, chunk))
     stats = new_stats()
 
     run_rounds(sfh, memh, size, chunk, rng, rounds, stats, sf.output)
     compare_image(sfh, memh, size, chunk)
-    step = 8 * MiB
     # And after a restart (everything flushed), the same again.
-    for h in sfh:
-        h.flush()
-        h.shutdown()
-    sf.stop()
-    sf = Server(args)
-    h = sf.connect()
-    want = hashlib.sha256()
-    got = hashlib.sha256()
-    final = bytearray()
-    pos = 0
-    while pos < size:
-        n = min(step, size - pos)
-        got.update(h.pread(n, pos))
-        b = memh.pread(n, pos)
-        want.update(b)
-        final += b
-        pos += n
-    check(got.digest() == want.digest(), "image differs after a restart")
-    h.shutdown()
-    sf.stop()
-    memh.shutdown()
-    mem.stop(check_exit=False)
+    final = restart_and_compare(sf, sfh, mem, memh, args, size)
     # Sparse: an object exactly for every chunk that is not all zeros.
     objs = chunk_keys(s3.keys(prefix), "diff")
     nonzero = []

@@ -6,13 +6,13 @@ sharded-file and against `nbdkit memory` of the same size.  Every read and
 finally the whole image must match.  Run twice: 64K chunks and the default
 4M chunks.  SEED=n replays a sequence."""
 
-import hashlib
 import os
 import random
 import time
 
-from differential import compare_image, new_stats, run_rounds
-from shardkit_test import Server, VALGRIND, check, seed_from_env, tmpdir
+from differential import (compare_image, new_stats, restart_and_compare,
+                          run_rounds, start_against_reference)
+from shardkit_test import VALGRIND, seed_from_env, tmpdir
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -29,39 +29,14 @@ def run(chunk_arg, chunk, size, extra=(), rounds=ROUNDS):
     args += list(extra)
     if chunk_arg:
         args.append("chunk-size=" + chunk_arg)
-    sf = Server(args)
-    # The reference never runs under valgrind: it is not ours.
-    mem = Server(["memory", "size=%d" % size], verbose=False,
-                 nbdkit=os.environ.get("SHARDKIT_REAL_NBDKIT", "nbdkit"))
-    sfh = [sf.connect() for _ in range(CONNS)]
-    memh = mem.connect()
-    check(sfh[0].get_size() == memh.get_size() == size, "sizes")
+    sf, mem, sfh, memh = start_against_reference(args, size, CONNS)
     rng = random.Random("%d-%s" % (seed, chunk))
     stats = new_stats()
 
     run_rounds(sfh, memh, size, chunk, rng, rounds, stats, sf.output)
     compare_image(sfh, memh, size, chunk)
-    step = 8 * MiB
     # And after a restart (everything flushed), the same again.
-    for h in sfh:
-        h.flush()
-        h.shutdown()
-    sf.stop()
-    sf = Server(args)
-    h = sf.connect()
-    want = hashlib.sha256()
-    got = hashlib.sha256()
-    pos = 0
-    while pos < size:
-        n = min(step, size - pos)
-        got.update(h.pread(n, pos))
-        want.update(memh.pread(n, pos))
-        pos += n
-    check(got.digest() == want.digest(), "image differs after a restart")
-    h.shutdown()
-    sf.stop()
-    memh.shutdown()
-    mem.stop(check_exit=False)
+    restart_and_compare(sf, sfh, mem, memh, args, size)
     nchunks = len([f for f in os.listdir(d) if f.endswith(".chunk")])
     print("chunk size %d %s: %s; %d chunk files" % (chunk, " ".join(extra),
                                                     stats, nchunks),
@@ -74,6 +49,6 @@ t0 = time.monotonic()
 run("64K", 64 * KiB, 40 * MiB + 12345)
 run(None, 4 * MiB, 48 * MiB + 777)
 # Two open files at most: every request evicts descriptors (dirty ones
-# are remembered and synced by the next flush).
+# are synced before they are closed).
 run("64K", 64 * KiB, 24 * MiB + 4097, ["max-open-files=2"], ROUNDS // 3)
 print("ok in %.1fs" % (time.monotonic() - t0))

@@ -428,23 +428,6 @@ refuse_orphan_chunks (struct s3_client *c, const char *prefix,
   return r;
 }
 
-static int
-check_against_create (struct s3_client *c, const char *name,
-                      const struct volume_meta *m,
-                      const struct volume_create *create)
-{
-  char why[256];
-
-  if (create == NULL ||
-      volume_meta_check_create (m, create->size, create->chunk_size,
-                                why, sizeof why) == 0)
-    return 0;
-  nbdkit_error ("volume '%s' in bucket %s: %s", name, s3_client_bucket (c),
-                why);
-  errno = EINVAL;
-  return -1;
-}
-
 int
 s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
                    const struct volume_create *create,
@@ -494,7 +477,11 @@ s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
     errno = ENOENT;
     return -1;
   }
-  return check_against_create (c, name, m, create);
+  {
+    char where[300];
+    snprintf (where, sizeof where, "bucket %s", s3_client_bucket (c));
+    return volume_check_create (name, where, m, create);
+  }
 }
 
 struct s3_volume *

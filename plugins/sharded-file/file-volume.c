@@ -153,22 +153,6 @@ create_meta (int dirfd, const char *dirname, const char *name,
   return r;
 }
 
-static int
-check_against_create (const char *dirname, const char *name,
-                      const struct volume_meta *m,
-                      const struct volume_create *create)
-{
-  char why[256];
-
-  if (create == NULL ||
-      volume_meta_check_create (m, create->size, create->chunk_size,
-                                why, sizeof why) == 0)
-    return 0;
-  nbdkit_error ("volume '%s' in %s: %s", name, dirname, why);
-  errno = EINVAL;
-  return -1;
-}
-
 /* Open NAME.meta, creating the volume first if asked to. */
 static int
 open_meta (int dirfd, const char *dirname, const char *name,
@@ -223,7 +207,7 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
   if (fd == -1)
     return -1;
   if (parse_meta_fd (fd, dirname, name, &m) == -1 ||
-      check_against_create (dirname, name, &m, create) == -1)
+      volume_check_create (name, dirname, &m, create) == -1)
     return -1;
   /* A shared lock fails only if some process has the volume read-write:
    * say so now rather than at the first client.  Closing fd drops it.
@@ -264,7 +248,7 @@ file_volume_open (int dirfd, const char *dirname, const char *name,
   if (v->meta_fd == -1 ||
       lock_meta (v->meta_fd, dirname, name, readonly ? LOCK_SH : LOCK_EX) == -1 ||
       parse_meta_fd (v->meta_fd, dirname, name, &v->meta) == -1 ||
-      check_against_create (dirname, name, &v->meta, create) == -1)
+      volume_check_create (name, dirname, &v->meta, create) == -1)
     goto err;
 
   v->fds = fd_cache_new (max_open_files, file_store_open_chunk, v);
