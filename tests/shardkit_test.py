@@ -325,3 +325,25 @@ def retry_summary(out):
     s = retry_summaries(out)
     check(s, "no connection summary in the log")
     return s[-1]
+
+
+def allocation(h, size, offset=0):
+    """The base:allocation extents of [OFFSET, SIZE) as a list of
+    (offset, length, flags), asking block_status until the range is
+    covered (a server may answer for less than was asked)."""
+    out = []
+    ext = []
+
+    def cb(meta, off, ents, err):
+        if meta == "base:allocation":
+            ext.extend(zip(ents[0::2], ents[1::2]))
+    pos = offset
+    while pos < size:
+        ext.clear()
+        h.block_status(size - pos, pos, cb)
+        if not ext:
+            fail("block_status at %d answered nothing" % pos)
+        for length, flags in ext:
+            out.append((pos, length, flags))
+            pos += length
+    return out

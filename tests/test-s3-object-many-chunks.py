@@ -13,7 +13,7 @@ import time
 import nbd
 
 from s3_server import CephRGW, TcpProxy, chunk_keys, need_s3_object_plugin
-from shardkit_test import Server, check
+from shardkit_test import Server, allocation, check
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -81,26 +81,13 @@ tail = h.pread(100 * CHUNK, 1000 * CHUNK)
 check(tail == b"".join(chunk_data(n) for n in range(1000, 1100)),
       "chunks 1000-1099 (beyond the first listing page)")
 
-ext = []
-
-
-def cb(meta, off, ents, err):
-    if meta == "base:allocation":
-        ext.extend(zip(ents[0::2], ents[1::2]))
-
-
-pos = 0
-while pos < SIZE:
-    ext.clear()
-    h.block_status(SIZE - pos, pos, cb)
-    for length, flags in ext:
-        if pos < NDATA * CHUNK:
-            check(flags & nbd.STATE_HOLE == 0,
-                  "extents: data at chunk %d" % (pos // CHUNK))
-        else:
-            check(flags & nbd.STATE_HOLE, "extents: hole at chunk %d"
-                  % (pos // CHUNK))
-        pos += length
+for pos, length, flags in allocation(h, SIZE):
+    if pos < NDATA * CHUNK:
+        check(flags & nbd.STATE_HOLE == 0,
+              "extents: data at chunk %d" % (pos // CHUNK))
+    else:
+        check(flags & nbd.STATE_HOLE, "extents: hole at chunk %d"
+              % (pos // CHUNK))
 print("reopened and checked in %.1f s" % (time.monotonic() - t2), flush=True)
 
 # The listing taken at open answers reads of absent chunks: with the

@@ -13,7 +13,7 @@ import random
 import nbd
 
 from s3_server import CephRGW, chunk_keys, need_s3_object_plugin
-from shardkit_test import Server, check, seed_from_env, tmpdir
+from shardkit_test import Server, allocation, check, seed_from_env, tmpdir
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -33,21 +33,11 @@ def image(h):
 def holes(h):
     """Chunk numbers that extents report as holes."""
     out = set()
-    ext = []
-
-    def cb(meta, off, ents, err):
-        if meta == "base:allocation":
-            ext.extend(zip(ents[0::2], ents[1::2]))
-    pos = 0
-    while pos < SIZE:
-        ext.clear()
-        h.block_status(SIZE - pos, pos, cb)
-        for length, flags in ext:
-            if flags & nbd.STATE_HOLE:
-                first = (pos + CHUNK - 1) // CHUNK
-                last = (pos + length) // CHUNK
-                out.update(range(first, last))
-            pos += length
+    for pos, length, flags in allocation(h, SIZE):
+        if flags & nbd.STATE_HOLE:
+            first = (pos + CHUNK - 1) // CHUNK
+            last = (pos + length) // CHUNK
+            out.update(range(first, last))
     return out
 
 
