@@ -28,6 +28,7 @@
 #include "s3-volume.h"
 #include "s3-xml.h"
 #include "sigv4.h"
+#include "thread-buffer.h"
 #include "volume-name.h"
 
 /* The bytes of the volume that chunk n covers. */
@@ -154,6 +155,17 @@ check_short_object (struct s3_volume *v, const char *key, uint64_t first)
   return ret;
 }
 
+/* The body of a read that is not a whole chunk (the sub-blocks that
+ * cover it): one per thread, kept between requests (see thread-buffer.h).
+ */
+static struct thread_buffer read_buffer = THREAD_BUFFER_INIT;
+
+static void
+put_read_buffer (unsigned char **p)
+{
+  thread_buffer_put (&read_buffer, *p);
+}
+
 /* One attempt of s3_store_read: 0, 1 (no such object), -1 after
  * nbdkit_error, -2 if the answer failed a check (see corrupt).
  */
@@ -164,7 +176,7 @@ read_once (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
   const uint32_t span = chunk_span (v, n);
   const uint32_t B = v->sub_block;
   CLEANUP_FREE char *key = s3_volume_chunk_key (v, n);
-  CLEANUP_FREE unsigned char *tmp = NULL;
+  __attribute__ ((cleanup (put_read_buffer))) unsigned char *tmp = NULL;
   uint64_t first = (off / B) * B;
   uint64_t end = ((uint64_t) off + len + B - 1) / B * B;
   bool whole;
@@ -187,7 +199,7 @@ read_once (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
     data = buf;                 /* straight into the caller's buffer */
   }
   else {
-    tmp = malloc (end - first);
+    tmp = thread_buffer_get (&read_buffer, end - first);
     if (tmp == NULL) {
       nbdkit_error ("malloc: %m");
       return -1;
