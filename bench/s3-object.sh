@@ -152,7 +152,7 @@ s3_object_round() {
     local key="$1" label="$2" note="$3" k
     local S3_NBDKIT_BUILDDIR="${4:-$S3_NBDKIT_BUILDDIR}" 
     run_plugin s3_start_s3_object s3_start_s3_object "${key}vol$r"
-    delete_prefix bench/
+    delete_prefix bench/ || echo "note: could not empty bench/ (carrying on)"
     for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[$key$k]+=" ${!k}"; done
     printf "round %d  %-21s write %7s MiB/s (%sx, CPU %s s/GiB)  read %7s MiB/s (%sx, CPU %s s/GiB, %s)  read to null: %7s MiB/s (%sx, CPU %s s/GiB)  4k randread %s IOPS%s\n" \
         "$r" "$label" "$W_MIBS" "$(s3_ratio "$W_MIBS" "$lput")" "$W_CPU" \
@@ -193,7 +193,8 @@ for r in $(seq 1 "$rounds"); do
 
     if [ "$baseline" = yes ]; then
         run_plugin s3_start_nbdkit_S3 s3_start_nbdkit_S3_any_size "disk$r"
-        delete_prefix "disk$r"
+        # (s3rver has failed to list 16384 objects under heavy load)
+        delete_prefix "disk$r" || echo "note: could not empty disk$r (carrying on)"
         for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[py$k]+=" ${!k}"; done
         printf "round %d  nbdkit S3 (64K)       write %7s MiB/s (CPU %s s/GiB)  read %7s MiB/s (CPU %s s/GiB, %s)  read to null: %7s MiB/s (CPU %s s/GiB)  4k randread %s IOPS\n" \
             "$r" "$W_MIBS" "$W_CPU" "$R_MIBS" "$R_CPU" "$SAME" "$N_MIBS" "$N_CPU" "$IOPS"
