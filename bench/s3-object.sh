@@ -28,7 +28,9 @@
 # Usage: bench/s3-object.sh [ceph|s3rver] [ROUNDS]    (default ceph 2)
 # Knobs (environment): SIZE_MIB (256; the server holds at most twice
 # that at a time), THREADS4=no (skip the --threads=4 variant), FIO=no
-# (skip the random reads), S3_OBJECT_B_BUILDDIR=DIR (another build of
+# (skip the random reads), HUGETLB=yes (one more variant at the
+# defaults, nbdkit run with GLIBC_TUNABLES=glibc.malloc.hugetlb=1: see
+# PERFORMANCE in the man page), S3_OBJECT_B_BUILDDIR=DIR (another build of
 # shardkit, e.g. main's, run as "s3-object (B)" at the defaults in
 # every round, for A/B figures from one run).  The load average
 # (uptime) is printed with every round: the machine may be shared.
@@ -65,6 +67,7 @@ size=${size_mib}M
 bytes=$((size_mib * MiB))
 threads4="${THREADS4:-yes}"
 fio="${FIO:-yes}"
+hugetlb="${HUGETLB:-no}"
 bdir="${S3_OBJECT_B_BUILDDIR:-}"
 if [ -n "$bdir" ] && [ ! -x "$bdir/nbdkit" ]; then
     echo "S3_OBJECT_B_BUILDDIR=$bdir: no ./nbdkit there" >&2; exit 1
@@ -150,7 +153,9 @@ run_plugin() {
 # are to this round's limits ($lput, $lget).
 s3_object_round() {
     local key="$1" label="$2" note="$3" k
-    local S3_NBDKIT_BUILDDIR="${4:-$S3_NBDKIT_BUILDDIR}" 
+    local S3_NBDKIT_BUILDDIR="${4:-$S3_NBDKIT_BUILDDIR}"
+    # (only nbdkit's CPU is measured: nbdcopy and fio may share the setting)
+    local -x GLIBC_TUNABLES="${5:-${GLIBC_TUNABLES:-}}"
     run_plugin s3_start_s3_object s3_start_s3_object "${key}vol$r"
     delete_prefix bench/ || echo "note: could not empty bench/ (carrying on)"
     for k in W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS; do all[$key$k]+=" ${!k}"; done
@@ -186,6 +191,9 @@ for r in $(seq 1 "$rounds"); do
     if [ -n "$bdir" ]; then
         s3_object_round b "s3-object (B)" "" "$bdir"
     fi
+    if [ "$hugetlb" = yes ]; then
+        s3_object_round h "s3-object hugetlb=1" "" "" glibc.malloc.hugetlb=1
+    fi
     if [ "$threads4" = yes ]; then
         S3_OBJECT_NBDKIT_OPTS=--threads=4 \
             s3_object_round t4 "s3-object --threads=4" " (4 at a time)"
@@ -202,18 +210,21 @@ for r in $(seq 1 "$rounds"); do
     echo "round $r  done, load: $(uptime | sed 's/.*load average: //')"
 done
 
-m() { echo "${all[$1]}" | median; }
+# (a variant that did not run: "-")
+m() { [ -n "${all[$1]:-}" ] || { echo -; return 0; }; echo "${all[$1]}" | median; }
 lput=$(m lput); lget=$(m lget); dput=$(m dput)
 echo "== medians over $rounds round(s)"
 echo "server limit:   PUT $lput MiB/s   GET $lget MiB/s"
 echo "digest-paying client: PUT $dput MiB/s = $(s3_ratio "$dput" "$lput")x PUT limit"
 variants=s3
 [ -n "$bdir" ] && variants+=" b"
+[ "$hugetlb" = yes ] && variants+=" h"
 [ "$threads4" = yes ] && variants+=" t4"
 for v in $variants; do
     case $v in
         s3) label="s3-object:     " ;;
         b)  label="s3-object (B): " ;;
+        h)  label="s3-object huge:" ;;
         t4) label="s3-object -t4: " ;;
     esac
     echo "$label write $(m ${v}W_MIBS) MiB/s = $(s3_ratio "$(m ${v}W_MIBS)" "$lput")x PUT limit" \
