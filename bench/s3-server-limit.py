@@ -10,10 +10,11 @@ figure is the server's, not the client's.  GET bodies are compared with
 what was written.
 
 With --client-digests the clients instead compute each body's SHA-256
-and Content-MD5 (OpenSSL, through hashlib) inside the timed PUT phase
-and send both, as every PUT of s3-object must: the most any client that
-sends the digests the server verifies can get on the same cores, with
-no other work (no NBD traffic, no copies of its own).
+(OpenSSL, through hashlib) inside the timed PUT phase and sign it, as
+every chunk PUT of s3-object must: the most any client that sends the
+digest the server verifies can get on the same cores, with no other
+work (no NBD traffic, no copies of its own).  --client-md5 adds
+Content-MD5, as s3-object's chunk PUTs carried before issue 13.
 
 Usage:
   bench/s3-server-limit.py [--rounds N] [--servers ceph,s3rver]
@@ -97,12 +98,14 @@ def one_round(srv, bodies, digests, tag, client_digests=False):
             for i, k in enumerate(keys):
                 b = (t + i) % len(bodies)
                 if client_digests:
-                    md5 = hashlib.md5(bodies[b]).digest()
+                    headers = {}
+                    if client_digests == "md5":
+                        md5 = hashlib.md5(bodies[b]).digest()
+                        headers["Content-MD5"] = base64.b64encode(md5).decode()
                     st, _, body = srv.signed_request(
                         conn, "PUT", k, bodies[b],
                         payload_sha256=hashlib.sha256(bodies[b]).hexdigest(),
-                        headers={"Content-MD5":
-                                 base64.b64encode(md5).decode()})
+                        headers=headers)
                 else:
                     st, _, body = srv.signed_request(
                         conn, "PUT", k, bodies[b], payload_sha256=digests[b])
@@ -166,12 +169,15 @@ def main():
     ap.add_argument("--secret-key")
     ap.add_argument("--name", help="the server's name in the output")
     ap.add_argument("--client-digests", action="store_true",
-                    help="compute each PUT body's SHA-256 and Content-MD5 "
-                    "in the timed phase (and send Content-MD5)")
+                    help="compute each PUT body's SHA-256 in the timed phase")
+    ap.add_argument("--client-md5", action="store_true",
+                    help="with --client-digests: Content-MD5 too")
     ap.add_argument("--no-warmup", action="store_true",
                     help="measure from the first request (a fresh Ceph "
                     "gateway is slow for its first few hundred MiB)")
     a = ap.parse_args()
+    # What the clients pay in the timed phase: nothing, "sha" or "md5".
+    cd = ("md5" if a.client_md5 else "sha") if a.client_digests else None
 
     servers = []
     if a.endpoint:
@@ -201,17 +207,18 @@ def main():
           "each; %d rounds after %s, servers alternating; %s"
           % (CLIENTS, OBJECTS, OBJECT_SIZE // MiB, a.rounds,
              "no warm-up" if a.no_warmup else "one warm-up round",
-             "PUT digests computed by the clients in the timed phase"
-             if a.client_digests else "PUT digests computed in advance"),
+             ("PUT SHA-256%s computed by the clients in the timed phase"
+              % (" and Content-MD5" if cd == "md5" else ""))
+             if cd else "PUT digests computed in advance"),
           flush=True)
     results = {s.name: [] for s in servers}
     if not a.no_warmup:
         for s in servers:
-            one_round(s, bodies, digests, "warmup", a.client_digests)
+            one_round(s, bodies, digests, "warmup", cd)
     for r in range(a.rounds):
         for s in servers:
             put, get, cpu = one_round(s, bodies, digests, "r%d" % r,
-                                      a.client_digests)
+                                      cd)
             results[s.name].append((put, get, cpu))
             print("  round %d  %-26s PUT %7.1f MiB/s  GET %7.1f MiB/s%s"
                   % (r + 1, s.name, put, get,

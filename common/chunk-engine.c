@@ -13,6 +13,7 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "thread-buffer.h"
 
 /* Number of chunk locks.  Chunk n uses lock n % LOCK_STRIPES, so that up
  * to LOCK_STRIPES consecutive chunks never share a lock (removal batches
@@ -647,6 +648,17 @@ write_whole (struct chunk_engine *e, uint64_t n, const void *data,
   return 0;
 }
 
+/* The read-modify-write buffer: one per thread, kept between requests
+ * (a fresh chunk-sized malloc per request was mostly page faults).
+ */
+static struct thread_buffer rmw_buffer = THREAD_BUFFER_INIT;
+
+static void
+put_rmw_buffer (unsigned char **p)
+{
+  thread_buffer_put (&rmw_buffer, *p);
+}
+
 /* Read-modify-write of one chunk for stores without partial writes:
  * called with the chunk's exclusive lock held.  DATA == NULL writes
  * zeros.  A chunk that ends up all zero is removed instead of stored.
@@ -656,10 +668,10 @@ rewrite_chunk (struct chunk_engine *e, uint64_t n, const void *data,
                uint32_t len, uint32_t off, bool fua)
 {
   const uint32_t span = chunk_span (e, n);
-  CLEANUP_FREE unsigned char *whole = NULL;
+  __attribute__ ((cleanup (put_rmw_buffer))) unsigned char *whole = NULL;
   int r;
 
-  whole = malloc (span);
+  whole = thread_buffer_get (&rmw_buffer, span);
   if (whole == NULL) {
     nbdkit_error ("malloc: %m");
     return -1;

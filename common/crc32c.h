@@ -14,10 +14,7 @@
 extern uint32_t crc32c (uint32_t crc, const void *data, size_t len);
 
 /* The CRC32C of each BLOCK-byte piece of the LEN bytes at DATA (the
- * last piece may be shorter) into OUT[0..ceil(LEN/BLOCK)-1].  Several
- * pieces are computed side by side, which keeps the CPU's CRC unit busy
- * (one piece alone waits on each step's latency): about 3x faster than
- * calling crc32c per piece.
+ * last piece may be shorter) into OUT[0..ceil(LEN/BLOCK)-1].
  */
 extern void crc32c_blocks (const void *data, size_t len, size_t block,
                            uint32_t *out);

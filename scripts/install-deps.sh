@@ -10,7 +10,7 @@ what="${1:-test}"
 build_pkgs=(
     build-essential autoconf automake libtool pkg-config perl
     nbdkit nbdkit-plugin-dev
-    libcurl4-openssl-dev libxml2-dev libssl-dev
+    libcurl4-openssl-dev libxml2-dev libssl-dev libisal-dev
 )
 client_pkgs=(
     libnbd-bin python3-libnbd qemu-utils

@@ -44,8 +44,8 @@ S3_UNIT_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/plugins/s3-object \
 	$(CURL_CFLAGS) $(LIBXML2_CFLAGS) $(CRYPTO_CFLAGS)
 S3_UNIT_LDADD = $(top_builddir)/plugins/s3-object/libs3object.la \
 	$(UNIT_LDADD) $(CURL_LIBS) $(LIBXML2_LIBS) $(CRYPTO_LIBS)
-check_PROGRAMS += test-sigv4 test-crc32c test-md5-batch test-s3-xml sigv4-dump
-TESTS += test-sigv4 test-crc32c test-md5-batch test-s3-xml test-s3-object-sigv4-botocore.py \
+check_PROGRAMS += test-sigv4 test-crc32c test-s3-xml sigv4-dump
+TESTS += test-sigv4 test-crc32c test-s3-xml test-s3-object-sigv4-botocore.py \
 	test-s3-object-connections.py
 EXTRA_DIST += test-s3-object-sigv4-botocore.py test-s3-object-connections.py
 
@@ -60,10 +60,6 @@ sigv4_dump_LDADD = $(S3_UNIT_LDADD)
 test_crc32c_SOURCES = test-crc32c.c test-util.h
 test_crc32c_CFLAGS = $(S3_UNIT_CFLAGS)
 test_crc32c_LDADD = $(S3_UNIT_LDADD)
-
-test_md5_batch_SOURCES = test-md5-batch.c test-util.h
-test_md5_batch_CFLAGS = $(S3_UNIT_CFLAGS)
-test_md5_batch_LDADD = $(S3_UNIT_LDADD) -lpthread
 
 test_s3_xml_SOURCES = test-s3-xml.c nbdkit-shim.c nbdkit-shim.h test-util.h
 test_s3_xml_CFLAGS = $(S3_UNIT_CFLAGS)

@@ -8,6 +8,8 @@ from the environment goes, signed, with every request.  Neither the
 secret nor the token ever appears in nbdkit's -v output, other than in
 nbdkit's own echo of a secret-key= given in clear on the command line."""
 
+import base64
+import hashlib
 import os
 import pty
 import select
@@ -257,6 +259,32 @@ for line, f in px.headers:
     check("x-amz-security-token" in f.get("authorization", ""),
           "%s: the token is not signed" % line)
 print("ok: session token (%d requests)" % len(px.headers), flush=True)
+
+# 7b. Without credentials requests are not signed, so the server cannot
+#     check a body against its payload SHA-256: chunk PUTs then carry
+#     Content-MD5 (signed chunk PUTs do not: test-s3-object-http.py).
+#     s3rver takes anonymous writes.
+px.headers.clear()
+srv = Server(["s3-object", "endpoint=" + px.endpoint, "bucket=" + s3r.bucket,
+              "prefix=anon/", "export=anon", "size=1M", "chunk-size=64K"],
+             env={k: v for k, v in os.environ.items()
+                  if not k.startswith("AWS_")})
+h = srv.connect()
+body = bytes(range(256)) * 256                  # one whole 64K chunk
+h.pwrite(body, 65536)
+check(h.pread(65536, 65536) == body, "anonymous: read back")
+h.shutdown()
+srv.stop()
+outputs.append(("anonymous", srv.output()))
+puts = [(line, f) for line, f in px.headers
+        if line.startswith("PUT ") and ".chunk" in line]
+check(len(puts) == 1, "anonymous: one chunk PUT: %s" % [p[0] for p in puts])
+for line, f in puts:
+    check("authorization" not in f, "%s: anonymous but signed" % line)
+    check(f.get("content-md5") == base64.b64encode(
+        hashlib.md5(body).digest()).decode(),
+        "%s: an unsigned chunk PUT carries the body's Content-MD5" % line)
+print("ok: anonymous chunk PUTs carry Content-MD5", flush=True)
 
 # 8. The secret in -v output: only nbdkit's own echo of its command line
 #    (config key=secret-key, value=...) may show it; the plugin never does.

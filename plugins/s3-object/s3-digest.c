@@ -12,7 +12,6 @@
 #include <openssl/evp.h>
 
 #include "crc32c.h"
-#include "md5-batch.h"
 #include "s3-digest.h"
 
 int
@@ -32,35 +31,49 @@ s3_digest_compute (const void *data, uint64_t len, uint32_t block,
   return 0;
 }
 
+/* One digest of LEN bytes at DATA through EVP (SHA-NI, AVX2 or
+ * whatever OpenSSL finds on the CPU).  Its implicit fetch per call is
+ * nothing beside hashing a chunk.
+ */
+static int
+evp_digest (const EVP_MD *md, const void *data, size_t len,
+            unsigned char *out, unsigned outlen)
+{
+  unsigned got = 0;
+
+  if (EVP_Digest (data, len, out, &got, md, NULL) != 1 || got != outlen) {
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+int
+s3_md5 (const void *data, size_t len, unsigned char out[16])
+{
+  return evp_digest (EVP_md5 (), data, len, out, 16);
+}
+
 int
 s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
                        struct s3_digest *d, char sha256_hex[65],
                        char md5_base64[25])
 {
   static const char hex[] = "0123456789abcdef";
-  const unsigned char *p = data;
-  unsigned char shabin[32], md5bin[16];
+  unsigned char shabin[32];
   uint32_t i;
 
-  if (block == 0 || (len + block - 1) / block > S3_DIGEST_MAX_BLOCKS) {
-    errno = EINVAL;
+  if (s3_digest_compute (data, len, block, d) == -1)
     return -1;
-  }
-  d->len = len;
-  d->block = block;
-  d->nblocks = (uint32_t) ((len + block - 1) / block);
-  crc32c_blocks (p, (size_t) len, block, d->crc);
-  /* MD5 and SHA-256 together: concurrent PUTs share md5-batch's lanes,
-   * and SHA-256 goes in the same pass where it can.
-   */
-  if (md5_sha256_batch (p, (size_t) len, md5bin, shabin) == -1)
+  if (evp_digest (EVP_sha256 (), data, (size_t) len, shabin, 32) == -1)
     return -1;
-  EVP_EncodeBlock ((unsigned char *) md5_base64, md5bin, 16);
   for (i = 0; i < 32; ++i) {
     sha256_hex[2*i] = hex[shabin[i] >> 4];
     sha256_hex[2*i+1] = hex[shabin[i] & 15];
   }
   sha256_hex[64] = '\0';
+  if (md5_base64)
+    return s3_content_md5 (data, (size_t) len, md5_base64);
   return 0;
 }
 
@@ -69,7 +82,7 @@ s3_content_md5 (const void *data, size_t len, char md5_base64[25])
 {
   unsigned char md5[16];
 
-  if (md5_batch (data, len, md5) == -1)
+  if (s3_md5 (data, len, md5) == -1)
     return -1;
   EVP_EncodeBlock ((unsigned char *) md5_base64, md5, 16);
   return 0;

@@ -88,6 +88,12 @@ s3_client_bucket (const struct s3_client *c)
   return c->bucket;
 }
 
+bool
+s3_client_signs (const struct s3_client *c)
+{
+  return c->creds.access_key != NULL;
+}
+
 /* Split ENDPOINT into scheme and host[:port]. */
 static int
 parse_endpoint (struct s3_client *c, const char *endpoint)

@@ -31,6 +31,8 @@ extern struct s3_client *s3_client_new (const struct s3_client_config *cfg,
                                         struct s3_credentials *creds);
 extern void s3_client_free (struct s3_client *c);
 extern const char *s3_client_bucket (const struct s3_client *c);
+/* Are requests SigV4-signed (false: anonymous)? */
+extern bool s3_client_signs (const struct s3_client *c);
 
 struct s3_request {
   const char *method;           /* GET HEAD PUT POST DELETE */

@@ -27,7 +27,6 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
-#include "md5-batch.h"
 #include "params.h"
 #include "s3-credentials.h"
 #include "s3-http.h"
@@ -72,15 +71,6 @@ s3_object_load (void)
 static void
 s3_object_unload (void)
 {
-  struct md5_batch_stats md5;
-
-  md5_batch_get_stats (&md5);
-  if (md5.bytes_alone + md5.bytes_shared > 0)
-    nbdkit_debug ("s3: Content-MD5: %" PRIu64 " bytes hashed alone, %"
-                  PRIu64 " together with other chunks (up to %u at once); "
-                  "%" PRIu64 " bytes of SHA-256 hashed in the same pass",
-                  md5.bytes_alone, md5.bytes_shared, md5.max_shared,
-                  md5.bytes_sha_fused);
 
   volume_layer_unload ();
   s3_client_free (client);

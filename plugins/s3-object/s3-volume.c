@@ -16,7 +16,6 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
-#include "md5-batch.h"
 #include "s3-digest.h"
 #include "s3-lease.h"
 #include "s3-store.h"
@@ -280,7 +279,7 @@ check_etag (const char *body, size_t len, const char *etag, const char **why)
 
   if (strlen (etag) != 32 || strspn (etag, "0123456789abcdef") != 32)
     return 0;
-  if (md5_batch (body, len, md5) == -1) {
+  if (s3_md5 (body, len, md5) == -1) {
     *why = "cannot compute the MD5 of the body";
     return -1;
   }
