@@ -31,7 +31,8 @@ struct open_volume {
   char *name;
   void *vol;
   struct chunk_engine *engine;
-  bool readonly;
+  bool readonly;                /* opened read-only (no lock, no lease) */
+  bool never_writable;          /* the volume cannot be written at all */
   struct open_volume *next;
 };
 static pthread_mutex_t volumes_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -231,8 +232,7 @@ find_or_open (const char *name, bool readonly)
   pthread_mutex_lock (&volumes_lock);
   if (vol) {
     ov->engine = ops->engine (vol);
-    if (ops->read_only && ops->read_only (vol))
-      ov->readonly = true;
+    ov->never_writable = ops->read_only && ops->read_only (vol);
     ov->vol = vol;
   }
   else {
@@ -292,7 +292,7 @@ volume_layer_open (int readonly)
   ov = find_or_open (name, readonly);
   if (ov == NULL)
     return NULL;
-  if (!readonly && ov->readonly && !(ops->read_only && ops->read_only (ov->vol))) {
+  if (!readonly && ov->readonly && !ov->never_writable) {
     /* Opened read-only by an earlier connection: without its lock (or
      * lease) for writing, and any map of it was made without one.
      */
@@ -359,7 +359,7 @@ int
 volume_layer_can_write (void *handle)
 {
   struct handle *h = handle;
-  return !(ops->read_only && ops->read_only (h->ov->vol));
+  return !h->ov->never_writable;
 }
 
 int
