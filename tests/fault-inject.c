@@ -275,6 +275,17 @@ real_openat (int dirfd, const char *path, int flags, mode_t mode)
   return real (dirfd, path, flags, mode);
 }
 
+/* openat and openat64 (one function on 64-bit glibc, two symbols). */
+static int
+faulty_openat (int dirfd, const char *path, int flags, mode_t mode)
+{
+  if (emfile_now (path)) {
+    errno = EMFILE;
+    return -1;
+  }
+  return real_openat (dirfd, path, flags, mode);
+}
+
 int
 openat (int dirfd, const char *path, int flags, ...)
 {
@@ -285,11 +296,7 @@ openat (int dirfd, const char *path, int flags, ...)
   if (flags & (O_CREAT | O_TMPFILE))
     mode = va_arg (ap, mode_t);
   va_end (ap);
-  if (emfile_now (path)) {
-    errno = EMFILE;
-    return -1;
-  }
-  return real_openat (dirfd, path, flags, mode);
+  return faulty_openat (dirfd, path, flags, mode);
 }
 
 int
@@ -302,9 +309,5 @@ openat64 (int dirfd, const char *path, int flags, ...)
   if (flags & (O_CREAT | O_TMPFILE))
     mode = va_arg (ap, mode_t);
   va_end (ap);
-  if (emfile_now (path)) {
-    errno = EMFILE;
-    return -1;
-  }
-  return real_openat (dirfd, path, flags, mode);
+  return faulty_openat (dirfd, path, flags, mode);
 }

@@ -183,3 +183,26 @@ s3_digest_verify (const struct s3_digest *d, const void *data,
   }
   return 0;
 }
+
+int
+s3_etag_check (const void *body, size_t len, const char *etag,
+               const char **why)
+{
+  unsigned char md5[16];
+  char hex[33];
+  size_t i;
+
+  if (strlen (etag) != 32 || strspn (etag, "0123456789abcdef") != 32)
+    return 0;
+  if (s3_md5 (body, len, md5) == -1) {
+    *why = "cannot compute the MD5 of the body";
+    return -1;
+  }
+  for (i = 0; i < 16; ++i)
+    sprintf (hex + 2*i, "%02x", md5[i]);
+  if (strcmp (hex, etag) != 0) {
+    *why = "the body does not match its ETag (MD5)";
+    return -1;
+  }
+  return 0;
+}

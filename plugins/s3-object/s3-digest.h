@@ -61,6 +61,14 @@ extern int s3_content_md5 (const void *data, size_t len,
  */
 extern int s3_md5 (const void *data, size_t len, unsigned char out[16]);
 
+/* Does the whole object BODY (LEN bytes) match ETAG, when ETAG is a
+ * plain MD5 (an object written by a single PUT)?  Returns 0 if it
+ * matches or the ETag cannot tell, -1 with *WHY (a static string) if
+ * not.
+ */
+extern int s3_etag_check (const void *body, size_t len, const char *etag,
+                          const char **why);
+
 /* The header value (malloc'd), or NULL on ENOMEM. */
 extern char *s3_digest_format (const struct s3_digest *d);
 

@@ -53,20 +53,6 @@ corrupt (const struct s3_volume *v, const char *key, const char *what)
   return -2;
 }
 
-static bool
-etag_is_md5 (const char *etag)
-{
-  size_t i;
-
-  if (strlen (etag) != 32)
-    return false;
-  for (i = 0; i < 32; ++i)
-    if (!((etag[i] >= '0' && etag[i] <= '9') ||
-          (etag[i] >= 'a' && etag[i] <= 'f')))
-      return false;
-  return true;
-}
-
 /* Verify object bytes [FIRST, FIRST+GOT) of an object of TOTAL bytes.
  * WHOLE: the body is the whole object.
  */
@@ -83,17 +69,10 @@ verify (const struct s3_volume *v, const char *key,
     /* Not written by us (synced from a directory, say).  A plain MD5
      * ETag can check a whole GET; nothing can check a ranged one.
      */
-    if (whole && etag_is_md5 (r->etag)) {
-      unsigned char md5[16];
-      char hex[33];
-      int i;
-      if (s3_md5 (data, got, md5) == -1)
-        return corrupt (v, key, "cannot compute the MD5 of the body");
-      for (i = 0; i < 16; ++i)
-        sprintf (hex + 2*i, "%02x", md5[i]);
-      if (strcmp (hex, r->etag) != 0)
-        return corrupt (v, key, "body does not match its ETag (MD5)");
-    }
+    const char *why;
+
+    if (whole && s3_etag_check (data, got, r->etag, &why) == -1)
+      return corrupt (v, key, why);
     return 0;
   }
   if (s3_digest_parse (r->meta_crc32c, &d) == -1)

@@ -267,31 +267,6 @@ s3_list_keys (struct s3_client *c, const char *prefix,
   return ret;
 }
 
-/* Does BODY match ETAG, where ETAG is a plain MD5 (a single PUT)?
- * Returns 0 if it matches or cannot tell, -1 (with *WHY) if not.
- */
-static int
-check_etag (const char *body, size_t len, const char *etag, const char **why)
-{
-  unsigned char md5[16];
-  char hex[33];
-  size_t i;
-
-  if (strlen (etag) != 32 || strspn (etag, "0123456789abcdef") != 32)
-    return 0;
-  if (s3_md5 (body, len, md5) == -1) {
-    *why = "cannot compute the MD5 of the body";
-    return -1;
-  }
-  for (i = 0; i < 16; ++i)
-    sprintf (hex + 2*i, "%02x", md5[i]);
-  if (strcmp (hex, etag) != 0) {
-    *why = "the body does not match its ETag (MD5)";
-    return -1;
-  }
-  return 0;
-}
-
 /* Read and check NAME.meta.  A body that fails a check (its ETag, its
  * own checksum, the parser) may have been damaged in flight, so it is
  * fetched again, up to S3_LIST_FETCHES times, before it is called
@@ -314,7 +289,7 @@ read_meta (struct s3_client *c, const char *key, struct volume_meta *m)
     r = s3_get_small_etag (c, key, VOLUME_META_MAX_BYTES, &body, &len, etag);
     if (r <= 0)
       return r;
-    if (check_etag (body, len, etag, &bad) == 0) {
+    if (s3_etag_check (body, len, etag, &bad) == 0) {
       if (volume_meta_parse (body, len, m, why, sizeof why) == 0)
         return 1;
     }
