@@ -22,7 +22,8 @@ CHUNK_CACHE_TESTS = \
 	test-chunk-cache-symlinks.py \
 	test-chunk-cache-evict-indexfail.py \
 	test-chunk-cache-zero-indexfail.py \
-	test-chunk-cache-multi-export.py
+	test-chunk-cache-multi-export.py \
+	test-chunk-cache-max-age.py
 TESTS += $(CHUNK_CACHE_TESTS)
 EXTRA_DIST += $(CHUNK_CACHE_TESTS) \
 	chunk_cache_util.py

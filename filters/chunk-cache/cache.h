@@ -56,6 +56,7 @@ struct cache_config {
   enum durability durability;
   unsigned threads;             /* writeback-threads= */
   double delay;                 /* writeback-delay= in seconds */
+  double max_age;               /* writeback-max-age= in seconds */
   unsigned readahead;           /* readahead= blocks */
   const char *stats_file;       /* stats-file= */
   double stats_interval;        /* stats-interval= seconds */
@@ -101,6 +102,9 @@ struct block {
   uint64_t pending_seq;         /* oldest write since the in-flight snapshot */
   uint64_t written_epoch;       /* flush epoch when written to the plugin */
   double due;                   /* when write-back may start */
+  double dirty_since;           /* when the oldest write not yet in the
+                                 * plugin was made (see wb_touch) */
+  double pending_since;         /* same for pending_seq */
   unsigned retries;
   uint64_t attempt;             /* number of its latest write-back start */
   struct link q;                /* LRU (clean), FIFO (dirty) or retry list */
@@ -186,6 +190,7 @@ struct cache {
    * (read without cache_lock).
    */
   bool data_damaged;
+  uint64_t tail_checked_ms;     /* when data_check last ran (atomic) */
 
   /* Read-ahead requests (block numbers), a small ring. */
   uint64_t ra[64];

@@ -30,6 +30,7 @@ struct cache_config cfg = {
   .durability = DUR_REMOTE,
   .threads = 8,
   .delay = 1.0,
+  .max_age = 30.0,
   .readahead = 4,
   .stats_interval = 1.0,
   .shutdown_timeout = 300,
@@ -125,6 +126,14 @@ chunk_cache_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
   }
   else if (strcmp (key, "writeback-delay") == 0)
     return parse_seconds (key, value, &cfg.delay);
+  else if (strcmp (key, "writeback-max-age") == 0) {
+    if (parse_seconds (key, value, &cfg.max_age) == -1)
+      return -1;
+    if (cfg.max_age <= 0) {
+      nbdkit_error ("writeback-max-age must be greater than 0");
+      return -1;
+    }
+  }
   else if (strcmp (key, "readahead") == 0) {
     if (nbdkit_parse_unsigned (key, value, &cfg.readahead) == -1)
       return -1;
@@ -184,7 +193,8 @@ chunk_cache_config_complete (nbdkit_next_config_complete *next,
   "cache-mode=writeback|writethrough|readonly\n" \
   "durability=remote|local  What a flush waits for (default remote).\n" \
   "writeback-threads=<N>    Parallel write-back workers (default 8).\n" \
-  "writeback-delay=<SECS>   Delay before writing back (default 1).\n" \
+  "writeback-delay=<SECS>   Write back a block idle this long (default 1).\n" \
+  "writeback-max-age=<SECS> ...or dirty this long, if busy (default 30).\n" \
   "max-dirty=<SIZE>         Writers wait when this much is dirty.\n" \
   "readahead=<N>            Blocks read ahead on sequential reads (4).\n" \
   "stats-file=<FILE>        Write statistics here.\n" \

@@ -223,6 +223,7 @@ cache_create (const char *name, bool readonly, uint32_t want_bs,
       c->b[i].state = B_ABSENT;
       if (s == B_DIRTY) {
         c->b[i].due = 0;
+        c->b[i].dirty_since = now_s ();
         c->b[i].dirty_seq = ++c->wseq;
       }
       set_state (c, i, s);

@@ -9,7 +9,8 @@
  *   DIR/cache.index  one byte per block: absent, clean, dirty, or
  *                    dirty-synced (see below).  Updated with pwrite.
  *   DIR/cache.data   the blocks at their own offsets (a sparse file);
- *                    evicted blocks are punched out.
+ *                    evicted blocks are punched out.  After the last
+ *                    block comes a tail (see data_check).
  *
  * Crash safety.  The data of a block is always written before the index
  * byte that makes it count, and an index byte is cleared before its
@@ -44,6 +45,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -238,6 +240,7 @@ store_make_dir (const char *dir, const char *sub)
 }
 
 struct meta {
+  bool tail;                    /* data-tail=1: cache.data has its tail */
   char export[256];
   char desc[512];
   uint64_t size;
@@ -287,6 +290,8 @@ meta_read (int dir_fd, const char *dir, struct meta *m)
       snprintf (m->boot, sizeof m->boot, "%s", eq);
     else if (strcmp (line, "state") == 0)
       m->clean = strcmp (eq, "clean") == 0;
+    else if (strcmp (line, "data-tail") == 0)
+      m->tail = strcmp (eq, "1") == 0;
   }
   if (!fmt || m->size == 0 || m->bs == 0) {
     nbdkit_error ("cache-dir=%s: cache.meta is not a chunk-cache header "
@@ -329,7 +334,7 @@ meta_write (struct cache *c, bool clean)
                   "format=" META_FORMAT "\nversion=%d\nexport=%s\n"
                   "plugin-export=%s\n"
                   "size=%" PRIu64 "\nblock-size=%" PRIu32 "\n"
-                  "boot-id=%s\nstate=%s\n",
+                  "boot-id=%s\nstate=%s\ndata-tail=1\n",
                   META_VERSION, c->name, desc, c->size, c->bs, boot,
                   clean ? "clean" : "open");
   /* The temporary name may be left over from a crash, or planted as a
@@ -478,13 +483,49 @@ load_index (struct cache *c, bool trust_all)
 
 static int store_open_files (struct cache *c);
 
+/* The tail of cache.data: TAIL_LEN bytes past the last block, starting
+ * with TAIL_MAGIC.  Nothing writes there after creation, so a file cut
+ * short loses its tail for good, even if a write into a block past the
+ * cut extends it again (leaving holes that would read as zeros).  One
+ * small pread then tells whether the file is whole, where an fstat per
+ * client write could only see a file that is short right now.  Older
+ * caches have no tail (cache.meta without data-tail=1): it is added when
+ * they are opened.
+ */
+#define TAIL_LEN 4096
+static const char tail_magic[16] = "shardkit-tail-1";
+
+static bool
+tail_intact (struct cache *c)
+{
+  char buf[sizeof tail_magic];
+
+  return pread (c->data_fd, buf, sizeof buf, (off_t) c->size) ==
+    (ssize_t) sizeof buf && memcmp (buf, tail_magic, sizeof buf) == 0;
+}
+
+static int
+write_tail (struct cache *c)
+{
+  if (ftruncate (c->data_fd, c->size + TAIL_LEN) == -1 ||
+      pwrite (c->data_fd, tail_magic, sizeof tail_magic, (off_t) c->size) !=
+      (ssize_t) sizeof tail_magic) {
+    if (errno == 0)
+      errno = ENOSPC;
+    nbdkit_error ("%s: cache.data: writing its tail: %m",
+                  c->dir ? c->dir : "chunk-cache");
+    return -1;
+  }
+  return 0;
+}
+
 /* Files that do not match the header were cut short or replaced: the
  * blocks they claim would be served (or written back) as zeros.  And an
  * index with blocks in it but no header lost its header: starting afresh
  * would silently drop its dirty data.  Refuse both.
  */
 static int
-check_files (struct cache *c, bool have_meta)
+check_files (struct cache *c, bool have_meta, bool have_tail)
 {
   struct stat si, sd;
 
@@ -499,13 +540,17 @@ check_files (struct cache *c, bool have_meta)
     return -1;
   }
   if (have_meta) {
-    if ((uint64_t) si.st_size != c->nblocks ||
-        (uint64_t) sd.st_size != c->size) {
+    /* A cache from before the tail may have it already (added just
+     * before a crash, cache.meta not yet rewritten).
+     */
+    bool data_ok = (uint64_t) sd.st_size == c->size + TAIL_LEN ?
+      tail_intact (c) : !have_tail && (uint64_t) sd.st_size == c->size;
+    if ((uint64_t) si.st_size != c->nblocks || !data_ok) {
       nbdkit_error ("cache-dir=%s: cache.index has %" PRIu64 " bytes (needs "
                     "%" PRIu64 ") and cache.data %" PRIu64 " (needs %" PRIu64
-                    "): truncated or replaced, refusing to use this "
-                    "directory", c->dir, (uint64_t) si.st_size, c->nblocks,
-                    (uint64_t) sd.st_size, c->size);
+                    " and its tail): truncated or replaced, refusing to use "
+                    "this directory", c->dir, (uint64_t) si.st_size,
+                    c->nblocks, (uint64_t) sd.st_size, c->size + TAIL_LEN);
       errno = EINVAL;
       return -1;
     }
@@ -555,11 +600,7 @@ store_open_files (struct cache *c)
     c->persistent = false;
     if (open_tmpfile (c) == -1)
       return -1;
-    if (ftruncate (c->data_fd, c->size) == -1) {
-      nbdkit_error ("ftruncate: %m");
-      return -1;
-    }
-    return 0;
+    return write_tail (c);
   }
 
   c->persistent = true;
@@ -617,7 +658,7 @@ store_open_files (struct cache *c)
                             O_RDWR | O_CREAT);
   if (c->data_fd == -1)
     return -1;
-  if (check_files (c, r == 1) == -1)
+  if (check_files (c, r == 1, m.tail) == -1)
     return -1;
   if (r == 0) {
     /* A new cache: start from empty files, then write the header last so
@@ -628,11 +669,12 @@ store_open_files (struct cache *c)
       return -1;
     }
   }
-  if (ftruncate (c->index_fd, c->nblocks) == -1 ||
-      ftruncate (c->data_fd, c->size) == -1) {
+  if (ftruncate (c->index_fd, c->nblocks) == -1) {
     nbdkit_error ("cache-dir=%s: ftruncate: %m", c->dir);
     return -1;
   }
+  if (write_tail (c) == -1)
+    return -1;
   /* Allocate the index now: a one-byte update that needed a new page of
    * a full disk later would fail (best effort; see store_rewrite_index).
    */
@@ -825,25 +867,70 @@ data_read (struct cache *c, void *buf, size_t n, uint64_t off)
   return 0;
 }
 
+/* Linux (6.x) caches file data in folios as large as the write that
+ * created them: one 4 MiB pwrite of a whole block makes 2 MiB folios.
+ * ext4 then walks every 4 KiB buffer of a folio on each write into it,
+ * so a 4 KiB client write into such a block costs as much as a 2 MiB
+ * one (a third of nbdkit's CPU in ext4_block_write_begin under 4 KiB
+ * random writes).  Writing the cache file in aligned pieces bounds the
+ * folios; 64 KiB keeps whole-block copies cheap (64 calls per 4 MiB).
+ */
+#define DATA_WRITE_PIECE (64 * 1024)
+
+#define TAIL_CHECK_INTERVAL_MS 100
+
+/* Milliseconds of the coarse monotonic clock (a few ms of resolution is
+ * plenty here, and it is cheaper to read than CLOCK_MONOTONIC).
+ */
+static uint64_t
+coarse_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the file still has its tail (see tail_intact); if not, it is
+ * marked damaged.  Lock NOT held.
+ */
+int
+data_check (struct cache *c, const char *when)
+{
+  if (data_is_damaged (c)) {
+    errno = EIO;
+    return -1;
+  }
+  __atomic_store_n (&c->tail_checked_ms, coarse_ms (), __ATOMIC_RELAXED);
+  if (!tail_intact (c)) {
+    mark_damaged (c, when, c->size);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
 int
 data_write (struct cache *c, const void *buf, size_t n, uint64_t off)
 {
-  struct stat st;
+  uint64_t last = __atomic_load_n (&c->tail_checked_ms, __ATOMIC_RELAXED);
 
   if (data_is_damaged (c)) {
     errno = EIO;
     return -1;
   }
-  /* A write past the end of a cut file would extend it again, and the
-   * bytes lost in between would then read as zeros: look first.
+  /* A write past the end of a cut file extends it again, and the bytes
+   * lost in between then read as zeros.  Looking before every write
+   * would cost a system call per request, so writes look at most every
+   * TAIL_CHECK_INTERVAL; flushes and write-backs always look (a hole
+   * is never written back nor vouched for by a flush).
    */
-  if (fstat (c->data_fd, &st) == 0 && (uint64_t) st.st_size < c->size) {
-    mark_damaged (c, "shorter than the cache before a write", off);
-    errno = EIO;
+  if (coarse_ms () - last >= TAIL_CHECK_INTERVAL_MS &&
+      data_check (c, "its tail was gone before a write") == -1)
     return -1;
-  }
   while (n > 0) {
-    ssize_t r = pwrite (c->data_fd, buf, n, (off_t) off);
+    /* At most DATA_WRITE_PIECE bytes, aligned, per pwrite: see above. */
+    size_t piece = DATA_WRITE_PIECE - off % DATA_WRITE_PIECE;
+    ssize_t r = pwrite (c->data_fd, buf, n < piece ? n : piece, (off_t) off);
     if (r == -1) {
       if (errno == EINTR)
         continue;

@@ -56,14 +56,17 @@ int store_sync_index (struct cache *c);
 int store_punch (struct cache *c, uint64_t blk);
 
 /* Read or write N bytes of the data file at OFF.  The file always has
- * the cache's full size: a read that runs into its end, or a write when
- * it has shrunk, means it was cut short under us, which sets
- * data_damaged; from then on both fail with EIO (a write never extends a
- * cut file again, so its holes cannot pass for data).  Return 0, or -1
- * with errno set.  Lock NOT held.
+ * the cache's full size and a tail after it: a read that runs into its
+ * end, or a tail gone, means it was cut short under us, which sets
+ * data_damaged; from then on both fail with EIO.  Writes look at the
+ * tail at most every 100 ms, data_check always: it is called before a
+ * flush vouches for the file and after a write-back has read a block,
+ * so holes left by a cut are never flushed or written back as data.
+ * Return 0, or -1 with errno set.  Lock NOT held.
  */
 int data_read (struct cache *c, void *buf, size_t n, uint64_t off);
 int data_write (struct cache *c, const void *buf, size_t n, uint64_t off);
+int data_check (struct cache *c, const char *when);
 bool data_is_damaged (struct cache *c);
 
 #endif /* CHUNK_CACHE_STORE_H */

@@ -70,7 +70,11 @@ do_one (struct cache *c, char **buf)
     if (*buf == NULL && (*buf = malloc (c->bs)) == NULL)
       err = ENOMEM;
     else {
-      if (data_read (c, *buf, len, blk * c->bs) == -1)
+      /* The tail is looked at after the read: a cut before or during it
+       * leaves holes that read as zeros, never to be written back.
+       */
+      if (data_read (c, *buf, len, blk * c->bs) == -1 ||
+          data_check (c, "its tail was gone after a write-back read") == -1)
         err = errno;
       /* A layer below may set *err and still succeed (a retry filter
        * whose later attempt worked): read the errno only on failure.

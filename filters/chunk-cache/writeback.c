@@ -28,6 +28,33 @@ static const struct backoff writeback_backoff = {
   .first = 100 * NS_PER_MS, .max = 5 * NS_PER_S, .jitter = BACKOFF_NO_JITTER,
 };
 
+/* A write to block BLK completed at NOW: when may its write-back start?
+ * Not before the block has been left alone for writeback-delay, so that
+ * a block written again and again is written back once, not after every
+ * delay (each time the whole block, for a few KiB of change); but no
+ * later than writeback-max-age after the oldest write the plugin does
+ * not have yet, so that a block kept busy is never held back for long.
+ * A block waiting to retry after an error keeps its back-off.
+ */
+void
+wb_touch (struct cache *c, uint64_t blk, double now)
+{
+  struct block *b = &c->b[blk];
+  double latest;
+
+  if (b->state == B_INFLIGHT) {
+    if (b->pending_since == 0)
+      b->pending_since = now;
+    return;
+  }
+  if (b->state != B_DIRTY || b->failed)
+    return;
+  if (b->dirty_since == 0)
+    b->dirty_since = now;
+  latest = b->dirty_since + cfg.max_age;
+  b->due = now + cfg.delay < latest ? now + cfg.delay : latest;
+}
+
 static bool
 eligible (struct cache *c, struct block *b, double now)
 {
@@ -56,6 +83,7 @@ wb_pick (struct cache *c, uint64_t *blk, uint64_t *gen)
   set_state (c, i, B_INFLIGHT);
   c->b[i].attempt = ++c->wb_attempts;
   c->b[i].pending_seq = 0;
+  c->b[i].pending_since = 0;
   c->inflight++;
   *blk = i;
   *gen = c->b[i].gen;
@@ -74,14 +102,16 @@ wb_done (struct cache *c, uint64_t blk, uint64_t gen, int err)
     b->retries = 0;
     if (b->gen == gen && b->writers == 0) {
       b->dirty_seq = 0;
+      b->dirty_since = 0;
       b->written_epoch = c->flush_epoch;
       set_state (c, blk, B_WRITTEN);
     }
     else {
       /* Rewritten while in flight: write it again. */
       b->dirty_seq = b->pending_seq;
-      b->due = now_s () + cfg.delay;
+      b->dirty_since = b->pending_since;
       set_state (c, blk, B_DIRTY);
+      wb_touch (c, blk, now_s ());
     }
   }
   else {
@@ -291,7 +321,7 @@ cache_flush (struct cache *c, uint64_t first, uint64_t last, int *err)
   /* Neither a local sync (it would vouch for the lost bytes after a
    * restart) nor a write-back can make a cut cache file durable.
    */
-  if (data_is_damaged (c)) {
+  if (data_check (c, "its tail was gone at a flush") == -1) {
     nbdkit_error ("chunk-cache: flush: the cache file was cut short "
                   "while in use: its dirty blocks cannot be written back");
     *err = EIO;

@@ -10,7 +10,8 @@
  * (durability=remote) or syncs the cache files (durability=local).
  * Calls store.c and state.c.
  *
- * Lock rules.  wb_pick, wb_done and flush_below_locked are called with
+ * Lock rules.  wb_touch, wb_pick, wb_done and flush_below_locked are
+ * called with
  * cache_lock held; flush_below_locked drops it while the plugin
  * flushes.  cache_flush takes it itself: call it without.
  */
@@ -19,6 +20,7 @@
 
 #include "cache.h"
 
+void wb_touch (struct cache *c, uint64_t blk, double now);
 bool wb_pick (struct cache *c, uint64_t *blk, uint64_t *gen);
 void wb_done (struct cache *c, uint64_t blk, uint64_t gen, int err);
 int flush_below_locked (struct cache *c, int *err);

@@ -164,6 +164,7 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
   }
   if (b->state != B_DIRTY && b->state != B_INFLIGHT) {
     b->due = now_s () + cfg.delay;
+    b->dirty_since = 0;
     b->failed = false;
     b->dirty_seq = 0;
     set_state (c, blk, B_DIRTY);
@@ -190,6 +191,7 @@ write_back_piece (struct cache *c, nbdkit_next *next, const void *buf,
     }
     else if (b->dirty_seq == 0)
       b->dirty_seq = seq;
+    wb_touch (c, blk, now_s ());
     /* The data is cached and will be written back, but a crash would
      * forget it: not acknowledged.
      */
@@ -360,12 +362,13 @@ cache_zero_trim (struct cache *c, nbdkit_next *next, bool trim,
         uint64_t seq = ++c->wseq;
         b->gen++;
         if (b->state == B_WRITTEN) {
-          b->due = now_s () + cfg.delay;
           b->dirty_seq = 0;
+          b->dirty_since = 0;
           set_state (c, blk, B_DIRTY);
         }
         if (b->dirty_seq == 0)
           b->dirty_seq = seq;
+        wb_touch (c, blk, now_s ());
         if (b->idx != IDX_DIRTY && b->idx != IDX_DIRTY_SYNCED)
           store_set_idx (c, blk, IDX_DIRTY);
       }
