@@ -41,9 +41,11 @@ run() {   # run NAME BUILDDIR
     local name="$1" builddir="$2" sock="$work/$1.sock" st="$work/$1.stats"
     local wb0 wb1 bs out client
     mkdir -p "$work/$name.cache"
-    S3_NBDKIT_BUILDDIR="$builddir" s3_start_s3_object "$sock" "hot-$name" \
-        "$((SIZE_MIB * 2))M" --filter=chunk-cache cache-dir="$work/$name.cache" \
-        durability=local stats-file="$st" stats-interval=0.2 $EXTRA
+    S3_NBDKIT_BUILDDIR="$builddir" S3_OBJECT_NBDKIT_OPTS=--filter=chunk-cache \
+        s3_start_s3_object "$sock" "hot-$name" \
+        "$((SIZE_MIB * 2))M" cache-dir="$work/$name.cache" \
+        durability=local stats-file="$st" stats-interval=0.2 $EXTRA ||
+        { cat "$sock.log"; exit 1; }
     pid=$S3_NBDKIT_PID
     nbdcopy --flush "$work/src.img" "nbd+unix:///?socket=$sock"
     sleep 3                      # the first write-back of the fill is over
