@@ -25,13 +25,8 @@
 # "chunk-cache-B" for an A/B comparison of two builds).
 set -euo pipefail
 
-export PATH="/usr/bin:$PATH"   # python3 with the nbd module, fio, nbdcopy
 here="$(cd "$(dirname "$0")" && pwd)"
-if [ -z "${NBDKIT:-}" ]; then
-    if [ -x ./nbdkit ]; then NBDKIT="$PWD/nbdkit"
-    elif [ -x "$here/../nbdkit" ]; then NBDKIT="$here/../nbdkit"
-    else NBDKIT=nbdkit; fi
-fi
+. "$here/find-nbdkit.sh"
 SIZE_MIB="${SIZE_MIB:-256}"
 RUNTIME="${RUNTIME:-10}"
 REPS="${REPS:-3}"

@@ -21,13 +21,8 @@
 # Takes about a minute, most of it nbdkit's cache filter flushing.
 set -euo pipefail
 
-export PATH="/usr/bin:$PATH"   # python3 with the nbd module, nbdkit
 here="$(cd "$(dirname "$0")" && pwd)"
-if [ -z "${NBDKIT:-}" ]; then
-    if [ -x ./nbdkit ]; then NBDKIT="$PWD/nbdkit"
-    elif [ -x "$here/../nbdkit" ]; then NBDKIT="$here/../nbdkit"
-    else NBDKIT=nbdkit; fi
-fi
+. "$here/find-nbdkit.sh"
 SIZE_MIB="${SIZE_MIB:-256}"
 DELAY="${DELAY:-10ms}"
 REPS="${REPS:-5}"

@@ -32,13 +32,8 @@
 # 5 minutes, nearly all of it retry-request sleeping whole seconds.
 set -euo pipefail
 
-export PATH="/usr/bin:$PATH"
 here="$(cd "$(dirname "$0")" && pwd)"
-if [ -z "${NBDKIT:-}" ]; then
-    if [ -x ./nbdkit ]; then NBDKIT="$PWD/nbdkit"
-    elif [ -x "$here/../nbdkit" ]; then NBDKIT="$here/../nbdkit"
-    else NBDKIT=nbdkit; fi
-fi
+. "$here/find-nbdkit.sh"
 OPS="${OPS:-10000}"
 QD="${QD:-64}"
 RATES="${RATES:-10% 30%}"

@@ -19,13 +19,8 @@
 # DROP_CACHES=1 (as root: drop the page cache before each read test).
 set -euo pipefail
 
-export PATH="/usr/bin:$PATH"   # nbdcopy/fio from the system
 here="$(cd "$(dirname "$0")" && pwd)"
-if [ -z "${NBDKIT:-}" ]; then
-    if [ -x ./nbdkit ]; then NBDKIT="$PWD/nbdkit"
-    elif [ -x "$here/../nbdkit" ]; then NBDKIT="$here/../nbdkit"
-    else NBDKIT=nbdkit; fi
-fi
+. "$here/find-nbdkit.sh"
 SIZE_MIB="${SIZE_MIB:-1024}"
 RUNTIME="${RUNTIME:-15}"
 REPS="${REPS:-3}"
