@@ -216,7 +216,7 @@ class Server:
             pass
 
 
-def start_fails(args, readonly=False, timeout=20):
+def start_fails(args, readonly=False, timeout=60 if VALGRIND else 20):
     """Run nbdkit with ARGS and expect it to refuse to start; return its
     output.  Fails the test if it starts serving."""
     d = tmpdir("shardkit-srv-")
