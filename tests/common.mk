@@ -1,8 +1,8 @@
 # Unit tests of common/.
 check_PROGRAMS += test-volume-name test-volume-meta test-chunk-engine \
-	test-backoff
+	test-backoff test-ec-codec
 TESTS += test-volume-name test-volume-meta test-chunk-engine \
-	test-backoff
+	test-backoff test-ec-codec
 EXTRA_DIST += nbdkit-shim.h
 
 test_volume_name_SOURCES = test-volume-name.c test-util.h
@@ -20,3 +20,7 @@ test_chunk_engine_LDADD = $(UNIT_LDADD)
 test_backoff_SOURCES = test-backoff.c test-util.h
 test_backoff_CFLAGS = $(UNIT_CFLAGS)
 test_backoff_LDADD = $(top_builddir)/common/libshardkit-util.la
+
+test_ec_codec_SOURCES = test-ec-codec.c test-util.h
+test_ec_codec_CFLAGS = $(UNIT_CFLAGS) $(ISAL_CFLAGS)
+test_ec_codec_LDADD = $(UNIT_LDADD)
