@@ -15,7 +15,13 @@ never followed anywhere else.
    it is renamed into place: removed, never written through.
 5. A link or FIFO planted after start-up, before the first client opens
    the cache files of an empty cache-dir: that client is refused, the
-   error names the file, the target is unchanged."""
+   error names the file, the target is unchanged.
+6. A hard link: a cache file in an empty cache-dir that is another name
+   of a file outside, or a warm cache file given a second name outside:
+   refused at start-up naming the file, the other name unchanged.
+7. stats-file=P with a link planted at P.tmp (the name the statistics
+   are written to before the rename): the link is replaced, its target
+   unchanged, P a regular file with the statistics."""
 
 import os
 import random
@@ -204,5 +210,46 @@ for name, kind in [(n, "symbolic link") for n in FILES] + \
           "%s: want an error naming %s and saying %r, got:\n%s"
           % (what, name, kind, srv.output()))
     print("%s: refused: %s" % (what, lines[0]), flush=True)
+
+# 6. Hard links (the same file system: both are under $TMPDIR).
+for name in FILES:
+    content = rng.randbytes(MiB + 11)
+    t = target(content)
+    cd = tmpdir()
+    os.link(t, os.path.join(cd, name))
+    refused("empty cache-dir, %s a hard link" % name, cd, name,
+            "hard links", t, content)
+for name in ("cache.data", "cache.index"):
+    cd = tmpdir()
+    shutil.rmtree(cd)
+    shutil.copytree(good, cd)
+    other = os.path.join(outside, "second-name-%s-%d"
+                         % (name, rng.randrange(1 << 30)))
+    os.link(os.path.join(cd, name), other)
+    with open(other, "rb") as f:
+        content = f.read()
+    refused("warm cache-dir, %s with a second name" % name, cd, name,
+            "hard links", other, content)
+
+# 7. A link at stats-file's temporary name.
+content = rng.randbytes(4096)
+t = target(content)
+sdir = tmpdir()
+stats = os.path.join(sdir, "stats")
+os.symlink(t, stats + ".tmp")
+srv = Server(args + ["cache-dir=" + tmpdir(), "stats-file=" + stats,
+                     "stats-interval=0.1"])
+h = srv.connect()
+h.pwrite(b"s" * 4096, 0)
+deadline = time.monotonic() + PROMPT
+while not os.path.exists(stats) and time.monotonic() < deadline:
+    time.sleep(0.05)
+h.shutdown()
+srv.stop()
+unchanged("stats-file.tmp a symlink", t, content)
+check(os.path.isfile(stats) and not os.path.islink(stats),
+      "stats-file was not written as a regular file")
+with open(stats) as f:
+    check("written-back=" in f.read(), "stats-file holds no statistics")
 
 print("ok")

@@ -100,6 +100,24 @@ refuse_file (const char *dir, const char *name, mode_t mode)
   return -1;
 }
 
+/* A cache file with another name elsewhere (a hard link, which whoever
+ * can write the directory may make to any file of theirs or, without
+ * protected_hardlinks, of others on the same file system) would have
+ * that file truncated, zeroed and overwritten like a symbolic link's
+ * target.  Refused the same way.
+ */
+static int
+refuse_links (const char *dir, const char *name, const struct stat *st)
+{
+  if (st->st_nlink <= 1)
+    return 0;
+  nbdkit_error ("cache-dir=%s: %s has %ju hard links (another name "
+                "elsewhere would be overwritten with it): refusing to use "
+                "this directory", dir, name, (uintmax_t) st->st_nlink);
+  errno = EINVAL;
+  return -1;
+}
+
 /* Open NAME in the cache directory DIR_FD (DIR for messages) with FLAGS
  * (O_CREAT to create it), never following a symbolic link and never
  * blocking, and only if it is a regular file: see the top of this file.
@@ -142,6 +160,8 @@ open_in_dir (int dir_fd, const char *dir, const char *name, int flags)
     refuse_file (dir, name, st.st_mode);
     goto fail;
   }
+  if (refuse_links (dir, name, &st) == -1)
+    goto fail;
   /* O_NONBLOCK was only for the open: I/O to the cache files blocks. */
   fl = fcntl (fd, F_GETFL);
   if (fl == -1 || fcntl (fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
@@ -182,6 +202,8 @@ store_check_dir (const char *dir)
     }
     if (!S_ISREG (st.st_mode))
       return refuse_file (dir, cache_files[i], st.st_mode);
+    if (refuse_links (dir, cache_files[i], &st) == -1)
+      return -1;
   }
   return 0;
 }

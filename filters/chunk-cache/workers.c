@@ -10,6 +10,7 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,14 +156,26 @@ stats_write (void)
   CLEANUP_FREE char *tmp = NULL;
   struct cache *c;
   FILE *fp;
+  int fd;
 
   if (cfg.stats_file == NULL)
     return;
   if (asprintf (&tmp, "%s.tmp", cfg.stats_file) == -1)
     return;
-  fp = fopen (tmp, "w");
+  /* The temporary name may have been planted as a link to some other
+   * file: remove whatever is there (a link, never its target) and
+   * create the file afresh; O_EXCL never follows a link.
+   */
+  if (unlink (tmp) == -1 && errno != ENOENT) {
+    nbdkit_debug ("chunk-cache: stats-file: removing %s: %m", tmp);
+    return;
+  }
+  fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  fp = fd >= 0 ? fdopen (fd, "w") : NULL;
   if (fp == NULL) {
     nbdkit_debug ("chunk-cache: stats-file: %s: %m", tmp);
+    if (fd >= 0)
+      close (fd);
     return;
   }
   pthread_mutex_lock (&cache_lock);
