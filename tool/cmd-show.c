@@ -334,7 +334,7 @@ cmd_du (struct where *w, char **args)
     }
     else
       printf ("%12s  %s%s\n", human_size (v->stored, h, sizeof h), v->name,
-              v->has_meta ? "" : " (chunks without metadata)");
+              v->has_meta ? "" : " (no metadata: not a volume)");
   }
   if (opts.json)
     printf ("],\"total\":%" PRIu64 "}\n", total);

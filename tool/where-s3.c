@@ -158,7 +158,23 @@ s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
   /* lease-wait=0: the tool refuses a volume in use, it does not wait. */
   const struct s3_lease_config lease = { S3_LEASE_TIME_DEFAULT, 0 };
   struct s3_volume *v;
+  char holder[512];
 
+  /* Asked first, so that a store that ignores If-None-Match (which
+   * the lease's creation relies on) still refuses a volume in use.
+   */
+  if (write) {
+    int r = s3_lease_holder (p->client, p->prefix, name, holder,
+                             sizeof holder);
+    if (r == -1)
+      return -1;
+    if (r == 1) {
+      tool_error ("volume '%s' in %s is in use: %s", name, w->display,
+                  holder);
+      errno = EBUSY;
+      return -1;
+    }
+  }
   v = s3_volume_open (p->client, p->prefix, name, !write, NULL, parallel,
                       &lease);
   if (v == NULL)
