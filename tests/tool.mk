@@ -7,3 +7,8 @@ TOOL_TESTS = \
 	test-tool-bad-input.py
 TESTS += $(TOOL_TESTS)
 EXTRA_DIST += $(TOOL_TESTS) tool_test.py
+TOOL_S3_TESTS = \
+	test-tool-s3-basic.py \
+	test-tool-s3-check.py
+TESTS += $(TOOL_S3_TESTS)
+EXTRA_DIST += $(TOOL_S3_TESTS)

@@ -237,6 +237,39 @@ trim_range (struct tool_volume *tv, uint64_t from, uint64_t to)
   return chunk_engine_flush (tv->engine);
 }
 
+/* A store that writes whole chunks only (S3) keeps each chunk object
+ * exactly as long as the chunk's span at most, and refuses a longer one
+ * as corrupt.  After a shrink the last chunk's span is shorter: rewrite
+ * its object at the new length (the trim has zeroed its tail already).
+ * A store that writes in place has cut its file short in the trim.
+ */
+static int
+recut_last_chunk (struct tool_volume *tv, uint64_t size)
+{
+  const uint32_t cs = tv->meta.chunk_size;
+  const uint64_t n = (size - 1) / cs;
+  const uint32_t span = chunk_span_of (size, cs, n);
+  CLEANUP_FREE void *buf = NULL;
+  int r;
+
+  if (tv->ops->partial_write || span == cs ||
+      !chunk_engine_is_present (tv->engine, n))
+    return 0;
+  buf = malloc (span);
+  if (buf == NULL) {
+    tool_error ("malloc: %m");
+    return -1;
+  }
+  r = tv->ops->read (tv->store, n, buf, span, 0);
+  if (r == -1)
+    return -1;
+  /* From here on the store works out chunk spans at the new size. */
+  tv->w->ops->store_set_size (tv, size);
+  if (r == 1 || buffer_is_zero (buf, span))
+    return tv->ops->remove (tv->store, &n, 1, true);
+  return tv->ops->write (tv->store, n, buf, span, 0, true);
+}
+
 int
 cmd_resize (struct where *w, char **args)
 {
@@ -281,7 +314,9 @@ cmd_resize (struct where *w, char **args)
    * smaller, so that an interruption leaves the old size with zeros at
    * its end, never chunks past the end of the new one.
    */
-  if (size < old && trim_range (&tv, size, old) == -1)
+  if (size < old &&
+      (trim_range (&tv, size, old) == -1 ||
+       recut_last_chunk (&tv, size) == -1))
     goto out;
   m.size = size;
   if (w->ops->rewrite_meta (&tv, &m) == -1)

@@ -201,6 +201,13 @@ dir_rewrite_meta (struct tool_volume *tv, const struct volume_meta *m)
   return file_volume_rewrite_meta (tv->store, m);
 }
 
+static void
+dir_set_size (struct tool_volume *tv, uint64_t size)
+{
+  struct file_volume *v = tv->store;
+  v->meta.size = size;
+}
+
 static int
 dir_remove_meta (struct tool_volume *tv)
 {
@@ -225,6 +232,7 @@ static const struct where_ops dir_ops = {
   .holder = dir_holder,
   .open = dir_open,
   .rewrite_meta = dir_rewrite_meta,
+  .store_set_size = dir_set_size,
   .remove_meta = dir_remove_meta,
   .close = dir_close,
 };

@@ -233,6 +233,13 @@ s3w_rewrite_meta (struct tool_volume *tv, const struct volume_meta *m)
   return simple_request (v->client, "PUT", key, text);
 }
 
+static void
+s3w_set_size (struct tool_volume *tv, uint64_t size)
+{
+  struct s3_volume *v = tv->store;
+  v->meta.size = size;
+}
+
 static int
 s3w_remove_meta (struct tool_volume *tv)
 {
@@ -275,6 +282,7 @@ static const struct where_ops s3_ops = {
   .holder = s3w_holder,
   .open = s3w_open,
   .rewrite_meta = s3w_rewrite_meta,
+  .store_set_size = s3w_set_size,
   .remove_meta = s3w_remove_meta,
   .close = s3w_close,
 };

@@ -74,6 +74,11 @@ struct where_ops {
                unsigned parallel, struct tool_volume *tv);
   /* Replace the metadata of TV (open read-write) by *M. */
   int (*rewrite_meta) (struct tool_volume *tv, const struct volume_meta *m);
+  /* Make the store of TV (open read-write) take the volume as SIZE
+   * bytes long from now on, when it works out the span of a chunk
+   * (resize, before it rewrites a last chunk cut short).
+   */
+  void (*store_set_size) (struct tool_volume *tv, uint64_t size);
   /* Remove the metadata of TV (open read-write, its chunks removed). */
   int (*remove_meta) (struct tool_volume *tv);
   /* Close TV: the lock or lease is released. */
