@@ -4,7 +4,8 @@ whose bytes changed at rest (its size, ETag and metadata unchanged)
 fails its per-sub-block CRC32C and is named, exit 1; an object synced
 in by another tool (no CRC metadata, plain-MD5 ETag) passes when intact
 and is named when damaged at rest; an object cut short at rest is
-named."""
+named; a chunk object past the end and a .meta damaged at rest are
+problems found (exit 1)."""
 
 from s3_server import S3rver, need_s3_object_plugin
 from shardkit_test import Server, check
@@ -49,3 +50,18 @@ check("6 chunks read, 3 bad: BAD" in r.out, r.out)
 j = run("check", W, "v", "--json", s3=s3)
 check(j.rc == 1, "--json: exit 1")
 check([b["chunk"] for b in j.json()["bad"]] == [1, 3, 6], j.out)
+
+# A chunk object past the end of the volume: the listing is refused
+# naming it (a problem found, exit 1), as the plugin refuses to open it.
+s3.put("p/v.99.chunk", b"stray")
+r = run("check", W, "v", s3=s3)
+check(r.rc == 1 and "p/v.99.chunk" in r.out and "past the end" in r.out,
+      "a chunk past the end named: %r" % r)
+s3.delete("p/v.99.chunk")
+
+# Corrupt metadata (a byte changed at rest): exit 1, saying so.
+ok("create", W, "m", "1M", s3=s3)
+s3.corrupt("p/m.meta", offset=60)
+r = run("check", W, "m", s3=s3)
+check(r.rc == 1 and "corrupt volume metadata" in r.out,
+      "corrupt metadata: %r" % r)
