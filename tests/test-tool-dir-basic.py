@@ -2,7 +2,8 @@
 by nbdkit sharded-file and written and read with nbdsh; list, info and
 du report what was written (chunks present, allocated = their spans,
 stored = their blocks); every --json output parses; delete removes
-every file of the volume and nothing else."""
+every file of the volume and nothing else, with a progress bar on
+request."""
 
 import os
 import subprocess
@@ -97,8 +98,10 @@ check(j["ok"] is True and j["checked"] == 5 and j["bad"] == [],
 # Delete: every file of vm1 goes, other is untouched.
 before_other = {k: v for k, v in fingerprint(d).items()
                 if k.startswith("other.")}
-r = ok("delete", d, "vm1")
+r = ok("delete", d, "vm1", "--progress")
 check("5 chunks" in r.out, "delete says how many chunks: %r" % r)
+check("delete vm1 [" in r.err and "5/5 (100%)" in r.err,
+      "--progress draws a bar on stderr: %r" % r)
 left = fingerprint(d)
 check(not any(k.startswith("vm1.") for k in left), "vm1 gone: %s" % left)
 check({k: v for k, v in left.items() if k.startswith("other.")} ==

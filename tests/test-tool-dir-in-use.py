@@ -27,9 +27,11 @@ for readonly in (False, True):
           "info names nbdkit's pid %d: %s" % (srv.proc.pid, j["holder"]))
     check(("read-only" if readonly else "read-write") in j["holder"],
           "how it is held: %s" % j["holder"])
-    refused("delete", d, "vm", want="in use")
-    refused("resize", d, "vm", "16M", want="in use")
-    refused("resize", d, "vm", "1M", "--force", want="in use")
+    for args in (("delete", d, "vm"), ("resize", d, "vm", "16M"),
+                 ("resize", d, "vm", "1M", "--force")):
+        r = refused(*args, want="in use")
+        check("pid %d" % srv.proc.pid in r.err,
+              "the refusal names nbdkit's pid: %r" % r)
     check(fingerprint(d) == before, "refusals changed nothing")
     check(h.pread(MiB, 0) == b"D" * MiB, "the served data is intact")
     h.shutdown()

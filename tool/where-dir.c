@@ -153,6 +153,8 @@ dir_holder (struct where *w, const char *name, char *buf, size_t len)
 
   snprintf (fname, sizeof fname, "%s.meta", name);
   fd = openat (p->fd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd == -1 && errno == ENOENT)
+    return 0;                   /* no volume: nobody holds it */
   if (fd == -1 || fstat (fd, &st) == -1) {
     tool_error ("%s/%s: %m", p->path, fname);
     return -1;
@@ -179,7 +181,20 @@ dir_open (struct where *w, const char *name, bool write, unsigned parallel,
 {
   struct dir_priv *p = priv (w);
   struct file_volume *v;
+  char holder[512];
 
+  /* Asked first only to name the holder in the refusal: the lock that
+   * counts is the one file_volume_open takes (and refuses with its
+   * own line if somebody took it meanwhile).
+   */
+  if (write) {
+    int r = dir_holder (w, name, holder, sizeof holder);
+    if (r == 1) {
+      tool_error ("volume '%s' in %s is in use: %s", name, p->path, holder);
+      errno = EBUSY;
+      return -1;
+    }
+  }
   /* A local store gains nothing from the engine's parallel path. */
   v = file_volume_open (p->fd, p->path, name, !write, NULL,
                         TOOL_MAX_OPEN_FILES);
