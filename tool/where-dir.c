@@ -169,9 +169,7 @@ dir_holder (struct where *w, const char *name, char *buf, size_t len)
   flock (fd, LOCK_UN);
   lock_holders (st.st_dev, st.st_ino, who, sizeof who);
   snprintf (buf, len, "locked %s%s%s",
-            writer ? "read-write (served for writing)" :
-            "read-only (served read-only)",
-            who[0] ? " by " : "", who);
+            writer ? "read-write" : "read-only", who[0] ? " by " : "", who);
   return 1;
 }
 
