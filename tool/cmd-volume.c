@@ -48,12 +48,6 @@ volume_size_arg (const char *s, uint64_t *size)
   return 0;
 }
 
-int
-open_failed (void)
-{
-  return EXIT_ERROR;
-}
-
 /* Refuse a size that needs more chunks than the engine takes. */
 static int
 check_chunk_count (uint64_t size, uint32_t chunk_size, const char *arg)

@@ -26,9 +26,4 @@ extern int cmd_check (struct where *w, char **args);
  */
 extern int volume_size_arg (const char *s, uint64_t *size);
 
-/* The exit status for a failure to open or read volume NAME: errors of
- * access and of usage are EXIT_ERROR.
- */
-extern int open_failed (void);
-
 #endif
