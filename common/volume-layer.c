@@ -43,22 +43,6 @@ struct handle {
   struct open_volume *ov;
 };
 
-int
-volume_check_create (const char *name, const char *where,
-                     const struct volume_meta *m,
-                     const struct volume_create *asked)
-{
-  char why[256];
-
-  if (asked == NULL ||
-      volume_meta_check_create (m, asked->size, asked->chunk_size,
-                                why, sizeof why) == 0)
-    return 0;
-  nbdkit_error ("volume '%s' in %s: %s", name, where, why);
-  errno = EINVAL;
-  return -1;
-}
-
 void
 volume_layer_init (const struct volume_ops *o)
 {

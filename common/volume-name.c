@@ -94,11 +94,30 @@ stem_is_name (const char *s, size_t len)
 }
 
 bool
+volume_chunk_name_parse (const char *filename, char *name, uint64_t *n)
+{
+  size_t len = strlen (filename);
+  const char *p;
+
+  /* NAME.<n>.chunk: the '.' before <n> is the second last one. */
+  if (len <= 6 || strcmp (filename + len - 6, ".chunk") != 0)
+    return false;
+  for (p = filename + len - 7; p > filename && *p != '.'; --p)
+    ;
+  if (p == filename || !volume_chunk_suffix_parse (p + 1, n) ||
+      !stem_is_name (filename, (size_t) (p - filename)))
+    return false;
+  memcpy (name, filename, (size_t) (p - filename));
+  name[p - filename] = '\0';
+  return true;
+}
+
+bool
 volume_name_owns_file (const char *filename)
 {
   static const char *const suffixes[] = { ".meta", ".lease" };
+  char name[VOLUME_NAME_MAX + 1];
   size_t len = strlen (filename), i;
-  const char *p;
   uint64_t n;
 
   for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; ++i) {
@@ -106,12 +125,5 @@ volume_name_owns_file (const char *filename)
     if (len > sl && strcmp (filename + len - sl, suffixes[i]) == 0)
       return stem_is_name (filename, len - sl);
   }
-  /* NAME.<n>.chunk: the '.' before <n> is the second last one. */
-  if (len <= 6 || strcmp (filename + len - 6, ".chunk") != 0)
-    return false;
-  for (p = filename + len - 7; p > filename && *p != '.'; --p)
-    ;
-  if (p == filename || !volume_chunk_suffix_parse (p + 1, &n))
-    return false;
-  return stem_is_name (filename, (size_t) (p - filename));
+  return volume_chunk_name_parse (filename, name, &n);
 }

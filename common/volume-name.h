@@ -30,6 +30,13 @@ extern bool volume_name_from_meta_file (const char *filename, char *out);
  */
 extern bool volume_chunk_suffix_parse (const char *s, uint64_t *n);
 
+/* If FILENAME is "NAME.<n>.chunk" with NAME a valid volume name, copy
+ * NAME into NAME_OUT (size at least VOLUME_NAME_MAX+1), store n and
+ * return true.  (For tools that go through a whole namespace at once.)
+ */
+extern bool volume_chunk_name_parse (const char *filename, char *name_out,
+                                     uint64_t *n);
+
 /* True if FILENAME (an object key after the namespace's prefix, or a
  * file name) is one that some volume owns: NAME.meta, NAME.lease or
  * NAME.<n>.chunk with NAME a valid volume name.

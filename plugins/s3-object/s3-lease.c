@@ -725,6 +725,31 @@ s3_lease_acquire (struct s3_client *c, const char *key,
   return NULL;
 }
 
+int
+s3_lease_holder (struct s3_client *c, const char *prefix, const char *name,
+                 char *buf, size_t len)
+{
+  CLEANUP_FREE char *key = s3_lease_key (prefix, name);
+  struct s3_lease l = { .c = c, .key = key, .volume = (char *) name };
+  struct lease_info info;
+  char until[40];
+  int r;
+
+  if (key == NULL) {
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  r = read_lease (&l, &info);
+  if (r <= 0)
+    return r;
+  if (info.released || info.until_ms < wall_ms ())
+    return 0;
+  format_iso (info.until_ms, until, sizeof until);
+  snprintf (buf, len, "leased for writing by host %s, pid %ld, lease id %s, "
+            "until %s", info.host, info.pid, info.id, until);
+  return 1;
+}
+
 struct s3_lease *
 s3_lease_acquire_volume (struct s3_client *c, const char *prefix,
                          const char *name, const struct s3_lease_config *cfg)

@@ -5,6 +5,8 @@
 #ifndef SHARDKIT_S3_LEASE_H
 #define SHARDKIT_S3_LEASE_H
 
+#include <stddef.h>
+
 #include "s3-http.h"
 
 #define S3_LEASE_TIME_DEFAULT 30        /* seconds */
@@ -44,6 +46,13 @@ extern struct s3_lease *s3_lease_acquire_volume (struct s3_client *c,
                                                  const char *prefix,
                                                  const char *name,
                                                  const struct s3_lease_config *cfg);
+
+/* Who holds the lease of volume NAME, without taking it: 1 if a server
+ * holds it (not released, not past its end; described in BUF), 0 if
+ * nobody does, -1 after nbdkit_error.  For the volume tool.
+ */
+extern int s3_lease_holder (struct s3_client *c, const char *prefix,
+                            const char *name, char *buf, size_t len);
 
 /* Before anything that changes the volume: 0 if the lease is certainly
  * still ours (its last renewal was sent less than lease-time minus a

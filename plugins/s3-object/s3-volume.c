@@ -403,6 +403,69 @@ refuse_orphan_chunks (struct s3_client *c, const char *prefix,
 }
 
 int
+s3_volume_read_meta (struct s3_client *c, const char *prefix,
+                     const char *name, struct volume_meta *m)
+{
+  CLEANUP_FREE char *key = s3_volume_meta_key (prefix, name);
+
+  if (key == NULL) {
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  return read_meta (c, key, m);
+}
+
+int
+s3_volume_create (struct s3_client *c, const char *prefix, const char *name,
+                  uint64_t size, uint32_t chunk_size)
+{
+  CLEANUP_FREE char *key = s3_volume_meta_key (prefix, name);
+  CLEANUP_FREE char *text = NULL;
+  struct volume_meta m;
+  const char *why;
+  int r;
+
+  if (!volume_name_is_valid (name, &why)) {
+    nbdkit_error ("%s", why);
+    errno = EINVAL;
+    return -1;
+  }
+  if (key == NULL) {
+    nbdkit_error ("asprintf: %m");
+    return -1;
+  }
+  /* Asked first, so that the answer is the same on stores that ignore
+   * If-None-Match; the conditional PUT still settles a race.
+   */
+  r = read_meta (c, key, &m);
+  if (r == -1)
+    return -1;
+  if (r == 0) {
+    if (refuse_orphan_chunks (c, prefix, name) == -1)
+      return -1;
+    if (volume_meta_init (&m, size, chunk_size) == -1 ||
+        (text = volume_meta_format (&m)) == NULL) {
+      nbdkit_error ("cannot make metadata for volume '%s': %m", name);
+      return -1;
+    }
+    r = put_meta (c, key, text);
+    if (r == -1)
+      return -1;
+    if (r == 1) {
+      nbdkit_debug ("created volume %s in bucket %s: %" PRIu64 " bytes, "
+                    "chunk size %" PRIu32 ", uuid %s", name,
+                    s3_client_bucket (c), m.size, m.chunk_size, m.uuid);
+      return 0;
+    }
+  }
+  nbdkit_error ("volume '%s' already exists in bucket %s%s%s", name,
+                s3_client_bucket (c), *prefix ? " under prefix " : "",
+                prefix);
+  errno = EEXIST;
+  return -1;
+}
+
+int
 s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
                    const struct volume_create *create,
                    struct volume_meta *m)

@@ -36,6 +36,22 @@ extern int s3_volume_prepare (struct s3_client *c, const char *prefix,
                               const struct volume_create *create,
                               struct volume_meta *m);
 
+/* Read NAME.meta (no lease: for looking at a volume that may be in
+ * use).  Returns 1 with *M filled, 0 if there is no such volume, -1
+ * after nbdkit_error (errno EIO if it is corrupt).  For the volume tool.
+ */
+extern int s3_volume_read_meta (struct s3_client *c, const char *prefix,
+                                const char *name, struct volume_meta *m);
+
+/* Create volume NAME with one conditional PUT of its NAME.meta, never
+ * over chunk objects left by a volume of that name.  Returns 0, or -1
+ * after nbdkit_error (errno EEXIST if the name is taken).  For the
+ * volume tool.
+ */
+extern int s3_volume_create (struct s3_client *c, const char *prefix,
+                             const char *name, uint64_t size,
+                             uint32_t chunk_size);
+
 /* Open the volume: metadata, then (read-write: with the lease of
  * s3-lease.h taken as LEASE says) a listing of its chunks.  PARALLEL is
  * how many chunk requests one NBD request may have in flight.  Returns

@@ -89,22 +89,22 @@ parse_meta_fd (int fd, const char *dirname, const char *name,
   return 0;
 }
 
-/* Write NAME.meta atomically: a temporary file, synced, then linked to its
- * final name (which fails rather than replacing a volume made meanwhile
- * by someone else), then the directory synced.
+/* Write *M as NAME.meta atomically: a temporary file, synced, then
+ * linked to its final name (which fails rather than replacing a volume
+ * made meanwhile by someone else) or, with REPLACE, renamed over it;
+ * then the directory synced.  Returns 1 if written, 0 if (without
+ * REPLACE) a volume of that name exists already, -1 after nbdkit_error.
  */
 static int
-create_meta (int dirfd, const char *dirname, const char *name,
-             uint64_t size, uint32_t chunk_size)
+write_meta (int dirfd, const char *dirname, const char *name,
+            const struct volume_meta *m, bool replace)
 {
   char tmpname[META_NAME_MAX + 32], fname[META_NAME_MAX];
   CLEANUP_FREE char *text = NULL;
-  struct volume_meta m;
   size_t len, done = 0;
   int fd, r = -1;
 
-  if (volume_meta_init (&m, size, chunk_size) == -1 ||
-      (text = volume_meta_format (&m)) == NULL) {
+  if ((text = volume_meta_format (m)) == NULL) {
     nbdkit_error ("%s: cannot make metadata for volume '%s': %m",
                   dirname, name);
     return -1;
@@ -133,7 +133,13 @@ create_meta (int dirfd, const char *dirname, const char *name,
     nbdkit_error ("%s/%s: fsync: %m", dirname, tmpname);
     goto out;
   }
-  if (linkat (dirfd, tmpname, dirfd, fname, 0) == -1) {
+  if (replace) {
+    if (renameat (dirfd, tmpname, dirfd, fname) == -1) {
+      nbdkit_error ("%s/%s: rename: %m", dirname, fname);
+      goto out;
+    }
+  }
+  else if (linkat (dirfd, tmpname, dirfd, fname, 0) == -1) {
     if (errno == EEXIST)
       r = 0;                    /* created meanwhile: checked by the caller */
     else
@@ -144,13 +150,29 @@ create_meta (int dirfd, const char *dirname, const char *name,
     nbdkit_error ("%s: fsync: %m", dirname);
     goto out;
   }
-  nbdkit_debug ("created volume %s in %s: %" PRIu64 " bytes, chunk size %"
-                PRIu32 ", uuid %s", name, dirname, size, chunk_size, m.uuid);
-  r = 0;
+  nbdkit_debug ("%s volume %s in %s: %" PRIu64 " bytes, chunk size %"
+                PRIu32 ", uuid %s", replace ? "rewrote" : "created",
+                name, dirname, m->size, m->chunk_size, m->uuid);
+  r = 1;
  out:
   close (fd);
   unlinkat (dirfd, tmpname, 0);
   return r;
+}
+
+/* Create volume NAME: write_meta of fresh metadata. */
+static int
+create_meta (int dirfd, const char *dirname, const char *name,
+             uint64_t size, uint32_t chunk_size)
+{
+  struct volume_meta m;
+
+  if (volume_meta_init (&m, size, chunk_size) == -1) {
+    nbdkit_error ("%s: cannot make metadata for volume '%s': %m",
+                  dirname, name);
+    return -1;
+  }
+  return write_meta (dirfd, dirname, name, &m, false);
 }
 
 /* Open NAME.meta, creating the volume first if asked to. */
@@ -191,6 +213,73 @@ lock_meta (int fd, const char *dirname, const char *name, int how)
                     how == LOCK_EX ? "" : " for writing");
     else
       nbdkit_error ("%s/%s.meta: flock: %m", dirname, name);
+    return -1;
+  }
+  return 0;
+}
+
+int
+file_volume_create (int dirfd, const char *dirname, const char *name,
+                    uint64_t size, uint32_t chunk_size)
+{
+  const char *why;
+  int r;
+
+  if (!volume_name_is_valid (name, &why)) {
+    nbdkit_error ("%s", why);
+    errno = EINVAL;
+    return -1;
+  }
+  r = create_meta (dirfd, dirname, name, size, chunk_size);
+  if (r == 0) {
+    nbdkit_error ("volume '%s' already exists in %s", name, dirname);
+    errno = EEXIST;
+    return -1;
+  }
+  return r == 1 ? 0 : -1;
+}
+
+int
+file_volume_read_meta (int dirfd, const char *dirname, const char *name,
+                       struct volume_meta *m)
+{
+  char fname[META_NAME_MAX];
+  CLEANUP_CLOSE int fd = -1;
+
+  meta_file_name (name, fname, sizeof fname);
+  fd = openat (dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd == -1) {
+    if (errno == ENOENT)
+      return 0;
+    nbdkit_error ("%s/%s: open: %m", dirname, fname);
+    return -1;
+  }
+  return parse_meta_fd (fd, dirname, name, m) == -1 ? -1 : 1;
+}
+
+int
+file_volume_rewrite_meta (struct file_volume *v, const struct volume_meta *m)
+{
+  if (v->readonly) {
+    nbdkit_error ("volume '%s' is open read-only", v->name);
+    errno = EROFS;
+    return -1;
+  }
+  return write_meta (v->dirfd, v->dirname, v->name, m, true) == 1 ? 0 : -1;
+}
+
+int
+file_volume_remove_meta (struct file_volume *v)
+{
+  char fname[META_NAME_MAX];
+
+  meta_file_name (v->name, fname, sizeof fname);
+  if (unlinkat (v->dirfd, fname, 0) == -1) {
+    nbdkit_error ("%s/%s: unlink: %m", v->dirname, fname);
+    return -1;
+  }
+  if (fsync (v->dirfd) == -1) {
+    nbdkit_error ("%s: fsync: %m", v->dirname);
     return -1;
   }
   return 0;

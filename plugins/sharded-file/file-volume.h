@@ -52,4 +52,33 @@ extern int file_volume_prepare (int dirfd, const char *dirname,
                                 const char *name,
                                 const struct volume_create *create);
 
+/* Create volume NAME (its NAME.meta, atomically) of SIZE bytes in
+ * chunks of CHUNK_SIZE.  Returns 0, or -1 after nbdkit_error (errno
+ * EEXIST if a volume of that name exists).  For the volume tool.
+ */
+extern int file_volume_create (int dirfd, const char *dirname,
+                               const char *name, uint64_t size,
+                               uint32_t chunk_size);
+
+/* Read NAME.meta without opening the volume (no lock: for looking at
+ * a volume that may be in use).  Returns 1 with *M filled, 0 if there
+ * is no such volume, -1 after nbdkit_error (errno EIO if it is corrupt).
+ */
+extern int file_volume_read_meta (int dirfd, const char *dirname,
+                                  const char *name, struct volume_meta *m);
+
+/* Replace NAME.meta of V (open read-write, so its lock is held) by *M,
+ * atomically (a temporary file renamed over it).  The lock stays on the
+ * old file until V is closed, which ends the tool's work on it anyway.
+ * Returns 0, or -1 after nbdkit_error.  For the volume tool's resize.
+ */
+extern int file_volume_rewrite_meta (struct file_volume *v,
+                                     const struct volume_meta *m);
+
+/* Remove NAME.meta of V (open read-write), and sync the directory.
+ * Returns 0, or -1 after nbdkit_error.  For the volume tool's delete,
+ * once every chunk is gone.
+ */
+extern int file_volume_remove_meta (struct file_volume *v);
+
 #endif /* SHARDKIT_FILE_VOLUME_H */

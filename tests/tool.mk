@@ -1,0 +1,14 @@
+# Tests of the volume tool, shardkit (tool/).
+TOOL_TESTS = \
+	test-tool-dir-basic.py \
+	test-tool-dir-check.py \
+	test-tool-dir-in-use.py \
+	test-tool-dir-resize.py \
+	test-tool-bad-input.py
+TESTS += $(TOOL_TESTS)
+EXTRA_DIST += $(TOOL_TESTS) tool_test.py
+TOOL_S3_TESTS = \
+	test-tool-s3-basic.py \
+	test-tool-s3-check.py
+TESTS += $(TOOL_S3_TESTS)
+EXTRA_DIST += $(TOOL_S3_TESTS)
