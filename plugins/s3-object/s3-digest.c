@@ -60,13 +60,43 @@ s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
                        char md5_base64[25])
 {
   static const char hex[] = "0123456789abcdef";
+  const unsigned char *p = data;
   unsigned char shabin[32];
+  unsigned got = 0;
+  EVP_MD_CTX *ctx;
+  uint64_t off;
   uint32_t i;
+  int ok;
 
-  if (s3_digest_compute (data, len, block, d) == -1)
+  if (block == 0 || (len + block - 1) / block > S3_DIGEST_MAX_BLOCKS) {
+    errno = EINVAL;
     return -1;
-  if (evp_digest (EVP_sha256 (), data, (size_t) len, shabin, 32) == -1)
+  }
+  d->len = len;
+  d->block = block;
+  d->nblocks = (uint32_t) ((len + block - 1) / block);
+
+  /* One pass: each sub-block's CRC32C, then its bytes into the SHA-256
+   * while they are still in the cache, rather than two passes over the
+   * whole chunk from memory.
+   */
+  ctx = EVP_MD_CTX_new ();
+  if (ctx == NULL) {
+    errno = ENOMEM;
     return -1;
+  }
+  ok = EVP_DigestInit_ex (ctx, EVP_sha256 (), NULL) == 1;
+  for (off = 0, i = 0; ok && off < len; off += block, ++i) {
+    size_t n = len - off < block ? (size_t) (len - off) : block;
+    d->crc[i] = crc32c (0, p + off, n);
+    ok = EVP_DigestUpdate (ctx, p + off, n) == 1;
+  }
+  ok = ok && EVP_DigestFinal_ex (ctx, shabin, &got) == 1 && got == 32;
+  EVP_MD_CTX_free (ctx);
+  if (!ok) {
+    errno = EIO;
+    return -1;
+  }
   for (i = 0; i < 32; ++i) {
     sha256_hex[2*i] = hex[shabin[i] >> 4];
     sha256_hex[2*i+1] = hex[shabin[i] & 15];

@@ -27,6 +27,7 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "malloc-tune.h"
 #include "params.h"
 #include "s3-credentials.h"
 #include "s3-http.h"
@@ -63,6 +64,11 @@ static const struct volume_ops bucket_ops, raw_ops;
 static void
 s3_object_load (void)
 {
+  /* nbdkit's request buffers (4 MiB per thread for whole-chunk I/O)
+   * are kept mapped from one connection to the next: see
+   * malloc-tune.h and PERFORMANCE in the man page.
+   */
+  malloc_tune_for_request_buffers ();
   s3_http_global_init ();
   s3_xml_init ();
   volume_layer_init (&bucket_ops);
