@@ -41,7 +41,9 @@ Actions (first argument of add()):
   "list"     forward a ListObjectsV2 and rewrite its XML: endless=True
              (IsTruncated true, the same NextContinuationToken forever),
              add_keys=[(key, size), ...] (extra <Contents>), sizes={key:
-             size} (change listed sizes), delay=SECONDS (before answering).
+             size} (change listed sizes), delay=SECONDS (before answering),
+             bad_token=STRING (NextContinuationToken replaced, as if
+             damaged).
   "delay"    forward after sleeping delay= seconds.
   "endless"  answer 200 with a body that never ends (streamed until the
              client goes away or limit= bytes); content_length= None (no
@@ -574,6 +576,10 @@ class FaultProxy:
             if m:
                 text = text.replace(m.group(0), "<KeyCount>%d</KeyCount>"
                                     % (int(m.group(1)) + len(add)))
+        if prm.get("bad_token") is not None:
+            text = re.sub(r"<NextContinuationToken>.*?</NextContinuationToken>",
+                          "<NextContinuationToken>%s</NextContinuationToken>"
+                          % xml_escape(prm["bad_token"]), text, flags=re.S)
         if prm.get("endless"):
             token = prm.get("token", "c2hhcmRraXQtZW5kbGVzcw==")
             text = re.sub(r"<IsTruncated>\w+</IsTruncated>",

@@ -2,7 +2,9 @@
 Ceph's gateway: S3 lists at most 1000 keys per ListObjectsV2 answer and
 deletes at most 1000 per DeleteObjects, so both must page/batch.  After a
 restart of nbdkit every chunk beyond the first 1000 keys is known (its
-data reads back, extents say data), reads of absent chunks make no
+data reads back, extents say data), also when every listing answer's
+continuation token is damaged (pages are asked for by the last key
+taken, start-after, never by the token), reads of absent chunks make no
 request (they work while the gateway is down), and one trim of the whole
 volume removes every chunk object with a few DeleteObjects requests.  The
 plugin reaches the gateway through a proxy that shows its requests."""
@@ -12,6 +14,7 @@ import time
 
 import nbd
 
+from s3_fault_proxy import FaultProxy, plugin_args_via
 from s3_server import CephRGW, TcpProxy, chunk_keys, need_s3_object_plugin
 from shardkit_test import Server, allocation, check
 
@@ -72,7 +75,7 @@ proxy.reset_counters()
 srv = Server(args)
 h = srv.connect()
 lists = [r for r in proxy.requests if "list-type=2" in r]
-check(len(lists) >= 2 and any("continuation-token=" in r for r in lists),
+check(len(lists) >= 2 and any("start-after=" in r for r in lists),
       "the chunk map comes from paginated ListObjectsV2: %s" % lists)
 t2 = time.monotonic()
 for n in (0, 999, 1000, 1001, 1099):
@@ -89,6 +92,25 @@ for pos, length, flags in allocation(h, SIZE):
         check(flags & nbd.STATE_HOLE, "extents: hole at chunk %d"
               % (pos // CHUNK))
 print("reopened and checked in %.1f s" % (time.monotonic() - t2), flush=True)
+
+# Every listing answer's continuation token damaged (here: the base64 of
+# a key past every chunk, which a gateway that follows it would list
+# from, skipping chunks 1000-1099 that would then read as zeros).  A
+# read-only server beside the first (it takes no lease) still knows
+# every chunk.
+fp = FaultProxy(s3.port)
+bad = fp.add("list", query=r"list-type=2",
+             bad_token="bWFueS9tYW55Ljk5OTkuY2h1bms=")
+ro = Server(plugin_args_via(s3, fp, prefix="many/", extra=[
+    "export=many", "size=%d" % SIZE, "chunk-size=64K"]), readonly=True)
+hr = ro.connect()
+check(bad.fired >= 2, "the token was damaged in %d answers" % bad.fired)
+check(hr.pread(100 * CHUNK, 1000 * CHUNK) ==
+      b"".join(chunk_data(n) for n in range(1000, 1100)),
+      "damaged continuation tokens: chunks 1000-1099 read back wrong")
+hr.shutdown()
+ro.stop()
+fp.close()
 
 # The listing taken at open answers reads of absent chunks: with the
 # gateway down they still read as zeros (no request is made).

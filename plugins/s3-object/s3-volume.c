@@ -97,19 +97,25 @@ s3_get_small (struct s3_client *c, const char *key, size_t max,
   return s3_get_small_etag (c, key, max, body, len, NULL);
 }
 
-/* Fetch one page of the listing.  Returns 0, 1 if the answer could not
- * be parsed (*WHY says why), or -1 after nbdkit_error.
+/* Fetch one page of the listing: the keys after START_AFTER (NULL for
+ * the first page).  Pages are asked for by the last key already taken,
+ * never by the answer's continuation token: a token is opaque and comes
+ * back unsigned, so one damaged in flight (or by the server) could send
+ * the next request anywhere, and a listing that silently skipped keys
+ * would have chunks read as zeros.  The start-after key is ours, checked
+ * and signed.  Returns 0, 1 if the answer could not be parsed (*WHY says
+ * why), or -1 after nbdkit_error.
  */
 static int
-fetch_page (struct s3_client *c, const char *prefix, const char *token,
+fetch_page (struct s3_client *c, const char *prefix, const char *start_after,
             struct s3_list_page *page, const char **why)
 {
   struct sigv4_pair params[4] = {
     { "list-type", "2" }, { "max-keys", "1000" }, { "prefix", prefix },
-    { "continuation-token", token },
+    { "start-after", start_after },
   };
   struct s3_request req = {
-    .method = "GET", .params = params, .nparams = token ? 4 : 3,
+    .method = "GET", .params = params, .nparams = start_after ? 4 : 3,
     .cap = S3_LIST_PAGE_MAX,
   };
   struct s3_response resp;
@@ -144,13 +150,14 @@ page_has_key (const struct s3_list_page *p, const char *key)
 static const char *
 check_page (const struct s3_lister *l, const struct s3_list_page *page,
             const struct s3_list_page *prev, const char *last_key,
-            const char *token, const char **why)
+            const char **why)
 {
   size_t i;
 
-  if (page->truncated && token && strcmp (page->next_token, token) == 0) {
-    *why = "the same continuation token again (an endless listing)";
-    return page->next_token;
+  /* More to come, but nothing here to start the next page after. */
+  if (page->truncated && page->nkeys == 0) {
+    *why = "a page with no keys that says more follow (an endless listing)";
+    return "(empty page)";
   }
   for (i = 0; i < page->nkeys; ++i) {
     const char *key = page->keys[i];
@@ -181,7 +188,7 @@ int
 s3_list_keys (struct s3_client *c, const char *prefix,
               const struct s3_lister *l)
 {
-  CLEANUP_FREE char *token = NULL, *last_key = NULL;
+  CLEANUP_FREE char *last_key = NULL;
   struct s3_list_page prev = { 0 };
   uint64_t pages = 0;
   unsigned fetches = 0;
@@ -190,15 +197,16 @@ s3_list_keys (struct s3_client *c, const char *prefix,
   for (;;) {
     struct s3_list_page page = { 0 };
     const char *why = NULL, *bad;
+    bool more;
     size_t i;
     int r;
 
-    r = fetch_page (c, prefix, token, &page, &why);
+    r = fetch_page (c, prefix, last_key, &page, &why);
     if (r == -1)
       goto out;
     fetches++;
     bad = r == 1 ? "(unparseable page)" :
-      check_page (l, &page, &prev, last_key, token, &why);
+      check_page (l, &page, &prev, last_key, &why);
     if (bad) {
       if (fetches < S3_LIST_FETCHES) {
         nbdkit_debug ("s3: listing %s/%s: suspect answer (%s: %s): "
@@ -240,16 +248,11 @@ s3_list_keys (struct s3_client *c, const char *prefix,
       }
     }
     pages++;
-    free (token);
-    token = NULL;
-    if (page.truncated) {
-      token = page.next_token;
-      page.next_token = NULL;
-    }
+    more = page.truncated;
     s3_list_page_free (&page);
     s3_list_page_free (&prev);
     fetches = 0;
-    if (token == NULL)
+    if (!more)
       break;
     if (pages >= l->max_pages) {
       nbdkit_error ("s3: listing %s/%s: more than %" PRIu64 " pages, more "
