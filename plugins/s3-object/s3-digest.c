@@ -14,12 +14,12 @@
 #include "crc32c.h"
 #include "s3-digest.h"
 
-int
-s3_digest_compute (const void *data, uint64_t len, uint32_t block,
-                   struct s3_digest *d)
+/* Fill in the shape of D for LEN bytes in sub-blocks of BLOCK (not the
+ * checksums).  -1 with EINVAL if there would be too many sub-blocks.
+ */
+static int
+digest_shape (uint64_t len, uint32_t block, struct s3_digest *d)
 {
-  const unsigned char *p = data;
-
   if (block == 0 || (len + block - 1) / block > S3_DIGEST_MAX_BLOCKS) {
     errno = EINVAL;
     return -1;
@@ -27,7 +27,16 @@ s3_digest_compute (const void *data, uint64_t len, uint32_t block,
   d->len = len;
   d->block = block;
   d->nblocks = (uint32_t) ((len + block - 1) / block);
-  crc32c_blocks (p, (size_t) len, block, d->crc);
+  return 0;
+}
+
+int
+s3_digest_compute (const void *data, uint64_t len, uint32_t block,
+                   struct s3_digest *d)
+{
+  if (digest_shape (len, block, d) == -1)
+    return -1;
+  crc32c_blocks (data, (size_t) len, block, d->crc);
   return 0;
 }
 
@@ -68,13 +77,8 @@ s3_digest_compute_all (const void *data, uint64_t len, uint32_t block,
   uint32_t i;
   int ok;
 
-  if (block == 0 || (len + block - 1) / block > S3_DIGEST_MAX_BLOCKS) {
-    errno = EINVAL;
+  if (digest_shape (len, block, d) == -1)
     return -1;
-  }
-  d->len = len;
-  d->block = block;
-  d->nblocks = (uint32_t) ((len + block - 1) / block);
 
   /* One pass: each sub-block's CRC32C, then its bytes into the SHA-256
    * while they are still in the cache, rather than two passes over the
