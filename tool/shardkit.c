@@ -63,6 +63,12 @@ static const struct command commands[] = {
     "grow a volume (shrink it with --force)", cmd_resize },
   { "check", "NAME", 1, 1, true, OPT_JSON | OPT_JOBS,
     "read every chunk and verify it; exit 1 if any is bad", cmd_check },
+  { "snapshot", "NAME SNAP", 2, 2, true, 0,
+    "freeze NAME's data as read-only volume SNAP (no data copied)",
+    cmd_snapshot },
+  { "clone", "SNAP NAME", 2, 2, true, 0,
+    "a new writable volume NAME whose data starts as snapshot SNAP's",
+    cmd_clone },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 

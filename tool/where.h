@@ -61,6 +61,11 @@ struct where_ops {
    */
   int (*create) (struct where *w, const char *name, uint64_t size,
                  uint32_t chunk_size);
+  /* Create NAME with metadata *M, atomically (errno EEXIST if the name
+   * is taken).  NULL where snapshots are not supported yet.
+   */
+  int (*create_meta) (struct where *w, const char *name,
+                      const struct volume_meta *m);
   /* Who holds NAME: 0 nobody, 1 somebody (described in BUF), -1 after
    * an error.
    */
