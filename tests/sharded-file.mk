@@ -11,7 +11,8 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-large.py \
 	test-sharded-file-clients.py \
 	test-sharded-file-meta-checksum.py \
-	test-sharded-file-snapshot.py
+	test-sharded-file-snapshot.py \
+	test-sharded-file-clone-differential.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
 

@@ -57,6 +57,7 @@ main (void)
     CHECK (strcmp (stem, "disk") == 0);
     volume_chunk_stem ("disk", 7, stem, sizeof stem);
     CHECK (strcmp (stem, "disk@7") == 0);
+    long_name[200] = '\0';
     volume_chunk_stem (long_name, UINT64_MAX, stem, sizeof stem);
     CHECK (strlen (stem) == 201 + 20 && stem[200] == '@');
     CHECK (volume_chunk_stem_parse ("disk@7", out, &gen) &&

@@ -286,6 +286,19 @@ file_volume_remove_meta (struct file_volume *v)
   return 0;
 }
 
+/* The names of the volumes opened so far in one chain, top first. */
+struct chain {
+  const char *names[OVERLAY_MAX_DEPTH + 2];
+  unsigned depth;
+};
+
+static struct file_volume *open_layer (int dirfd, const char *dirname,
+                                       const char *name, bool readonly,
+                                       bool serve,
+                                       const struct volume_create *create,
+                                       size_t max_open_files,
+                                       struct chain *chain);
+
 int
 file_volume_create_meta (int dirfd, const char *dirname, const char *name,
                          const struct volume_meta *m)
@@ -323,21 +336,20 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
   /* A shared lock fails only if some process has the volume read-write:
    * say so now rather than at the first client.  Closing fd drops it.
    */
-  return lock_meta (fd, dirname, name, LOCK_SH);
+  if (lock_meta (fd, dirname, name, LOCK_SH) == -1)
+    return -1;
+  /* A broken chain of bases, too. */
+  if (m.base[0]) {
+    struct chain chain = { .names = { name }, .depth = 1 };
+    struct file_volume *v = open_layer (dirfd, dirname, name, true, true,
+                                        NULL, 1, &chain);
+    if (v == NULL)
+      return -1;
+    file_volume_close (v);
+  }
+  return 0;
 }
 
-/* The names of the volumes opened so far in one chain, top first. */
-struct chain {
-  const char *names[OVERLAY_MAX_DEPTH + 2];
-  unsigned depth;
-};
-
-static struct file_volume *open_layer (int dirfd, const char *dirname,
-                                       const char *name, bool readonly,
-                                       bool serve,
-                                       const struct volume_create *create,
-                                       size_t max_open_files,
-                                       struct chain *chain);
 
 /* Open V's base (v->meta.base=), and the overlay of V over it. */
 static int
