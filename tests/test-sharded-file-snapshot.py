@@ -9,7 +9,7 @@ keeps version 1 metadata and today's chunk names."""
 
 import os
 
-from shardkit_test import Server, check, tmpdir, expect_error
+from shardkit_test import Server, allocation, check, tmpdir, expect_error
 from tool_test import MiB, ok
 
 KiB = 1024
@@ -69,6 +69,18 @@ want1[100 * KiB:164 * KiB] = bytes(64 * KiB)
 want1[5 * MiB:5 * MiB + 512] = pattern(0x44, 512)
 check(h.pread(8 * MiB, 0) == bytes(want1), "vm has the new data")
 
+
+def data_at(ext, off):
+    return next(not (f & 1) for o, n, f in ext if o <= off < o + n)
+
+
+# Extents: the snapshot's data read through is data, a whiteout a hole.
+ext = allocation(h, 8 * MiB)
+check(data_at(ext, 0) and data_at(ext, MiB) and data_at(ext, 5 * MiB),
+      "data, own or read through, is data: %s" % ext)
+check(not data_at(ext, 2 * MiB) and not data_at(ext, 4 * MiB),
+      "a whiteout and an absent chunk are holes: %s" % ext)
+
 # The snapshot, served at the same time, twice (read-only both).
 s1a, sh = serve("s1")
 s1b, sh2 = serve("s1", readonly=True)
@@ -114,6 +126,8 @@ for snap, want in (("s1", want0), ("s2", bytes(want1)), ("s3", bytes(want2))):
     check(sh.pread(8 * MiB, 0) == want, "snapshot %s reads its moment" % snap)
     sh.shutdown()
     s.stop()
+for name in ("vm", "s1", "s2", "s3"):
+    ok("check", d, name)
 j = ok("info", d, "vm", "--json").json()
 check(j["base"] == "s3" and j["generation"] == 3, "info of vm: %s" % j)
 j = ok("info", d, "s1", "--json").json()

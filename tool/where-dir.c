@@ -213,6 +213,7 @@ dir_open (struct where *w, const char *name, bool write, unsigned parallel,
   tv->engine = v->engine;
   tv->ops = &file_store_ops;
   tv->store = v;
+  tv->view = v->store;
   return 0;
 }
 

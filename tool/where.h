@@ -41,6 +41,11 @@ struct tool_volume {
   struct chunk_engine *engine;
   const struct chunk_store_ops *ops;
   void *store;                  /* ops' store: the file or S3 volume */
+  /* The volume as a server reads it: through its bases (an overlay
+   * store) when it has any, else the same as ops and store.  The
+   * engine works on this; OPS and STORE are the volume's own chunks.
+   */
+  struct chunk_store view;
   bool removed;                 /* its metadata is gone (delete) */
 };
 
