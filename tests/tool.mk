@@ -6,7 +6,8 @@ TOOL_TESTS = \
 	test-tool-dir-resize.py \
 	test-tool-bad-input.py \
 	test-tool-snapshot-bad-input.py \
-	test-tool-snapshot-speed.py
+	test-tool-snapshot-speed.py \
+	test-tool-snapshot-rollback-flatten.py
 TESTS += $(TOOL_TESTS)
 EXTRA_DIST += $(TOOL_TESTS) tool_test.py
 TOOL_S3_TESTS = \

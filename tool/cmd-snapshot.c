@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk-engine.h"
 #include "cleanup.h"
 #include "commands.h"
 #include "tool.h"
@@ -226,4 +227,157 @@ cmd_clone (struct where *w, char **args)
     return EXIT_ERROR;
   printf ("cloned snapshot %s as volume %s in %s\n", snap, name, w->display);
   return EXIT_OK;
+}
+
+/* The volume's own chunks (its current generation), from its store's
+ * listing.
+ */
+struct own_chunks {
+  uint64_t *ns;
+  size_t len, cap;
+  bool failed;
+};
+
+static void
+found_own (void *opaque, uint64_t n)
+{
+  struct own_chunks *l = opaque;
+
+  if (l->failed)
+    return;
+  if (l->len == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 1024;
+    uint64_t *ns = realloc (l->ns, cap * sizeof *ns);
+    if (ns == NULL) {
+      l->failed = true;
+      return;
+    }
+    l->ns = ns;
+    l->cap = cap;
+  }
+  l->ns[l->len++] = n;
+}
+
+/* Rollback: the volume's writes since SNAP go, in one step that a
+ * reader sees whole: VOL.meta moves to a fresh, empty generation (still
+ * base=SNAP), then the old generation's chunks are removed.  A crash in
+ * between leaves chunks nobody reads, never a half rolled back volume.
+ */
+int
+cmd_rollback (struct where *w, char **args)
+{
+  const char *vol = args[0], *snap = args[1];
+  struct tool_volume tv = { 0 };
+  struct own_chunks l = { 0 };
+  struct volume_meta m;
+  size_t i, k;
+  int r = EXIT_ERROR;
+
+  if (check_new_name (snap) == -1)
+    return EXIT_ERROR;
+  if (w->ops->open (w, vol, true, 1, &tv) == -1)
+    return EXIT_ERROR;
+  m = tv.meta;
+  if (m.read_only) {
+    tool_error ("volume '%s' is a snapshot: it has nothing to roll back",
+                vol);
+    goto out;
+  }
+  if (strcmp (m.base, snap) != 0) {
+    if (m.base[0])
+      tool_error ("volume '%s' can be rolled back to its latest snapshot "
+                  "'%s' only, not '%s'", vol, m.base, snap);
+    else
+      tool_error ("volume '%s' has no snapshot ('%s' is not its base)",
+                  vol, snap);
+    goto out;
+  }
+  if (tv.ops->list (tv.store, found_own, &l) == -1)
+    goto out;
+  if (l.failed) {
+    tool_error ("realloc: %m");
+    goto out;
+  }
+  m.generation++;
+  if (w->ops->rewrite_meta (&tv, &m) == -1)
+    goto out;
+  /* The store still names chunks by the old generation. */
+  for (i = 0; i < l.len; i += k) {
+    k = l.len - i < 1000 ? l.len - i : 1000;
+    if (tv.ops->remove (tv.store, &l.ns[i], k, false) == -1) {
+      tool_error ("volume '%s' is rolled back; %zu chunk(s) of its old "
+                  "generation are left over", vol, l.len - i);
+      goto out;
+    }
+  }
+  if (tv.ops->sync (tv.store) == -1)
+    goto out;
+  printf ("rolled back volume %s to snapshot %s in %s: %zu chunk%s "
+          "dropped\n", vol, snap, w->display, l.len, l.len == 1 ? "" : "s");
+  r = EXIT_OK;
+ out:
+  free (l.ns);
+  w->ops->close (&tv);
+  return r;
+}
+
+/* Flatten: copy every chunk the volume reads from its bases into its
+ * own generation (through the engine, as a client rewriting the chunk
+ * would: a whole-chunk write needs nothing from the base), then drop
+ * base= from its metadata.  Interrupted, it leaves the volume as it
+ * was, with some chunks copied: running it again finishes.
+ */
+int
+cmd_flatten (struct where *w, char **args)
+{
+  const char *vol = args[0];
+  struct tool_volume tv = { 0 };
+  struct volume_meta m;
+  CLEANUP_FREE void *buf = NULL;
+  uint64_t n, nr, copied = 0;
+  int r = EXIT_ERROR;
+
+  if (w->ops->open (w, vol, true, 1, &tv) == -1)
+    return EXIT_ERROR;
+  m = tv.meta;
+  if (m.read_only || !m.base[0]) {
+    tool_error ("volume '%s' %s", vol, m.read_only ?
+                "is a snapshot: clone it, and flatten the clone" :
+                "has no base: nothing to flatten");
+    goto out;
+  }
+  buf = malloc (m.chunk_size);
+  if (buf == NULL) {
+    tool_error ("malloc: %m");
+    goto out;
+  }
+  nr = (m.size + m.chunk_size - 1) / m.chunk_size;
+  progress_start ("flatten", nr);
+  for (n = 0; n < nr; ++n) {
+    uint32_t span = chunk_span_of (m.size, m.chunk_size, n);
+    uint64_t off = n * m.chunk_size;
+
+    if (chunk_engine_is_present (tv.engine, n)) {
+      if (chunk_engine_pread (tv.engine, buf, span, off) == -1 ||
+          chunk_engine_pwrite (tv.engine, buf, span, off, false) == -1) {
+        progress_end ();
+        goto out;
+      }
+      copied++;
+    }
+    progress_add (1);
+  }
+  progress_end ();
+  if (chunk_engine_flush (tv.engine) == -1)
+    goto out;
+  m.base[0] = '\0';
+  m.base_uuid[0] = '\0';
+  if (w->ops->rewrite_meta (&tv, &m) == -1)
+    goto out;
+  printf ("flattened volume %s in %s: %" PRIu64 " chunk%s written, no base "
+          "any more\n", vol, w->display, copied, copied == 1 ? "" : "s");
+  r = EXIT_OK;
+ out:
+  w->ops->close (&tv);
+  return r;
 }

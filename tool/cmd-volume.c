@@ -133,11 +133,13 @@ collect_chunks (struct tool_volume *tv, uint64_t from, struct chunk_list *l)
   /* The engine's map of a volume with a base holds the base's chunks
    * too: only the store's own listing says which are this volume's.
    */
-  if (!tv->meta.base[0])
+  const bool layered = tv->meta.base[0] != '\0';
+
+  if (!layered)
     for (n = from; n < nr; ++n)
       if (chunk_engine_is_present (tv->engine, n))
         chunk_list_add (l, n);
-  if (!tv->meta.base[0])
+  if (!layered)
     l->from = from > nr ? from : nr;
   if (tv->ops->list (tv->store, found_past_end, l) == -1)
     return -1;
@@ -191,17 +193,27 @@ cmd_delete (struct where *w, char **args)
   struct tool_volume tv = { 0 };
   struct chunk_list l = { 0 };
   char what[300];
+  bool keep_chunks = false;
   int r = EXIT_ERROR;
 
   if (w->ops->open (w, args[0], true, opts.jobs, &tv) == -1)
     return EXIT_ERROR;
   if (check_no_dependents (&tv) == -1)
     goto out;
-  /* A snapshot's chunks (data=) are its volume's frozen generation: a
-   * snapshot nobody needs (left by a crash during snapshot) goes with
-   * its metadata alone.
+  /* A snapshot's chunks (data=) are a frozen generation of its volume,
+   * which only the snapshot reads once the volume has moved on: they
+   * go with it.  A snapshot left by a crash during snapshot names the
+   * generation its volume still writes: it goes with its metadata alone.
    */
-  if (tv.meta.data[0] == '\0' && collect_chunks (&tv, 0, &l) == -1)
+  if (tv.meta.data[0]) {
+    struct volume_meta dm;
+    int got = w->ops->read_meta (w, tv.meta.data, &dm);
+    if (got == -1)
+      goto out;
+    if (got == 1 && dm.generation == tv.meta.data_generation)
+      keep_chunks = true;
+  }
+  if (!keep_chunks && collect_chunks (&tv, 0, &l) == -1)
     goto out;
   /* Chunks first, the metadata last: an interrupted delete leaves a
    * volume (with holes) that a second delete finishes, never chunks

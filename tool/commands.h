@@ -17,6 +17,8 @@ extern int cmd_resize (struct where *w, char **args);
 /* cmd-snapshot.c */
 extern int cmd_snapshot (struct where *w, char **args);
 extern int cmd_clone (struct where *w, char **args);
+extern int cmd_rollback (struct where *w, char **args);
+extern int cmd_flatten (struct where *w, char **args);
 /* The volumes that name NAME as their base or data, as "A (base), B
  * (data)" into BUF.  Returns how many, or -1 after an error.
  */

@@ -69,6 +69,11 @@ static const struct command commands[] = {
   { "clone", "SNAP NAME", 2, 2, true, 0,
     "a new writable volume NAME whose data starts as snapshot SNAP's",
     cmd_clone },
+  { "rollback", "NAME SNAP", 2, 2, true, 0,
+    "drop NAME's writes since its latest snapshot SNAP", cmd_rollback },
+  { "flatten", "NAME", 1, 1, true, 0,
+    "copy into NAME every chunk it reads from its snapshots, drop its base",
+    cmd_flatten },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 

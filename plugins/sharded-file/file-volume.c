@@ -402,6 +402,33 @@ open_base (struct file_volume *v, size_t max_open_files, struct chain *chain)
   return 0;
 }
 
+/* The volume tool replaces NAME.meta (snapshot, resize) under the lock
+ * of the old file.  A file opened before the replacement and locked
+ * after it is no longer the volume's metadata: refuse rather than
+ * serve the old generation (which a snapshot has frozen meanwhile).
+ */
+static int
+check_still_current (struct file_volume *v)
+{
+  char fname[META_NAME_MAX];
+  struct stat a, b;
+
+  meta_file_name (v->name, fname, sizeof fname);
+  if (fstat (v->meta_fd, &a) == -1 ||
+      fstatat (v->dirfd, fname, &b, AT_SYMLINK_NOFOLLOW) == -1) {
+    nbdkit_error ("%s/%s: stat: %m", v->dirname, fname);
+    return -1;
+  }
+  if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+    nbdkit_error ("volume '%s' in %s: its metadata was replaced while it "
+                  "was being opened (a snapshot or resize): open it again",
+                  v->name, v->dirname);
+    errno = EAGAIN;
+    return -1;
+  }
+  return 0;
+}
+
 static struct file_volume *
 open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
             bool serve, const struct volume_create *create,
@@ -456,6 +483,7 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
   if (v->meta.read_only && serve)
     readonly = true;
   if (lock_meta (v->meta_fd, dirname, name, readonly ? LOCK_SH : LOCK_EX) == -1 ||
+      check_still_current (v) == -1 ||
       volume_check_create (name, dirname, &v->meta, create) == -1)
     goto err;
 
