@@ -29,7 +29,9 @@
 
 #include "chunk-engine.h"
 
-/* Chains longer than this are refused when a volume is opened. */
+/* A volume with more bases than this (its base, its base's base...)
+ * is refused when it is opened.
+ */
 #define OVERLAY_MAX_DEPTH 16
 
 struct overlay_store;

@@ -7,7 +7,8 @@ as base or data (they are named), resizing a volume in a chain, a
 snapshot of a volume served read-write (the holder is named).  Chains
 edited by hand: a cycle, a missing base, a base whose uuid is not the
 one its clone was made from; the tool and the plugin refuse each with
-one line."""
+one line; so is a chain of more than 16 bases, and metadata of a newer
+format version (named as such, not as damage)."""
 
 import os
 
@@ -99,4 +100,34 @@ for name, want in (("y", "cycle"), ("lost", "missing link"),
     out = start_fails(["sharded-file", "dir=" + d, "export=" + name])
     check(want in out, "nbdkit refuses %s: %s" % (name, out))
     check(fingerprint(d) == before, "refused start changed nothing")
+
+# A chain longer than 16: l0 -> l1 -> ... -> l17.
+for i in range(18):
+    keys = dict(uuid="%08d-0000-4000-8000-000000000000" % (100 + i),
+                read_only=1, data="vm")
+    if i < 17:
+        keys.update(base="l%d" % (i + 1),
+                    base_uuid="%08d-0000-4000-8000-000000000000" % (101 + i))
+    write_meta("l%d" % i, **keys)
+before = fingerprint(d)
+refused("clone", d, "l0", "c9", want="more than 16 bases")
+refused("clone", d, "l1", "c9", want="more than 16 bases")
+check(fingerprint(d) == before, "nothing changed")
+ok("clone", d, "l2", "c9")          # 16 bases: the limit
+refused("snapshot", d, "c9", "s9", want="more than 16 bases")
+ok("delete", d, "c9")
+# A volume written by a newer shardkit: named as such, and a delete
+# elsewhere refused (it might depend on the volume).
+with open(os.path.join(d, "future.meta"), "w") as f:
+    f.write("format=shardkit-volume\nversion=3\nsize=4194304\n"
+            "chunk-size=1048576\nuuid=%s\ncreated=2026-12-01T00:00:00Z\n"
+            % U1)
+ok("create", d, "p1", "1M")
+before = fingerprint(d)
+refused("delete", d, "p1", want="cannot tell whether volume 'future'")
+r = refused("info", d, "future", want="of a newer format")
+check("version 3 is not supported" in r.err, "names the version: %r" % r)
+check(fingerprint(d) == before, "nothing changed")
+out = start_fails(["sharded-file", "dir=" + d, "export=l0"])
+check("more than 16 bases" in out, "nbdkit refuses a long chain: %s" % out)
 print("ok")

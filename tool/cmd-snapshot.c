@@ -28,6 +28,7 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "overlay-store.h"
 #include "commands.h"
 #include "tool.h"
 #include "volume-meta.h"
@@ -71,9 +72,16 @@ volume_dependents (struct where *w, const char *name, char *buf, size_t len)
   r = w->ops->scan (w, NULL, collect_meta, &l);
   for (i = 0; r == 0 && i < l.len; ++i) {
     struct volume_meta m;
-    int got = w->ops->read_meta (w, l.v[i], &m);
+    const char *why;
+    int got;
 
+    /* One that cannot be read may name NAME: refuse, and say which. */
+    error_capture_begin ();
+    got = w->ops->read_meta (w, l.v[i], &m);
+    why = error_capture_end ();
     if (got == -1) {
+      tool_error ("cannot tell whether volume '%s' needs '%s': %s",
+                  l.v[i], name, why);
       r = -1;
       break;
     }
@@ -132,6 +140,38 @@ check_new_name (const char *name)
   return 0;
 }
 
+/* Refuse to give a volume more bases than a server opens: it would
+ * have BASE, BASE's own bases, and EXTRA more.  BASE's chain is sound
+ * (it has been opened).
+ */
+static int
+check_depth (struct where *w, const char *base, unsigned extra,
+             const char *what)
+{
+  char name[VOLUME_NAME_MAX + 1];
+  struct volume_meta m;
+  unsigned bases = 1 + extra;
+
+  snprintf (name, sizeof name, "%s", base);
+  for (;;) {
+    int r;
+
+    if (bases > OVERLAY_MAX_DEPTH) {
+      tool_error ("%s would have more than %d bases: flatten it first",
+                  what, OVERLAY_MAX_DEPTH);
+      return -1;
+    }
+    r = w->ops->read_meta (w, name, &m);
+    if (r == -1)
+      return -1;
+    if (r == 0 || m.base[0] == '\0')
+      break;
+    bases++;
+    snprintf (name, sizeof name, "%s", m.base);
+  }
+  return 0;
+}
+
 int
 cmd_snapshot (struct where *w, char **args)
 {
@@ -157,6 +197,13 @@ cmd_snapshot (struct where *w, char **args)
     tool_error ("volume '%s' is a snapshot already: clone it to get a "
                 "volume that can be snapshotted", vol);
     goto out;
+  }
+  /* VOL gets one more base: SNAP, which takes VOL's. */
+  if (vm.base[0]) {
+    char what[VOLUME_NAME_MAX + 16];
+    snprintf (what, sizeof what, "volume '%s'", vol);
+    if (check_depth (w, vm.base, 1, what) == -1)
+      goto out;
   }
   if (volume_meta_init (&sm, vm.size, vm.chunk_size) == -1) {
     tool_error ("cannot make metadata for '%s': %m", snap);
@@ -216,6 +263,12 @@ cmd_clone (struct where *w, char **args)
     return EXIT_ERROR;
   m = tv.meta;
   w->ops->close (&tv);
+  {
+    char what[VOLUME_NAME_MAX + 16];
+    snprintf (what, sizeof what, "clone '%s'", name);
+    if (check_depth (w, snap, 0, what) == -1)
+      return EXIT_ERROR;
+  }
 
   if (volume_meta_init (&cm, m.size, m.chunk_size) == -1) {
     tool_error ("cannot make metadata for '%s': %m", name);

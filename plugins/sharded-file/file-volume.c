@@ -82,8 +82,12 @@ parse_meta_fd (int fd, const char *dirname, const char *name,
     return -1;
   }
   if (volume_meta_parse (buf, (size_t) len, m, why, sizeof why) == -1) {
-    nbdkit_error ("%s/%s.meta: corrupt volume metadata: %s",
-                  dirname, name, why);
+    /* A format this shardkit does not know is not damage. */
+    bool newer = strncmp (why, "version ", 8) == 0 &&
+      strstr (why, "a newer shardkit") != NULL;
+    nbdkit_error ("%s/%s.meta: %s: %s", dirname, name,
+                  newer ? "volume metadata of a newer format" :
+                  "corrupt volume metadata", why);
     errno = EIO;
     return -1;
   }
@@ -369,8 +373,8 @@ open_base (struct file_volume *v, size_t max_open_files, struct chain *chain)
       return -1;
     }
   if (chain->depth > OVERLAY_MAX_DEPTH) {
-    nbdkit_error ("volume '%s' in %s: its chain of bases is longer than "
-                  "%d volumes", top, v->dirname, OVERLAY_MAX_DEPTH);
+    nbdkit_error ("volume '%s' in %s: its chain has more than %d bases "
+                  "(flatten it)", top, v->dirname, OVERLAY_MAX_DEPTH);
     errno = EINVAL;
     return -1;
   }
