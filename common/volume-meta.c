@@ -77,11 +77,35 @@ volume_meta_init (struct volume_meta *m, uint64_t size, uint32_t chunk_size)
   return 0;
 }
 
+bool
+volume_meta_is_layered (const struct volume_meta *m)
+{
+  return m->generation > 0 || m->read_only || m->data[0] || m->base[0];
+}
+
 char *
 volume_meta_format (const struct volume_meta *m)
 {
   char *s = NULL, *t = NULL;
+  char gen[48] = "", ro[16] = "", data[VOLUME_CHUNK_STEM_MAX + 16] = "";
+  char base[VOLUME_NAME_MAX + 16] = "", buuid[64] = "";
+  const bool layered = volume_meta_is_layered (m);
   int len;
+
+  /* Only the keys that apply, so that a plain volume stays version 1. */
+  if (m->generation)
+    snprintf (gen, sizeof gen, "generation=%" PRIu64 "\n", m->generation);
+  if (m->read_only)
+    snprintf (ro, sizeof ro, "read-only=1\n");
+  if (m->data[0]) {
+    char stem[VOLUME_CHUNK_STEM_MAX];
+    volume_chunk_stem (m->data, m->data_generation, stem, sizeof stem);
+    snprintf (data, sizeof data, "data=%s\n", stem);
+  }
+  if (m->base[0]) {
+    snprintf (base, sizeof base, "base=%s\n", m->base);
+    snprintf (buuid, sizeof buuid, "base-uuid=%s\n", m->base_uuid);
+  }
 
   len = asprintf (&s,
                 "# shardkit volume metadata: written once at creation, "
@@ -91,9 +115,12 @@ volume_meta_format (const struct volume_meta *m)
                 "size=%" PRIu64 "\n"
                 "chunk-size=%" PRIu32 "\n"
                 "uuid=%s\n"
-                "created=%s\n",
-                VOLUME_META_FORMAT, VOLUME_META_VERSION,
-                m->size, m->chunk_size, m->uuid, m->created);
+                "created=%s\n"
+                "%s%s%s%s%s",
+                VOLUME_META_FORMAT,
+                layered ? VOLUME_META_VERSION_LAYERED : VOLUME_META_VERSION,
+                m->size, m->chunk_size, m->uuid, m->created,
+                gen, ro, data, base, buuid);
   if (len == -1)
     return NULL;
   if (asprintf (&t, "%s" CHECKSUM_PREFIX "%08" PRIx32 "\n",
@@ -213,9 +240,14 @@ volume_meta_check_create (const struct volume_meta *m,
   return 0;
 }
 
-enum { K_FORMAT, K_VERSION, K_SIZE, K_CHUNK_SIZE, K_UUID, K_CREATED, K_COUNT };
+enum { K_FORMAT, K_VERSION, K_SIZE, K_CHUNK_SIZE, K_UUID, K_CREATED,
+       K_REQUIRED,
+       /* Optional, version 2 only. */
+       K_GENERATION = K_REQUIRED, K_READ_ONLY, K_DATA, K_BASE, K_BASE_UUID,
+       K_COUNT };
 static const char *const keys[K_COUNT] = {
   "format", "version", "size", "chunk-size", "uuid", "created",
+  "generation", "read-only", "data", "base", "base-uuid",
 };
 
 int
@@ -227,7 +259,7 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
   bool has_checksum;
   char line[512];
   size_t pos = 0, lineno = 0, body_len;
-  uint64_t v;
+  uint64_t v, version = 0;
   int k;
 
   memset (m, 0, sizeof *m);
@@ -302,10 +334,39 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
     case K_VERSION:
       if (!parse_u64 (val, &v))
         return fail (err, errlen, "version '%.64s' is not a number", val);
-      if (v != VOLUME_META_VERSION)
+      if (v != VOLUME_META_VERSION && v != VOLUME_META_VERSION_LAYERED)
         return fail (err, errlen,
-                     "version %" PRIu64 " is not supported (this is %d)",
-                     v, VOLUME_META_VERSION);
+                     "version %" PRIu64 " is not supported: this shardkit "
+                     "reads versions %d and %d (a newer shardkit wrote it)",
+                     v, VOLUME_META_VERSION, VOLUME_META_VERSION_LAYERED);
+      version = v;
+      break;
+    case K_GENERATION:
+      if (!parse_u64 (val, &v) || v == 0)
+        return fail (err, errlen, "generation '%.64s' is not a number "
+                     "above 0", val);
+      m->generation = v;
+      break;
+    case K_READ_ONLY:
+      if (strcmp (val, "1") != 0)
+        return fail (err, errlen, "read-only '%.64s' is not 1", val);
+      m->read_only = true;
+      break;
+    case K_DATA: {
+      if (!volume_chunk_stem_parse (val, m->data, &m->data_generation))
+        return fail (err, errlen, "data '%.64s' is not VOLUME or "
+                     "VOLUME@GENERATION", val);
+      break;
+    }
+    case K_BASE:
+      if (!volume_name_is_valid (val, NULL))
+        return fail (err, errlen, "base '%.64s' is not a volume name", val);
+      strcpy (m->base, val);
+      break;
+    case K_BASE_UUID:
+      if (!uuid_is_valid (val))
+        return fail (err, errlen, "base-uuid '%.64s' is malformed", val);
+      strcpy (m->base_uuid, val);
       break;
     case K_SIZE:
       if (!parse_u64 (val, &v) || v == 0 || v > VOLUME_SIZE_MAX)
@@ -333,9 +394,20 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
     }
   }
 
-  for (k = 0; k < K_COUNT; ++k)
+  for (k = 0; k < K_REQUIRED; ++k)
     if (!seen[k])
       return fail (err, errlen, "key '%s' is missing", keys[k]);
+  for (k = K_REQUIRED; k < K_COUNT; ++k)
+    if (seen[k] && version != VOLUME_META_VERSION_LAYERED)
+      return fail (err, errlen, "key '%s' needs version %d", keys[k],
+                   VOLUME_META_VERSION_LAYERED);
+  if (seen[K_BASE] != seen[K_BASE_UUID])
+    return fail (err, errlen, "base and base-uuid go together");
+  if (m->data[0] && !m->read_only)
+    return fail (err, errlen, "data= is for snapshots (read-only=1) only");
+  if (version == VOLUME_META_VERSION_LAYERED && !volume_meta_is_layered (m))
+    return fail (err, errlen, "version %d without any of its keys",
+                 VOLUME_META_VERSION_LAYERED);
   if (!has_checksum && !last_known)
     return fail (err, errlen, "no checksum line, and the last line is not "
                  "a known key (a damaged checksum line?)");

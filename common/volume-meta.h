@@ -12,7 +12,23 @@
  *   created=2026-11-25T11:50:00Z
  *   checksum=crc32c:e24b5126
  *
- * It is written once, when the volume is created, and never rewritten.
+ * Volumes that take part in snapshots (see shardkit(1), SNAPSHOTS AND
+ * CLONES) have version 2 and some of these keys, written only when
+ * they apply, so that every other volume keeps the version 1 format
+ * that older readers take:
+ *
+ *   generation=3         this volume's own chunks are NAME@3.<n>.chunk
+ *   read-only=1          a snapshot: never written
+ *   data=VOL@2           a snapshot's own chunks are VOL's frozen
+ *                        generation 2 (VOL@2.<n>.chunk)
+ *   base=SNAP            chunks this volume does not hold are SNAP's
+ *   base-uuid=UUID       SNAP's uuid, checked at open
+ *
+ * A version 1 reader refuses version 2 ("version 2 is not supported"),
+ * which is what keeps it from serving a clone without its base.
+ *
+ * It is written when the volume is created and rewritten only by the
+ * volume tool (resize, snapshot), atomically.
  * The last line is the CRC32C of all the bytes before it; files written
  * before it existed have no such line and are still read (see
  * volume-meta.c).
@@ -24,8 +40,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "volume-name.h"
+
 #define VOLUME_META_FORMAT "shardkit-volume"
 #define VOLUME_META_VERSION 1
+/* The version of metadata with snapshot keys; the newest understood. */
+#define VOLUME_META_VERSION_LAYERED 2
 #define VOLUME_META_MAX_BYTES 4096     /* larger files are corrupt */
 
 #define CHUNK_SIZE_MIN (UINT32_C (64) * 1024)
@@ -39,7 +59,17 @@ struct volume_meta {
   uint32_t chunk_size;          /* bytes, power of two */
   char uuid[37];                /* canonical 8-4-4-4-12 hex form */
   char created[32];             /* ISO 8601 UTC */
+  /* Version 2 keys (all zero / empty when absent). */
+  uint64_t generation;          /* where the volume's own chunks live */
+  bool read_only;               /* a snapshot */
+  char data[VOLUME_NAME_MAX + 1]; /* a snapshot's chunks: volume DATA... */
+  uint64_t data_generation;       /* ... generation DATA_GENERATION */
+  char base[VOLUME_NAME_MAX + 1]; /* read through to this volume */
+  char base_uuid[37];
 };
+
+/* True if *M needs version 2 (it has any snapshot key). */
+extern bool volume_meta_is_layered (const struct volume_meta *m);
 
 /* True if CS is a power of two between CHUNK_SIZE_MIN and CHUNK_SIZE_MAX. */
 extern bool chunk_size_is_valid (uint64_t cs);

@@ -3,6 +3,8 @@
  */
 #include <config.h>
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "volume-name.h"
@@ -112,18 +114,84 @@ volume_chunk_name_parse (const char *filename, char *name, uint64_t *n)
   return true;
 }
 
+void
+volume_chunk_stem (const char *name, uint64_t gen, char *buf, size_t len)
+{
+  if (gen == 0)
+    snprintf (buf, len, "%s", name);
+  else
+    snprintf (buf, len, "%s@%" PRIu64, name, gen);
+}
+
+/* Strict decimal of LEN bytes at S: digits only, no leading zero. */
+static bool
+parse_decimal (const char *s, size_t len, uint64_t *out)
+{
+  uint64_t v = 0;
+  size_t i;
+
+  if (len == 0 || (len > 1 && s[0] == '0'))
+    return false;
+  for (i = 0; i < len; ++i) {
+    if (s[i] < '0' || s[i] > '9' || v > (UINT64_MAX - 9) / 10)
+      return false;
+    v = v * 10 + (uint64_t) (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+/* The first LEN bytes of S as a stem: "NAME" or "NAME@<g>", g > 0. */
+static bool
+stem_parse (const char *s, size_t len, char *name, uint64_t *gen)
+{
+  const char *at = memchr (s, '@', len);
+  size_t nlen = at ? (size_t) (at - s) : len;
+
+  *gen = 0;
+  if (at && (!parse_decimal (at + 1, len - nlen - 1, gen) || *gen == 0))
+    return false;
+  if (!stem_is_name (s, nlen))
+    return false;
+  memcpy (name, s, nlen);
+  name[nlen] = '\0';
+  return true;
+}
+
+bool
+volume_chunk_stem_parse (const char *s, char *name, uint64_t *gen)
+{
+  return stem_parse (s, strlen (s), name, gen);
+}
+
+bool
+volume_chunk_name_parse_gen (const char *filename, char *name, uint64_t *gen,
+                             uint64_t *n)
+{
+  size_t len = strlen (filename);
+  const char *p;
+
+  if (len <= 6 || strcmp (filename + len - 6, ".chunk") != 0)
+    return false;
+  for (p = filename + len - 7; p > filename && *p != '.'; --p)
+    ;
+  if (p == filename || !volume_chunk_suffix_parse (p + 1, n))
+    return false;
+  return stem_parse (filename, (size_t) (p - filename), name, gen);
+}
+
 bool
 volume_name_owns_file (const char *filename)
 {
   static const char *const suffixes[] = { ".meta", ".lease" };
   char name[VOLUME_NAME_MAX + 1];
   size_t len = strlen (filename), i;
-  uint64_t n;
+  uint64_t gen, n;
 
   for (i = 0; i < sizeof suffixes / sizeof suffixes[0]; ++i) {
     size_t sl = strlen (suffixes[i]);
     if (len > sl && strcmp (filename + len - sl, suffixes[i]) == 0)
       return stem_is_name (filename, len - sl);
   }
-  return volume_chunk_name_parse (filename, name, &n);
+  return volume_chunk_name_parse_gen (filename, name, &gen, &n);
 }

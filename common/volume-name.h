@@ -33,9 +33,38 @@ extern bool volume_chunk_suffix_parse (const char *s, uint64_t *n);
 /* If FILENAME is "NAME.<n>.chunk" with NAME a valid volume name, copy
  * NAME into NAME_OUT (size at least VOLUME_NAME_MAX+1), store n and
  * return true.  (For tools that go through a whole namespace at once.)
+ * Generation 0 only: see volume_chunk_name_parse_gen.
  */
 extern bool volume_chunk_name_parse (const char *filename, char *name_out,
                                      uint64_t *n);
+
+/* Chunk generations (snapshots).  The chunks of generation 0 of volume
+ * NAME are "NAME.<n>.chunk" (the format before snapshots); those of
+ * generation g > 0 are "NAME@<g>.<n>.chunk".  '@' never occurs in a
+ * volume name, so no name of one format is a name of the other.  A
+ * snapshot freezes a volume's current generation and the volume goes
+ * on writing the next one (see volume-meta.h).
+ *
+ * The stem of the chunk names of generation GEN of NAME ("NAME" or
+ * "NAME@<g>") into BUF (LEN bytes; VOLUME_CHUNK_STEM_MAX is enough).
+ */
+#define VOLUME_CHUNK_STEM_MAX (VOLUME_NAME_MAX + 22)
+extern void volume_chunk_stem (const char *name, uint64_t gen,
+                               char *buf, size_t len);
+
+/* If S is "NAME" or "NAME@<g>" (g decimal, > 0, no leading zeros) with
+ * NAME a valid volume name, copy NAME into NAME_OUT (size at least
+ * VOLUME_NAME_MAX+1), store g (0 for "NAME") and return true.
+ */
+extern bool volume_chunk_stem_parse (const char *s, char *name_out,
+                                     uint64_t *gen);
+
+/* As volume_chunk_name_parse, for any generation: "NAME.<n>.chunk" or
+ * "NAME@<g>.<n>.chunk".
+ */
+extern bool volume_chunk_name_parse_gen (const char *filename,
+                                         char *name_out, uint64_t *gen,
+                                         uint64_t *n);
 
 /* True if FILENAME (an object key after the namespace's prefix, or a
  * file name) is one that some volume owns: NAME.meta, NAME.lease or

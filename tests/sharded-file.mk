@@ -10,7 +10,9 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-extents.py \
 	test-sharded-file-large.py \
 	test-sharded-file-clients.py \
-	test-sharded-file-meta-checksum.py
+	test-sharded-file-meta-checksum.py \
+	test-sharded-file-snapshot.py \
+	test-sharded-file-clone-differential.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
 

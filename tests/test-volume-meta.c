@@ -248,7 +248,10 @@ main (void)
   CHECK (volume_meta_parse (good, 5000, &m, err, sizeof err) == -1);
   expect_bad ("format", "format=qcow2\n", "format");
   expect_bad ("format", "", "format");
-  expect_bad ("version", "version=2\n", "not supported");
+  expect_bad ("version", "version=3\n", "not supported");
+  expect_bad ("version", "version=3\n", "a newer shardkit");
+  /* Version 2 is that of volumes in snapshots: it needs their keys. */
+  expect_bad ("version", "version=2\n", "without any of its keys");
   expect_bad ("version", "version=one\n", "version");
   expect_bad ("size", "size=0\n", "size");
   expect_bad ("size", "size=-1\n", "size");
@@ -282,6 +285,46 @@ main (void)
     for (n = 1; n < len; ++n)
       CHECK (volume_meta_parse (good, n, &m, err, sizeof err) == -1);
   }
+
+  /* Version 2: the snapshot keys, written only when they apply. */
+  {
+    struct volume_meta l;
+    char *t;
+
+    CHECK (volume_meta_init (&l, 1 << 20, 65536) == 0);
+    t = volume_meta_format (&l);
+    CHECK (t && strstr (t, "version=1\n") && !strstr (t, "base"));
+    free (t);
+    l.read_only = true;
+    strcpy (l.data, "vm");
+    l.data_generation = 4;
+    strcpy (l.base, "older");
+    strcpy (l.base_uuid, "5e0f8f9c-2a53-4a57-9d0e-6c1b8a3f1e42");
+    CHECK ((t = volume_meta_format (&l)) != NULL);
+    CHECK (strstr (t, "version=2\n") && strstr (t, "data=vm@4\n") &&
+           strstr (t, "read-only=1\n") && strstr (t, "base=older\n") &&
+           !strstr (t, "generation="));
+    CHECK (volume_meta_parse (t, strlen (t), &m2, err, sizeof err) == 0);
+    CHECK (m2.read_only && m2.data_generation == 4 &&
+           strcmp (m2.data, "vm") == 0 && strcmp (m2.base, "older") == 0 &&
+           strcmp (m2.base_uuid, l.base_uuid) == 0 && m2.generation == 0);
+    free (t);
+    memset (l.data, 0, sizeof l.data);
+    l.read_only = false;
+    l.generation = 9;
+    CHECK ((t = volume_meta_format (&l)) != NULL);
+    CHECK (volume_meta_parse (t, strlen (t), &m2, err, sizeof err) == 0);
+    CHECK (m2.generation == 9 && !m2.read_only && m2.data[0] == '\0');
+    free (t);
+  }
+  /* Snapshot keys in a version 1 file, or malformed. */
+  expect_bad ("version", "version=1\ngeneration=2\n", "needs version 2");
+  expect_bad ("version", "version=2\ngeneration=0\n", "generation");
+  expect_bad ("version", "version=2\nbase=x\n", "go together");
+  expect_bad ("version", "version=2\ndata=vm@1\n", "snapshots");
+  expect_bad ("version", "version=2\nread-only=1\ndata=vm@0\n", "data");
+  expect_bad ("version", "version=2\nbase=../x\n"
+              "base-uuid=5e0f8f9c-2a53-4a57-9d0e-6c1b8a3f1e42\n", "base");
 
   TEST_EXIT ();
 }

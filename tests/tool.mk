@@ -4,7 +4,10 @@ TOOL_TESTS = \
 	test-tool-dir-check.py \
 	test-tool-dir-in-use.py \
 	test-tool-dir-resize.py \
-	test-tool-bad-input.py
+	test-tool-bad-input.py \
+	test-tool-snapshot-bad-input.py \
+	test-tool-snapshot-speed.py \
+	test-tool-snapshot-rollback-flatten.py
 TESTS += $(TOOL_TESTS)
 EXTRA_DIST += $(TOOL_TESTS) tool_test.py
 TOOL_S3_TESTS = \

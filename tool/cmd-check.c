@@ -93,7 +93,7 @@ worker (void *arg)
     if (!chunk_engine_is_present (tv->engine, n))
       continue;
     error_capture_begin ();
-    r = tv->ops->read (tv->store, n, buf, span, 0);
+    r = tv->view.ops->read (tv->view.opaque, n, buf, span, 0);
     why = error_capture_end ();
     if (r == -1)
       add_problem (c, n, why);

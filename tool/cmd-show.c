@@ -232,8 +232,8 @@ cmd_info (struct where *w, char **args)
   struct stats s = { 0 };
   struct vol_stats *v = NULL;
   struct volume_meta m;
-  char holder[512] = "", h[32];
-  int r, held;
+  char holder[512] = "", h[32], deps[1024], data[VOLUME_CHUNK_STEM_MAX];
+  int r, held, ndeps;
 
   r = w->ops->read_meta (w, name, &m);
   if (r == 0)
@@ -253,10 +253,13 @@ cmd_info (struct where *w, char **args)
     return EXIT_ERROR;
   }
   held = w->ops->holder (w, name, holder, sizeof holder);
-  if (held == -1) {
+  if (held == -1 ||
+      (ndeps = volume_dependents (w, name, deps, sizeof deps)) == -1) {
     free_stats (&s);
     return EXIT_ERROR;
   }
+  if (m.data[0])
+    volume_chunk_stem (m.data, m.data_generation, data, sizeof data);
 
   if (opts.json) {
     printf ("{");
@@ -273,6 +276,19 @@ cmd_info (struct where *w, char **args)
       json_string (stdout, holder);
     else
       printf ("null");
+    printf (",\"snapshot\":%s,\"generation\":%" PRIu64 ",\"base\":",
+            m.read_only ? "true" : "false", m.generation);
+    if (m.base[0])
+      json_string (stdout, m.base);
+    else
+      printf ("null");
+    printf (",\"data\":");
+    if (m.data[0])
+      json_string (stdout, data);
+    else
+      printf ("null");
+    printf (",\"dependents\":");
+    json_string (stdout, deps);
     printf ("}\n");
   }
   else {
@@ -291,6 +307,14 @@ cmd_info (struct where *w, char **args)
     printf ("uuid:       %s\n", v->meta.uuid);
     printf ("created:    %s\n", v->meta.created);
     printf ("in use:     %s\n", held ? holder : "no");
+    if (m.read_only)
+      printf ("snapshot:   yes, of %s\n", data);
+    if (m.generation)
+      printf ("generation: %" PRIu64 "\n", m.generation);
+    if (m.base[0])
+      printf ("base:       %s (uuid %s)\n", m.base, m.base_uuid);
+    if (ndeps > 0)
+      printf ("needed by:  %s\n", deps);
     if (v->past_end)
       printf ("warning:    %" PRIu64 " chunk(s) past the end of the volume "
               "(shardkit check)\n", v->past_end);

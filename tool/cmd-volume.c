@@ -130,10 +130,17 @@ collect_chunks (struct tool_volume *tv, uint64_t from, struct chunk_list *l)
     tv->meta.chunk_size, n;
 
   l->from = from;
-  for (n = from; n < nr; ++n)
-    if (chunk_engine_is_present (tv->engine, n))
-      chunk_list_add (l, n);
-  l->from = from > nr ? from : nr;
+  /* The engine's map of a volume with a base holds the base's chunks
+   * too: only the store's own listing says which are this volume's.
+   */
+  const bool layered = tv->meta.base[0] != '\0';
+
+  if (!layered)
+    for (n = from; n < nr; ++n)
+      if (chunk_engine_is_present (tv->engine, n))
+        chunk_list_add (l, n);
+  if (!layered)
+    l->from = from > nr ? from : nr;
   if (tv->ops->list (tv->store, found_past_end, l) == -1)
     return -1;
   if (l->failed) {
@@ -164,13 +171,20 @@ remove_chunks (struct tool_volume *tv, const struct chunk_list *l,
   return tv->ops->sync (tv->store);
 }
 
-/* Volumes that depend on this one (snapshots, clones) will refuse its
- * deletion here; no volume can depend on another yet.
+/* A volume that others name as base= or data= (its snapshots, the
+ * clones of a snapshot) stays: they would lose their data.  Asked with
+ * the volume locked, so no snapshot of it can be taken meanwhile.
  */
 static int
 check_no_dependents (struct tool_volume *tv)
 {
-  return 0;
+  char who[1024];
+  int r = volume_dependents (tv->w, tv->name, who, sizeof who);
+
+  if (r > 0)
+    tool_error ("volume '%s' is needed by %s: delete %s first",
+                tv->name, who, r == 1 ? "it" : "them");
+  return r == 0 ? 0 : -1;
 }
 
 int
@@ -179,11 +193,27 @@ cmd_delete (struct where *w, char **args)
   struct tool_volume tv = { 0 };
   struct chunk_list l = { 0 };
   char what[300];
+  bool keep_chunks = false;
   int r = EXIT_ERROR;
 
   if (w->ops->open (w, args[0], true, opts.jobs, &tv) == -1)
     return EXIT_ERROR;
-  if (check_no_dependents (&tv) == -1 || collect_chunks (&tv, 0, &l) == -1)
+  if (check_no_dependents (&tv) == -1)
+    goto out;
+  /* A snapshot's chunks (data=) are a frozen generation of its volume,
+   * which only the snapshot reads once the volume has moved on: they
+   * go with it.  A snapshot left by a crash during snapshot names the
+   * generation its volume still writes: it goes with its metadata alone.
+   */
+  if (tv.meta.data[0]) {
+    struct volume_meta dm;
+    int got = w->ops->read_meta (w, tv.meta.data, &dm);
+    if (got == -1)
+      goto out;
+    if (got == 1 && dm.generation == tv.meta.data_generation)
+      keep_chunks = true;
+  }
+  if (!keep_chunks && collect_chunks (&tv, 0, &l) == -1)
     goto out;
   /* Chunks first, the metadata last: an interrupted delete leaves a
    * volume (with holes) that a second delete finishes, never chunks
@@ -279,6 +309,11 @@ cmd_resize (struct where *w, char **args)
   if (w->ops->open (w, args[0], true, opts.jobs, &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
+  if (volume_meta_is_layered (&m)) {
+    tool_error ("volume '%s' has a base or is a snapshot: resizing it is "
+                "not supported", tv.name);
+    goto out;
+  }
   old = m.size;
   old_nr = (old + m.chunk_size - 1) / m.chunk_size;
   if (check_chunk_count (size, m.chunk_size, args[1]) == -1)

@@ -14,6 +14,16 @@
 extern int cmd_create (struct where *w, char **args);
 extern int cmd_delete (struct where *w, char **args);
 extern int cmd_resize (struct where *w, char **args);
+/* cmd-snapshot.c */
+extern int cmd_snapshot (struct where *w, char **args);
+extern int cmd_clone (struct where *w, char **args);
+extern int cmd_rollback (struct where *w, char **args);
+extern int cmd_flatten (struct where *w, char **args);
+/* The volumes that name NAME as their base or data, as "A (base), B
+ * (data)" into BUF.  Returns how many, or -1 after an error.
+ */
+extern int volume_dependents (struct where *w, const char *name,
+                              char *buf, size_t len);
 /* cmd-show.c: commands that look. */
 extern int cmd_list (struct where *w, char **args);
 extern int cmd_info (struct where *w, char **args);

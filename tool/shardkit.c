@@ -63,6 +63,17 @@ static const struct command commands[] = {
     "grow a volume (shrink it with --force)", cmd_resize },
   { "check", "NAME", 1, 1, true, OPT_JSON | OPT_JOBS,
     "read every chunk and verify it; exit 1 if any is bad", cmd_check },
+  { "snapshot", "NAME SNAP", 2, 2, true, 0,
+    "freeze NAME's data as read-only volume SNAP (no data copied)",
+    cmd_snapshot },
+  { "clone", "SNAP NAME", 2, 2, true, 0,
+    "a new writable volume NAME whose data starts as snapshot SNAP's",
+    cmd_clone },
+  { "rollback", "NAME SNAP", 2, 2, true, 0,
+    "drop NAME's writes since its latest snapshot SNAP", cmd_rollback },
+  { "flatten", "NAME", 1, 1, true, 0,
+    "copy into NAME every chunk it reads from its snapshots, drop its base",
+    cmd_flatten },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -57,10 +57,11 @@ dir_scan (struct where *w, const char *only, where_scan_fn fn, void *opaque)
     char name[VOLUME_NAME_MAX + 1];
     struct where_entry e = { .volume = name };
     struct stat st;
+    uint64_t gen;
 
     if (volume_name_from_meta_file (d->d_name, name))
       e.kind = ENTRY_META;
-    else if (volume_chunk_name_parse (d->d_name, name, &e.n))
+    else if (volume_chunk_name_parse_gen (d->d_name, name, &gen, &e.n))
       e.kind = ENTRY_CHUNK;
     else
       goto next;
@@ -99,6 +100,13 @@ dir_create (struct where *w, const char *name, uint64_t size,
 {
   return file_volume_create (priv (w)->fd, priv (w)->path, name, size,
                              chunk_size);
+}
+
+static int
+dir_create_meta (struct where *w, const char *name,
+                 const struct volume_meta *m)
+{
+  return file_volume_create_meta (priv (w)->fd, priv (w)->path, name, m);
 }
 
 /* The processes that hold a flock on the file of device DEV, inode INO,
@@ -194,7 +202,7 @@ dir_open (struct where *w, const char *name, bool write, unsigned parallel,
     }
   }
   /* A local store gains nothing from the engine's parallel path. */
-  v = file_volume_open (p->fd, p->path, name, !write, NULL,
+  v = file_volume_open (p->fd, p->path, name, !write, false, NULL,
                         TOOL_MAX_OPEN_FILES);
   if (v == NULL)
     return -1;
@@ -205,6 +213,7 @@ dir_open (struct where *w, const char *name, bool write, unsigned parallel,
   tv->engine = v->engine;
   tv->ops = &file_store_ops;
   tv->store = v;
+  tv->view = v->store;
   return 0;
 }
 
@@ -242,6 +251,7 @@ static const struct where_ops dir_ops = {
   .scan = dir_scan,
   .read_meta = dir_read_meta,
   .create = dir_create,
+  .create_meta = dir_create_meta,
   .holder = dir_holder,
   .open = dir_open,
   .rewrite_meta = dir_rewrite_meta,

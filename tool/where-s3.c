@@ -186,6 +186,7 @@ s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
   tv->engine = v->engine;
   tv->ops = &s3_store_ops;
   tv->store = v;
+  tv->view = (struct chunk_store) { .ops = &s3_store_ops, .opaque = v };
   return 0;
 }
 

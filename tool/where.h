@@ -41,6 +41,11 @@ struct tool_volume {
   struct chunk_engine *engine;
   const struct chunk_store_ops *ops;
   void *store;                  /* ops' store: the file or S3 volume */
+  /* The volume as a server reads it: through its bases (an overlay
+   * store) when it has any, else the same as ops and store.  The
+   * engine works on this; OPS and STORE are the volume's own chunks.
+   */
+  struct chunk_store view;
   bool removed;                 /* its metadata is gone (delete) */
 };
 
@@ -61,6 +66,11 @@ struct where_ops {
    */
   int (*create) (struct where *w, const char *name, uint64_t size,
                  uint32_t chunk_size);
+  /* Create NAME with metadata *M, atomically (errno EEXIST if the name
+   * is taken).  NULL where snapshots are not supported yet.
+   */
+  int (*create_meta) (struct where *w, const char *name,
+                      const struct volume_meta *m);
   /* Who holds NAME: 0 nobody, 1 somebody (described in BUF), -1 after
    * an error.
    */

@@ -293,8 +293,19 @@ read_meta (struct s3_client *c, const char *key, struct volume_meta *m)
     if (r <= 0)
       return r;
     if (s3_etag_check (body, len, etag, &bad) == 0) {
-      if (volume_meta_parse (body, len, m, why, sizeof why) == 0)
+      if (volume_meta_parse (body, len, m, why, sizeof why) == 0) {
+        /* Served without its base (or with the wrong generation's
+         * chunks) such a volume would read wrong data.
+         */
+        if (volume_meta_is_layered (m)) {
+          nbdkit_error ("s3: %s/%s: a snapshot or clone (base=, data= or "
+                        "generation= in its metadata): not supported in "
+                        "a bucket yet", s3_client_bucket (c), key);
+          errno = ENOTSUP;
+          return -1;
+        }
         return 1;
+      }
     }
     else
       snprintf (why, sizeof why, "%s", bad);

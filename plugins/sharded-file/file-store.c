@@ -1,7 +1,8 @@
 /* shardkit sharded-file: the chunk store over files in a directory.
  * GPL-3.0-or-later.
  *
- * Chunk n of volume NAME is the file NAME.<n>.chunk.  A file may be
+ * Chunk n of volume NAME is the file NAME.<n>.chunk, or NAME@<g>.<n>.chunk
+ * in generation g > 0 (v->stem: see volume-name.h).  A file may be
  * shorter than the chunk (the rest reads as zeros) and may have holes; it
  * may never be longer: that is corruption, refused with EIO.
  */
@@ -31,10 +32,10 @@
 static void
 chunk_file_name (const struct file_volume *v, uint64_t n, char *buf, size_t len)
 {
-  snprintf (buf, len, "%s.%" PRIu64 ".chunk", v->name, n);
+  snprintf (buf, len, "%s.%" PRIu64 ".chunk", v->stem, n);
 }
 
-#define CHUNK_NAME_MAX (200 + 32)
+#define CHUNK_NAME_MAX (VOLUME_CHUNK_STEM_MAX + 32)
 
 int
 file_store_open_chunk (void *volume, uint64_t n, bool create, bool *created)
@@ -438,15 +439,15 @@ store_sync (void *store)
   return sync_dir_locked (v);
 }
 
-/* Parse "NAME.<n>.chunk" for this volume; strict decimal n. */
+/* Parse "STEM.<n>.chunk" for this volume; strict decimal n. */
 static bool
 parse_chunk_name (const struct file_volume *v, const char *fname, uint64_t *n)
 {
-  size_t nlen = strlen (v->name);
+  size_t nlen = strlen (v->stem);
   const char *p, *dot;
   uint64_t val = 0;
 
-  if (strncmp (fname, v->name, nlen) != 0 || fname[nlen] != '.')
+  if (strncmp (fname, v->stem, nlen) != 0 || fname[nlen] != '.')
     return false;
   p = fname + nlen + 1;
   dot = strchr (p, '.');

@@ -20,6 +20,7 @@
 #include "fd-cache.h"
 #include "file-store.h"
 #include "file-volume.h"
+#include "overlay-store.h"
 #include "volume-name.h"
 
 #define META_NAME_MAX (VOLUME_NAME_MAX + 16)
@@ -81,8 +82,12 @@ parse_meta_fd (int fd, const char *dirname, const char *name,
     return -1;
   }
   if (volume_meta_parse (buf, (size_t) len, m, why, sizeof why) == -1) {
-    nbdkit_error ("%s/%s.meta: corrupt volume metadata: %s",
-                  dirname, name, why);
+    /* A format this shardkit does not know is not damage. */
+    bool newer = strncmp (why, "version ", 8) == 0 &&
+      strstr (why, "a newer shardkit") != NULL;
+    nbdkit_error ("%s/%s.meta: %s: %s", dirname, name,
+                  newer ? "volume metadata of a newer format" :
+                  "corrupt volume metadata", why);
     errno = EIO;
     return -1;
   }
@@ -285,6 +290,40 @@ file_volume_remove_meta (struct file_volume *v)
   return 0;
 }
 
+/* The names of the volumes opened so far in one chain, top first. */
+struct chain {
+  const char *names[OVERLAY_MAX_DEPTH + 2];
+  unsigned depth;
+};
+
+static struct file_volume *open_layer (int dirfd, const char *dirname,
+                                       const char *name, bool readonly,
+                                       bool serve,
+                                       const struct volume_create *create,
+                                       size_t max_open_files,
+                                       struct chain *chain);
+
+int
+file_volume_create_meta (int dirfd, const char *dirname, const char *name,
+                         const struct volume_meta *m)
+{
+  const char *why;
+  int r;
+
+  if (!volume_name_is_valid (name, &why)) {
+    nbdkit_error ("%s", why);
+    errno = EINVAL;
+    return -1;
+  }
+  r = write_meta (dirfd, dirname, name, m, false);
+  if (r == 0) {
+    nbdkit_error ("volume '%s' already exists in %s", name, dirname);
+    errno = EEXIST;
+    return -1;
+  }
+  return r == 1 ? 0 : -1;
+}
+
 int
 file_volume_prepare (int dirfd, const char *dirname, const char *name,
                      const struct volume_create *create)
@@ -301,13 +340,103 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
   /* A shared lock fails only if some process has the volume read-write:
    * say so now rather than at the first client.  Closing fd drops it.
    */
-  return lock_meta (fd, dirname, name, LOCK_SH);
+  if (lock_meta (fd, dirname, name, LOCK_SH) == -1)
+    return -1;
+  /* A broken chain of bases, too. */
+  if (m.base[0]) {
+    struct chain chain = { .names = { name }, .depth = 1 };
+    struct file_volume *v = open_layer (dirfd, dirname, name, true, true,
+                                        NULL, 1, &chain);
+    if (v == NULL)
+      return -1;
+    file_volume_close (v);
+  }
+  return 0;
 }
 
-struct file_volume *
-file_volume_open (int dirfd, const char *dirname, const char *name,
-                  bool readonly, const struct volume_create *create,
-                  size_t max_open_files)
+
+/* Open V's base (v->meta.base=), and the overlay of V over it. */
+static int
+open_base (struct file_volume *v, size_t max_open_files, struct chain *chain)
+{
+  const struct volume_meta *m = &v->meta;
+  const char *top = chain->names[0];
+  unsigned i;
+
+  for (i = 0; i < chain->depth; ++i)
+    if (strcmp (chain->names[i], m->base) == 0) {
+      nbdkit_error ("volume '%s' in %s: its chain of bases is a cycle "
+                    "('%s' names '%s' as base, which is already in the "
+                    "chain): the metadata was edited by hand",
+                    top, v->dirname, v->name, m->base);
+      errno = EINVAL;
+      return -1;
+    }
+  if (chain->depth > OVERLAY_MAX_DEPTH) {
+    nbdkit_error ("volume '%s' in %s: its chain has more than %d bases "
+                  "(flatten it)", top, v->dirname, OVERLAY_MAX_DEPTH);
+    errno = EINVAL;
+    return -1;
+  }
+  chain->names[chain->depth++] = m->base;
+  v->base = open_layer (v->dirfd, v->dirname, m->base, true, true, NULL,
+                        max_open_files, chain);
+  if (v->base == NULL)
+    return -1;
+  if (strcmp (v->base->meta.uuid, m->base_uuid) != 0) {
+    nbdkit_error ("volume '%s' in %s: its base '%s' has uuid %s, not the "
+                  "%s it was made from (a different volume of that name)",
+                  v->name, v->dirname, m->base, v->base->meta.uuid,
+                  m->base_uuid);
+    errno = EINVAL;
+    return -1;
+  }
+  if (v->base->meta.size != m->size ||
+      v->base->meta.chunk_size != m->chunk_size) {
+    nbdkit_error ("volume '%s' in %s: its base '%s' has another size or "
+                  "chunk size", v->name, v->dirname, m->base);
+    errno = EINVAL;
+    return -1;
+  }
+  v->overlay = overlay_store_new (v->name, v->store, v->base->store,
+                                  m->size, m->chunk_size);
+  if (v->overlay == NULL)
+    return -1;
+  v->store = overlay_store_as_store (v->overlay);
+  return 0;
+}
+
+/* The volume tool replaces NAME.meta (snapshot, resize) under the lock
+ * of the old file.  A file opened before the replacement and locked
+ * after it is no longer the volume's metadata: refuse rather than
+ * serve the old generation (which a snapshot has frozen meanwhile).
+ */
+static int
+check_still_current (struct file_volume *v)
+{
+  char fname[META_NAME_MAX];
+  struct stat a, b;
+
+  meta_file_name (v->name, fname, sizeof fname);
+  if (fstat (v->meta_fd, &a) == -1 ||
+      fstatat (v->dirfd, fname, &b, AT_SYMLINK_NOFOLLOW) == -1) {
+    nbdkit_error ("%s/%s: stat: %m", v->dirname, fname);
+    return -1;
+  }
+  if (a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+    nbdkit_error ("volume '%s' in %s: its metadata was replaced while it "
+                  "was being opened (a snapshot or resize): open it again",
+                  v->name, v->dirname);
+    errno = EAGAIN;
+    return -1;
+  }
+  return 0;
+}
+
+static struct file_volume *
+open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
+            bool serve, const struct volume_create *create,
+            size_t max_open_files, struct chain *chain)
 {
   struct file_volume *v;
   const char *why;
@@ -333,21 +462,53 @@ file_volume_open (int dirfd, const char *dirname, const char *name,
     goto err;
   }
 
+  if (chain->depth > 1) {
+    /* A base: name the volume that needs it when it is missing. */
+    char fname[META_NAME_MAX];
+    meta_file_name (name, fname, sizeof fname);
+    if (faccessat (dirfd, fname, F_OK, AT_SYMLINK_NOFOLLOW) == -1 &&
+        errno == ENOENT) {
+      nbdkit_error ("volume '%s' in %s: its base '%s' does not exist "
+                    "(a missing link in its chain of bases)",
+                    chain->names[0], dirname, name);
+      goto err;
+    }
+  }
+  /* Parsed before it is locked (the file is replaced by rename, never
+   * rewritten in place, so its contents are those under the lock): a
+   * server takes a snapshot's lock shared however it is asked to serve
+   * it, so that the servers of the snapshot and of its clones and
+   * volume can all run at once.
+   */
   v->meta_fd = open_meta (dirfd, dirname, name, readonly ? NULL : create);
   if (v->meta_fd == -1 ||
-      lock_meta (v->meta_fd, dirname, name, readonly ? LOCK_SH : LOCK_EX) == -1 ||
-      parse_meta_fd (v->meta_fd, dirname, name, &v->meta) == -1 ||
+      parse_meta_fd (v->meta_fd, dirname, name, &v->meta) == -1)
+    goto err;
+  if (v->meta.read_only && serve)
+    readonly = true;
+  if (lock_meta (v->meta_fd, dirname, name, readonly ? LOCK_SH : LOCK_EX) == -1 ||
+      check_still_current (v) == -1 ||
       volume_check_create (name, dirname, &v->meta, create) == -1)
     goto err;
+
+  /* A snapshot is never written: its chunks are another volume's
+   * frozen generation.
+   */
+  if (v->meta.read_only)
+    v->readonly = true;
+  if (v->meta.data[0])
+    volume_chunk_stem (v->meta.data, v->meta.data_generation,
+                       v->stem, sizeof v->stem);
+  else
+    volume_chunk_stem (name, v->meta.generation, v->stem, sizeof v->stem);
 
   v->fds = fd_cache_new (max_open_files, file_store_open_chunk, v);
   if (v->fds == NULL) {
     nbdkit_error ("fd cache: %m");
     goto err;
   }
-  v->engine = chunk_engine_new (name, &file_store_ops, v,
-                                v->meta.size, v->meta.chunk_size);
-  if (v->engine == NULL)
+  v->store = (struct chunk_store) { .ops = &file_store_ops, .opaque = v };
+  if (v->meta.base[0] && open_base (v, max_open_files, chain) == -1)
     goto err;
   return v;
 
@@ -356,12 +517,35 @@ file_volume_open (int dirfd, const char *dirname, const char *name,
   return NULL;
 }
 
+struct file_volume *
+file_volume_open (int dirfd, const char *dirname, const char *name,
+                  bool readonly, bool serve,
+                  const struct volume_create *create, size_t max_open_files)
+{
+  struct chain chain = { .names = { name }, .depth = 1 };
+  struct file_volume *v;
+
+  v = open_layer (dirfd, dirname, name, readonly, serve, create,
+                  max_open_files, &chain);
+  if (v == NULL)
+    return NULL;
+  v->engine = chunk_engine_new (name, v->store.ops, v->store.opaque,
+                                v->meta.size, v->meta.chunk_size);
+  if (v->engine == NULL) {
+    file_volume_close (v);
+    return NULL;
+  }
+  return v;
+}
+
 void
 file_volume_close (struct file_volume *v)
 {
   if (v == NULL)
     return;
   chunk_engine_free (v->engine);
+  overlay_store_free (v->overlay);
+  file_volume_close (v->base);
   fd_cache_free (v->fds);
   if (v->meta_fd >= 0)
     close (v->meta_fd);         /* drops the lock */

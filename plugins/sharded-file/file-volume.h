@@ -9,8 +9,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chunk-engine.h"
 #include "volume-layer.h"
 #include "volume-meta.h"
+#include "volume-name.h"
 
 struct file_volume {
   char *name;
@@ -19,6 +21,10 @@ struct file_volume {
   int meta_fd;                  /* holds the flock for the volume */
   bool readonly;
   struct volume_meta meta;
+  /* The stem of its own chunks' names: NAME, NAME@<generation>, or for
+   * a snapshot its data= (see volume-name.h, chunk generations).
+   */
+  char stem[VOLUME_CHUNK_STEM_MAX];
   struct fd_cache *fds;
   bool dir_dirty;               /* entries created/removed since last sync */
   /* Syncs (flush, FUA) run one at a time, so that a flush never returns
@@ -30,16 +36,32 @@ struct file_volume {
    * fails with this errno rather than claim durability.
    */
   int sync_failed;
-  struct chunk_engine *engine;
+  /* A volume with base= reads through to its base, opened read-only
+   * (without an engine: only its store is used), via an overlay.
+   */
+  struct file_volume *base;
+  struct overlay_store *overlay;
+  /* What the engine (or a volume above this one) uses: the file store
+   * over this volume's own chunks, or the overlay.
+   */
+  struct chunk_store store;
+  struct chunk_engine *engine;  /* NULL in a base */
 };
 
 /* Open volume NAME in the directory DIRFD (called DIRNAME in messages).
  * Takes a shared (READONLY) or exclusive lock on it, which fails at once
  * if another process holds a conflicting one.  CREATE may be NULL.
- * Returns NULL after nbdkit_error on failure.
+ * A volume with base= opens its chain of bases read-only (shared locks)
+ * and reads through them; a broken chain (a missing base, a uuid that
+ * does not match, a cycle, more than OVERLAY_MAX_DEPTH bases) is
+ * refused with one line.  A snapshot (read-only=1) is never written,
+ * whatever READONLY says, and with SERVE (a server, not the volume
+ * tool, which locks a snapshot exclusively to delete it) its lock is
+ * taken shared.  Returns NULL after nbdkit_error on failure.
  */
 extern struct file_volume *file_volume_open (int dirfd, const char *dirname,
                                              const char *name, bool readonly,
+                                             bool serve,
                                              const struct volume_create *create,
                                              size_t max_open_files);
 extern void file_volume_close (struct file_volume *v);
@@ -80,5 +102,13 @@ extern int file_volume_rewrite_meta (struct file_volume *v,
  * once every chunk is gone.
  */
 extern int file_volume_remove_meta (struct file_volume *v);
+
+/* Create volume NAME with metadata *M (atomically; EEXIST if the name
+ * is taken).  Returns 0, or -1 after nbdkit_error.  For the volume
+ * tool's snapshot and clone.
+ */
+extern int file_volume_create_meta (int dirfd, const char *dirname,
+                                    const char *name,
+                                    const struct volume_meta *m);
 
 #endif /* SHARDKIT_FILE_VOLUME_H */

@@ -168,8 +168,15 @@ static void *
 file_open (const char *name, bool readonly,
            const struct volume_create *create)
 {
-  return file_volume_open (dir_fd, dir, name, readonly, create,
+  return file_volume_open (dir_fd, dir, name, readonly, true, create,
                            max_open_files);
+}
+
+static bool
+file_read_only (void *vol)
+{
+  struct file_volume *v = vol;
+  return v->meta.read_only;
 }
 
 static struct chunk_engine *
@@ -191,6 +198,7 @@ static const struct volume_ops file_volume_ops = {
   .prepare = file_prepare,
   .open = file_open,
   .engine = file_engine,
+  .read_only = file_read_only,
   .close = file_close,
   .list_exports = file_list_exports,
 };
