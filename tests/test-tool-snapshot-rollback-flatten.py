@@ -7,6 +7,7 @@ clone reads the same, and the snapshot (and the volume it came from)
 can then be deleted, chunks and all, while the clone still reads the
 same data."""
 
+import json
 import os
 
 from shardkit_test import Server, check, tmpdir
@@ -47,6 +48,21 @@ img0 = image("vm")
 ok("snapshot", d, "vm", "s1")
 write("vm", [("w", 10, b"b" * 100), ("t", MiB, MiB), ("w", 2 * MiB, b"c" * 9)])
 check(image("vm") != img0, "vm changed")
+
+# Figures: each chunk file counts once, for the volume that reads it as
+# its own: s1 the 3 chunks of the frozen generation, vm the 3 of its new
+# one (chunk 0 copied up, chunk 1 a whiteout, chunk 2), also when asked
+# about one volume alone.
+figures = {v["name"]: v for v in json.loads(ok("--json", "list", d).out)}
+check(figures["s1"]["chunks"] == 3 and figures["vm"]["chunks"] == 3,
+      "list: s1 %d chunks, vm %d (want 3 and 3)"
+      % (figures["s1"]["chunks"], figures["vm"]["chunks"]))
+for name in ("s1", "vm"):
+    one = json.loads(ok("--json", "info", d, name).out)
+    check(one["chunks"] == 3 and one["stored"] == figures[name]["stored"],
+          "info %s: %d chunks, %d stored (list says %d and %d)"
+          % (name, one["chunks"], one["stored"], figures[name]["chunks"],
+             figures[name]["stored"]))
 ok("snapshot", d, "vm", "s2")
 write("vm", [("w", 0, b"d" * MiB)])
 img_s2 = image("s2")

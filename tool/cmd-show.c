@@ -9,7 +9,10 @@
  * present chunk counts its whole span, as NBD extents report data),
  * the same for a directory and a bucket; "stored" is what the volume's
  * files or objects take in the store (allocated blocks of files,
- * lengths of objects), metadata included.
+ * lengths of objects), metadata included.  A volume's chunks are those
+ * of its own generation; a snapshot's are the frozen generation of the
+ * volume it was taken of (data=), so each chunk file counts once, for
+ * the volume that reads it as its own.
  */
 #include <config.h>
 
@@ -27,12 +30,17 @@
 #include "volume-name.h"
 #include "where.h"
 
+struct chunk_seen {
+  uint64_t gen, n, stored;
+  bool claimed;                 /* counted for a volume that reads it */
+};
+
 struct vol_stats {
   char name[VOLUME_NAME_MAX + 1];
   bool has_meta;
-  uint64_t *chunks;             /* chunk numbers found */
+  struct chunk_seen *chunks;    /* chunk files found under this name */
   size_t nchunks, cap;
-  uint64_t stored;
+  uint64_t stored;              /* metadata, then the chunks counted */
   /* Filled from the metadata after the scan. */
   int meta_r;                   /* read_meta: 1, 0, -1 */
   char meta_error[512];
@@ -78,19 +86,22 @@ add_entry (void *opaque, const struct where_entry *e)
 
   if (v == NULL)
     goto oom;
-  v->stored += e->stored;
   if (e->kind == ENTRY_META)
     v->has_meta = true;
-  else if (e->kind == ENTRY_CHUNK) {
+  if (e->kind != ENTRY_CHUNK)
+    v->stored += e->stored;
+  else {
     if (v->nchunks == v->cap) {
       size_t cap = v->cap ? v->cap * 2 : 64;
-      uint64_t *c = realloc (v->chunks, cap * sizeof *c);
+      struct chunk_seen *c = realloc (v->chunks, cap * sizeof *c);
       if (c == NULL)
         goto oom;
       v->chunks = c;
       v->cap = cap;
     }
-    v->chunks[v->nchunks++] = e->n;
+    v->chunks[v->nchunks++] = (struct chunk_seen) {
+      .gen = e->gen, .n = e->n, .stored = e->stored,
+    };
   }
   return 0;
  oom:
@@ -105,9 +116,47 @@ compare_names (const void *a, const void *b)
                  ((const struct vol_stats *) b)->name);
 }
 
-/* Read each volume's metadata and work out its figures. */
+/* The volume called NAME among those found, or NULL. */
+static struct vol_stats *
+lookup (struct stats *s, const char *name)
+{
+  size_t i;
+
+  for (i = 0; i < s->len; ++i)
+    if (strcmp (s->v[i].name, name) == 0)
+      return &s->v[i];
+  return NULL;
+}
+
+/* Count for V the chunk files of generation GEN found under SRC's name. */
 static void
-compute (struct where *w, struct stats *s)
+count_chunks (struct vol_stats *v, struct vol_stats *src, uint64_t gen)
+{
+  uint64_t nr = (v->meta.size + v->meta.chunk_size - 1) / v->meta.chunk_size;
+  size_t j;
+
+  for (j = 0; j < src->nchunks; ++j) {
+    struct chunk_seen *c = &src->chunks[j];
+
+    if (c->gen != gen)
+      continue;
+    c->claimed = true;
+    v->stored += c->stored;
+    if (c->n < nr) {
+      v->present++;
+      v->allocated += chunk_span_of (v->meta.size, v->meta.chunk_size, c->n);
+    }
+    else
+      v->past_end++;
+  }
+}
+
+/* Read each volume's metadata and work out its figures.  WHOLE: every
+ * volume of the namespace was scanned (else a snapshot that reads some
+ * of these chunk files as its own may not have been).
+ */
+static void
+compute (struct where *w, struct stats *s, bool whole)
 {
   size_t i, j;
 
@@ -115,7 +164,6 @@ compute (struct where *w, struct stats *s)
   for (i = 0; i < s->len; ++i) {
     struct vol_stats *v = &s->v[i];
     const char *err;
-    uint64_t nr;
 
     if (!v->has_meta)
       continue;
@@ -127,19 +175,30 @@ compute (struct where *w, struct stats *s)
     err = error_capture_end ();
     if (v->meta_r == -1)
       snprintf (v->meta_error, sizeof v->meta_error, "%s", err);
+  }
+  for (i = 0; i < s->len; ++i) {
+    struct vol_stats *v = &s->v[i];
+    struct vol_stats *src = v;
+    uint64_t gen;
+
     if (v->meta_r != 1)
       continue;
-    nr = (v->meta.size + v->meta.chunk_size - 1) / v->meta.chunk_size;
-    for (j = 0; j < v->nchunks; ++j) {
-      if (v->chunks[j] < nr) {
-        v->present++;
-        v->allocated += chunk_span_of (v->meta.size, v->meta.chunk_size,
-                                       v->chunks[j]);
-      }
-      else
-        v->past_end++;
+    gen = v->meta.generation;
+    if (v->meta.data[0]) {
+      src = lookup (s, v->meta.data);
+      gen = v->meta.data_generation;
     }
+    if (src)
+      count_chunks (v, src, gen);
   }
+  /* Files no volume reads as its own (no metadata, or a generation
+   * left behind) still take room: under the name they carry.
+   */
+  for (i = 0; i < s->len; ++i)
+    if (whole || s->v[i].meta_r != 1)
+      for (j = 0; j < s->v[i].nchunks; ++j)
+        if (!s->v[i].chunks[j].claimed)
+          s->v[i].stored += s->v[i].chunks[j].stored;
 }
 
 static void
@@ -152,12 +211,46 @@ free_stats (struct stats *s)
   free (s->v);
 }
 
+/* Keep only the volume called NAME (first), if found. */
+static void
+keep_only (struct stats *s, const char *name)
+{
+  struct vol_stats *v = lookup (s, name);
+  size_t i;
+
+  if (v && v != &s->v[0]) {
+    struct vol_stats t = s->v[0];
+    s->v[0] = *v;
+    *v = t;
+  }
+  for (i = v ? 1 : 0; i < s->len; ++i)
+    free (s->v[i].chunks);
+  s->len = v ? 1 : 0;
+  s->last = 0;
+}
+
 static int
 gather (struct where *w, const char *only, struct stats *s)
 {
   if (w->ops->scan (w, only, add_entry, s) != 0)
     return -1;
-  compute (w, s);
+  if (only) {
+    /* A snapshot's chunks carry the name of the volume it was taken of:
+     * look there too.
+     */
+    struct volume_meta m;
+    int r;
+
+    error_capture_begin ();
+    r = w->ops->read_meta (w, only, &m);
+    error_capture_end ();
+    if (r == 1 && m.data[0] && strcmp (m.data, only) != 0 &&
+        w->ops->scan (w, m.data, add_entry, s) != 0)
+      return -1;
+  }
+  compute (w, s, only == NULL);
+  if (only)
+    keep_only (s, only);
   return 0;
 }
 

@@ -57,11 +57,10 @@ dir_scan (struct where *w, const char *only, where_scan_fn fn, void *opaque)
     char name[VOLUME_NAME_MAX + 1];
     struct where_entry e = { .volume = name };
     struct stat st;
-    uint64_t gen;
 
     if (volume_name_from_meta_file (d->d_name, name))
       e.kind = ENTRY_META;
-    else if (volume_chunk_name_parse_gen (d->d_name, name, &gen, &e.n))
+    else if (volume_chunk_name_parse_gen (d->d_name, name, &e.gen, &e.n))
       e.kind = ENTRY_CHUNK;
     else
       goto next;

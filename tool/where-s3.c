@@ -52,7 +52,8 @@ struct scan_ctx {
  * volume owns it.
  */
 static bool
-parse_key (const char *rest, char *name, enum entry_kind *kind, uint64_t *n)
+parse_key (const char *rest, char *name, enum entry_kind *kind, uint64_t *gen,
+           uint64_t *n)
 {
   size_t len = strlen (rest);
 
@@ -60,7 +61,7 @@ parse_key (const char *rest, char *name, enum entry_kind *kind, uint64_t *n)
     *kind = ENTRY_META;
     return true;
   }
-  if (volume_chunk_name_parse (rest, name, n)) {
+  if (volume_chunk_name_parse_gen (rest, name, gen, n)) {
     *kind = ENTRY_CHUNK;
     return true;
   }
@@ -94,7 +95,7 @@ scan_found (void *opaque, const char *key, uint64_t size)
   char name[VOLUME_NAME_MAX + 1];
   struct where_entry e = { .volume = name };
 
-  if (!parse_key (key + ctx->prefixlen, name, &e.kind, &e.n))
+  if (!parse_key (key + ctx->prefixlen, name, &e.kind, &e.gen, &e.n))
     return 0;
   if (ctx->only && strcmp (ctx->only, name) != 0)
     return 0;

@@ -26,6 +26,7 @@ struct where_entry {
   const char *volume;
   enum entry_kind kind;
   uint64_t n;                   /* chunk number (ENTRY_CHUNK) */
+  uint64_t gen;                 /* its generation (ENTRY_CHUNK) */
   uint64_t size;                /* its length in bytes */
   uint64_t stored;              /* bytes it takes in the store (files:
                                  * allocated blocks; objects: size) */
