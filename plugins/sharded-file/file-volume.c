@@ -227,21 +227,14 @@ int
 file_volume_create (int dirfd, const char *dirname, const char *name,
                     uint64_t size, uint32_t chunk_size)
 {
-  const char *why;
-  int r;
+  struct volume_meta m;
 
-  if (!volume_name_is_valid (name, &why)) {
-    nbdkit_error ("%s", why);
-    errno = EINVAL;
+  if (volume_meta_init (&m, size, chunk_size) == -1) {
+    nbdkit_error ("%s: cannot make metadata for volume '%s': %m",
+                  dirname, name);
     return -1;
   }
-  r = create_meta (dirfd, dirname, name, size, chunk_size);
-  if (r == 0) {
-    nbdkit_error ("volume '%s' already exists in %s", name, dirname);
-    errno = EEXIST;
-    return -1;
-  }
-  return r == 1 ? 0 : -1;
+  return file_volume_create_meta (dirfd, dirname, name, &m);
 }
 
 int
