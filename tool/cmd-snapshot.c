@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "chunk-engine.h"
+#include "chunk-list.h"
 #include "cleanup.h"
 #include "overlay-store.h"
 #include "commands.h"
@@ -282,35 +283,6 @@ cmd_clone (struct where *w, char **args)
   return EXIT_OK;
 }
 
-/* The volume's own chunks (its current generation), from its store's
- * listing.
- */
-struct own_chunks {
-  uint64_t *ns;
-  size_t len, cap;
-  bool failed;
-};
-
-static void
-found_own (void *opaque, uint64_t n)
-{
-  struct own_chunks *l = opaque;
-
-  if (l->failed)
-    return;
-  if (l->len == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 1024;
-    uint64_t *ns = realloc (l->ns, cap * sizeof *ns);
-    if (ns == NULL) {
-      l->failed = true;
-      return;
-    }
-    l->ns = ns;
-    l->cap = cap;
-  }
-  l->ns[l->len++] = n;
-}
-
 /* Rollback: the volume's writes since SNAP go, in one step that a
  * reader sees whole: VOL.meta moves to a fresh, empty generation (still
  * base=SNAP), then the old generation's chunks are removed.  A crash in
@@ -321,9 +293,9 @@ cmd_rollback (struct where *w, char **args)
 {
   const char *vol = args[0], *snap = args[1];
   struct tool_volume tv = { 0 };
-  struct own_chunks l = { 0 };
+  struct chunk_list l = { 0 };  /* its own chunks: its generation */
   struct volume_meta m;
-  size_t i, k;
+  size_t removed;
   int r = EXIT_ERROR;
 
   if (check_new_name (snap) == -1)
@@ -345,7 +317,7 @@ cmd_rollback (struct where *w, char **args)
                   vol, snap);
     goto out;
   }
-  if (tv.ops->list (tv.store, found_own, &l) == -1)
+  if (tv.ops->list (tv.store, chunk_list_found, &l) == -1)
     goto out;
   if (l.failed) {
     tool_error ("realloc: %m");
@@ -355,13 +327,10 @@ cmd_rollback (struct where *w, char **args)
   if (w->ops->rewrite_meta (&tv, &m) == -1)
     goto out;
   /* The store still names chunks by the old generation. */
-  for (i = 0; i < l.len; i += k) {
-    k = l.len - i < 1000 ? l.len - i : 1000;
-    if (tv.ops->remove (tv.store, &l.ns[i], k, false) == -1) {
-      tool_error ("volume '%s' is rolled back; %zu chunk(s) of its old "
-                  "generation are left over", vol, l.len - i);
-      goto out;
-    }
+  if (chunk_list_remove (&tv, &l, NULL, &removed) == -1) {
+    tool_error ("volume '%s' is rolled back; %zu chunk(s) of its old "
+                "generation are left over", vol, l.len - removed);
+    goto out;
   }
   if (tv.ops->sync (tv.store) == -1)
     goto out;

@@ -19,13 +19,13 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "chunk-list.h"
 #include "commands.h"
 #include "tool.h"
 #include "volume-meta.h"
 #include "where.h"
 
 /* Chunks removed per store request (S3 DeleteObjects takes 1000). */
-#define REMOVE_BATCH 1000
 
 int
 volume_size_arg (const char *s, uint64_t *size)
@@ -82,46 +82,12 @@ cmd_create (struct where *w, char **args)
   return EXIT_OK;
 }
 
-/* Chunks of an open volume, for delete and resize: the present ones
- * (the engine's map) and, from the store's own listing, any past the
- * end of the volume, which the engine ignores (left by an interrupted
- * shrink, or strays): removing a volume removes them too, and growing
- * one must not bring them back into view.
- */
-struct chunk_list {
-  uint64_t *ns;
-  size_t len, cap;
-  uint64_t from;                /* only chunks from this number on */
-  bool failed;
-};
-
-static void
-chunk_list_add (struct chunk_list *l, uint64_t n)
-{
-  if (l->failed || n < l->from)
-    return;
-  if (l->len == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 1024;
-    uint64_t *ns = realloc (l->ns, cap * sizeof *ns);
-    if (ns == NULL) {
-      l->failed = true;
-      return;
-    }
-    l->ns = ns;
-    l->cap = cap;
-  }
-  l->ns[l->len++] = n;
-}
-
-static void
-found_past_end (void *opaque, uint64_t n)
-{
-  struct chunk_list *l = opaque;
-  chunk_list_add (l, n);
-}
-
-/* Collect the chunks of TV from chunk FROM on: present ones, and any
- * the store lists past the end.  Returns 0 or -1 after an error.
+/* Collect the chunks of TV from chunk FROM on, for delete and resize:
+ * the present ones (the engine's map) and, from the store's own
+ * listing, any past the end of the volume, which the engine ignores
+ * (left by an interrupted shrink, or strays): removing a volume removes
+ * them too, and growing one must not bring them back into view.
+ * Returns 0 or -1 after an error.
  */
 static int
 collect_chunks (struct tool_volume *tv, uint64_t from, struct chunk_list *l)
@@ -141,7 +107,7 @@ collect_chunks (struct tool_volume *tv, uint64_t from, struct chunk_list *l)
         chunk_list_add (l, n);
   if (!layered)
     l->from = from > nr ? from : nr;
-  if (tv->ops->list (tv->store, found_past_end, l) == -1)
+  if (tv->ops->list (tv->store, chunk_list_found, l) == -1)
     return -1;
   if (l->failed) {
     tool_error ("realloc: %m");
@@ -154,20 +120,10 @@ static int
 remove_chunks (struct tool_volume *tv, const struct chunk_list *l,
                const char *what)
 {
-  size_t i, k;
-
   if (l->len == 0)
     return 0;
-  progress_start (what, l->len);
-  for (i = 0; i < l->len; i += k) {
-    k = l->len - i < REMOVE_BATCH ? l->len - i : REMOVE_BATCH;
-    if (tv->ops->remove (tv->store, &l->ns[i], k, false) == -1) {
-      progress_end ();
-      return -1;
-    }
-    progress_add (k);
-  }
-  progress_end ();
+  if (chunk_list_remove (tv, l, what, NULL) == -1)
+    return -1;
   return tv->ops->sync (tv->store);
 }
 

@@ -71,17 +71,10 @@ nbdkit_error (const char *fs, ...)
   errno = saved;
 }
 
-void
-tool_error (const char *fs, ...)
-{
-  va_list args;
-  int saved = errno;
-
-  va_start (args, fs);
-  vmessage (NULL, fs, args);
-  va_end (args);
-  errno = saved;
-}
+/* The tool's own errors are printed (or captured) exactly as the shared
+ * code's: one function under both names.
+ */
+void tool_error (const char *fs, ...) __attribute__ ((alias ("nbdkit_error")));
 
 void
 nbdkit_debug (const char *fs, ...)
