@@ -19,6 +19,8 @@
 #   s3_fio_randread URI SIZE [SECONDS]   4k random reads, iodepth 16;
 #                                        prints IOPS
 #   s3_ratio A B                         A/B with 2 decimals
+#   delete_prefix PREFIX                 remove every object under PREFIX
+#   per_gib CPU_S, mibs SECONDS          for $bytes moved
 #
 # Started servers' PIDs are in $S3_NBDKIT_PID after each start.  Credentials
 # go through the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY),
@@ -135,3 +137,27 @@ if r.get("error"):
     sys.exit("fio: error %d" % r["error"])
 print("%.0f" % r["read"]["iops"])'
 }
+
+# Remove every object under a prefix (the Ceph gateway keeps them in RAM).
+delete_prefix() {
+    /usr/bin/python3 - "$1" <<'PY'
+import os, sys
+import boto3
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
+                  aws_access_key_id=os.environ["S3_ACCESS_KEY"],
+                  aws_secret_access_key=os.environ["S3_SECRET_KEY"],
+                  region_name=os.environ["S3_REGION"],
+                  config=Config(s3={"addressing_style": "path"}))
+for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=os.environ["S3_BUCKET"], Prefix=sys.argv[1]):
+    keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+    if keys:
+        s3.delete_objects(Bucket=os.environ["S3_BUCKET"],
+                          Delete={"Objects": keys, "Quiet": True})
+PY
+}
+
+# CPU seconds C and elapsed seconds S for $bytes moved: per GiB, MiB/s.
+per_gib() { awk -v c="$1" -v b="$bytes" 'BEGIN { printf "%.2f", c * 1073741824 / b }'; }
+mibs() { awk -v s="$1" -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 / s }'; }

@@ -37,28 +37,7 @@ cleanup() { [ -n "$pid" ] && s3_stop "$pid"; rm -rf "$d"; }
 trap cleanup EXIT
 head -c "$bytes" /dev/urandom >"$d/src"
 
-per_gib() { awk -v c="$1" -v b="$bytes" 'BEGIN { printf "%.2f", c * 1073741824 / b }'; }
-mibs() { awk -v s="$1" -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 / s }'; }
 minflt() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $8 }'; }
-# Remove a volume's objects (the Ceph gateway keeps them in RAM).
-delete_prefix() {
-    /usr/bin/python3 - "$1" <<'PY'
-import os, sys
-import boto3
-from botocore.config import Config
-s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
-                  aws_access_key_id=os.environ["S3_ACCESS_KEY"],
-                  aws_secret_access_key=os.environ["S3_SECRET_KEY"],
-                  region_name=os.environ["S3_REGION"],
-                  config=Config(s3={"addressing_style": "path"}))
-for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=os.environ["S3_BUCKET"], Prefix=sys.argv[1]):
-    keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-    if keys:
-        s3.delete_objects(Bucket=os.environ["S3_BUCKET"],
-                          Delete={"Objects": keys, "Quiet": True})
-PY
-}
 
 echo "== server: $S3_SERVER at $S3_ENDPOINT, $reps repetition(s), ${size_mib} MiB"
 builds=("$@")

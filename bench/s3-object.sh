@@ -81,31 +81,7 @@ cleanup() {
 trap cleanup EXIT
 head -c "$bytes" /dev/urandom >"$d/src"
 
-per_gib() { awk -v c="$1" -v b="$bytes" 'BEGIN { printf "%.2f", c * 1073741824 / b }'; }
-mibs() { awk -v s="$1" -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 / s }'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
-# Remove every object under a prefix (keeps the server's RAM small).
-delete_prefix() {
-    /usr/bin/python3 - "$1" <<'PY'
-import os, sys
-sys.path.insert(0, os.path.join(os.environ["S3_BENCH_DIR"], "..", "tests"))
-import boto3
-from botocore.config import Config
-s3 = boto3.client("s3", endpoint_url=os.environ["S3_ENDPOINT"],
-                  aws_access_key_id=os.environ["S3_ACCESS_KEY"],
-                  aws_secret_access_key=os.environ["S3_SECRET_KEY"],
-                  region_name=os.environ["S3_REGION"],
-                  config=Config(s3={"addressing_style": "path"}))
-for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=os.environ["S3_BUCKET"], Prefix=sys.argv[1]):
-    keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-    if keys:
-        s3.delete_objects(Bucket=os.environ["S3_BUCKET"],
-                          Delete={"Objects": keys, "Quiet": True})
-PY
-}
-export S3_BENCH_DIR="$here"
 
 # One plugin: write, read (fresh nbdkit), read into null: (fresh nbdkit),
 # 4k random reads (fresh nbdkit).  START is a function taking SOCK NAME
