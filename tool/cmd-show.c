@@ -54,16 +54,31 @@ struct stats {
   size_t last;                  /* index of the last volume hit */
 };
 
+/* The volume called NAME among those found, or NULL. */
 static struct vol_stats *
-find_volume (struct stats *s, const char *name)
+lookup (struct stats *s, const char *name)
 {
   size_t i;
 
-  if (s->last < s->len && strcmp (s->v[s->last].name, name) == 0)
-    return &s->v[s->last];
   for (i = 0; i < s->len; ++i)
     if (strcmp (s->v[i].name, name) == 0)
-      return &s->v[s->last = i];
+      return &s->v[i];
+  return NULL;
+}
+
+/* The volume called NAME, added if new; NULL if out of memory. */
+static struct vol_stats *
+find_volume (struct stats *s, const char *name)
+{
+  struct vol_stats *found;
+
+  if (s->last < s->len && strcmp (s->v[s->last].name, name) == 0)
+    return &s->v[s->last];
+  found = lookup (s, name);
+  if (found) {
+    s->last = found - s->v;
+    return found;
+  }
   if (s->len == s->cap) {
     size_t cap = s->cap ? s->cap * 2 : 16;
     struct vol_stats *v = realloc (s->v, cap * sizeof *v);
@@ -114,18 +129,6 @@ compare_names (const void *a, const void *b)
 {
   return strcmp (((const struct vol_stats *) a)->name,
                  ((const struct vol_stats *) b)->name);
-}
-
-/* The volume called NAME among those found, or NULL. */
-static struct vol_stats *
-lookup (struct stats *s, const char *name)
-{
-  size_t i;
-
-  for (i = 0; i < s->len; ++i)
-    if (strcmp (s->v[i].name, name) == 0)
-      return &s->v[i];
-  return NULL;
 }
 
 /* Count for V the chunk files of generation GEN found under SRC's name. */
