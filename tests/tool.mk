@@ -7,11 +7,13 @@ TOOL_TESTS = \
 	test-tool-bad-input.py \
 	test-tool-snapshot-bad-input.py \
 	test-tool-snapshot-speed.py \
-	test-tool-snapshot-rollback-flatten.py
+	test-tool-snapshot-rollback-flatten.py \
+	test-tool-copy-bad-input.py
 TESTS += $(TOOL_TESTS)
 EXTRA_DIST += $(TOOL_TESTS) tool_test.py
 TOOL_S3_TESTS = \
 	test-tool-s3-basic.py \
-	test-tool-s3-check.py
+	test-tool-s3-check.py \
+	test-tool-copy.py
 TESTS += $(TOOL_S3_TESTS)
 EXTRA_DIST += $(TOOL_S3_TESTS)

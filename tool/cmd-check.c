@@ -29,48 +29,18 @@
 #include "chunk-engine.h"
 #include "cleanup.h"
 #include "commands.h"
+#include "parallel.h"
 #include "tool.h"
 #include "volume-meta.h"
 #include "where.h"
-
-struct problem {
-  uint64_t chunk;
-  char *what;
-};
 
 struct check {
   struct tool_volume *tv;
   uint64_t nr_chunks;
   _Atomic uint64_t next;        /* the next chunk number to look at */
   _Atomic uint64_t checked;
-  pthread_mutex_t lock;         /* protects the problems */
-  struct problem *problems;
-  size_t nproblems, cap;
-  bool failed;                  /* out of memory: the check itself failed */
+  struct problems problems;
 };
-
-static void
-add_problem (struct check *c, uint64_t n, const char *what)
-{
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
-  if (c->nproblems == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 16;
-    struct problem *p = realloc (c->problems, cap * sizeof *p);
-    if (p == NULL) {
-      c->failed = true;
-      return;
-    }
-    c->problems = p;
-    c->cap = cap;
-  }
-  c->problems[c->nproblems].chunk = n;
-  c->problems[c->nproblems].what = strdup (what);
-  if (c->problems[c->nproblems].what == NULL) {
-    c->failed = true;
-    return;
-  }
-  c->nproblems++;
-}
 
 static void *
 worker (void *arg)
@@ -81,8 +51,7 @@ worker (void *arg)
   uint64_t n;
 
   if (buf == NULL) {
-    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
-    c->failed = true;
+    problems_fail (&c->problems);
     return NULL;
   }
   while ((n = atomic_fetch_add (&c->next, 1)) < c->nr_chunks) {
@@ -96,9 +65,9 @@ worker (void *arg)
     r = tv->view.ops->read (tv->view.opaque, n, buf, span, 0);
     why = error_capture_end ();
     if (r == -1)
-      add_problem (c, n, why);
+      problems_add (&c->problems, n, why);
     else if (r == 1)
-      add_problem (c, n, "listed, but missing when read");
+      problems_add (&c->problems, n, "listed, but missing when read");
     atomic_fetch_add (&c->checked, 1);
     progress_add (1);
   }
@@ -116,14 +85,7 @@ found_past_end (void *opaque, uint64_t n)
   snprintf (what, sizeof what, "chunk %" PRIu64 " lies past the end of the "
             "volume (%" PRIu64 " chunks): left over or misplaced", n,
             c->nr_chunks);
-  add_problem (c, n, what);
-}
-
-static int
-compare_problems (const void *a, const void *b)
-{
-  const struct problem *p = a, *q = b;
-  return p->chunk < q->chunk ? -1 : p->chunk > q->chunk;
+  problems_add (&c->problems, n, what);
 }
 
 static void
@@ -134,7 +96,7 @@ report (const struct check *c, const char *name, const char *fatal)
   if (opts.json) {
     printf ("{\"name\":");
     json_string (stdout, name);
-    printf (",\"ok\":%s", c->nproblems == 0 && fatal == NULL ?
+    printf (",\"ok\":%s", c->problems.len == 0 && fatal == NULL ?
             "true" : "false");
     if (fatal) {
       printf (",\"error\":");
@@ -145,10 +107,10 @@ report (const struct check *c, const char *name, const char *fatal)
               chunk_engine_count_present (c->tv->engine),
               (uint64_t) c->checked);
     printf (",\"bad\":[");
-    for (i = 0; i < c->nproblems; ++i) {
+    for (i = 0; i < c->problems.len; ++i) {
       printf ("%s{\"chunk\":%" PRIu64 ",\"error\":", i ? "," : "",
-              c->problems[i].chunk);
-      json_string (stdout, c->problems[i].what);
+              c->problems.v[i].chunk);
+      json_string (stdout, c->problems.v[i].what);
       printf ("}");
     }
     printf ("]}\n");
@@ -159,12 +121,12 @@ report (const struct check *c, const char *name, const char *fatal)
     printf ("check %s: the volume cannot be opened: BAD\n", name);
     return;
   }
-  for (i = 0; i < c->nproblems; ++i)
-    printf ("%s: chunk %" PRIu64 ": %s\n", name, c->problems[i].chunk,
-            c->problems[i].what);
+  for (i = 0; i < c->problems.len; ++i)
+    printf ("%s: chunk %" PRIu64 ": %s\n", name, c->problems.v[i].chunk,
+            c->problems.v[i].what);
   printf ("check %s: %" PRIu64 " chunk%s read, %zu bad: %s\n", name,
-          (uint64_t) c->checked, c->checked == 1 ? "" : "s", c->nproblems,
-          c->nproblems ? "BAD" : "ok");
+          (uint64_t) c->checked, c->checked == 1 ? "" : "s", c->problems.len,
+          c->problems.len ? "BAD" : "ok");
 }
 
 int
@@ -173,14 +135,13 @@ cmd_check (struct where *w, char **args)
   const char *name = args[0];
   struct tool_volume tv = { 0 };
   struct check c = { .tv = &tv };
-  unsigned jobs = opts.jobs ? opts.jobs : 1, i, started = 0;
-  pthread_t *threads = NULL;
+  unsigned jobs = opts.jobs ? opts.jobs : 1;
   const char *why;
   struct volume_meta m;
   char label[300], fatal[1024];
   int r, saved;
 
-  pthread_mutex_init (&c.lock, NULL);
+  problems_init (&c.problems);
   /* A volume that does not exist, or that cannot be reached, is an
    * error of usage or access; one whose metadata or listing is corrupt
    * (EIO from the store) is a problem found.
@@ -217,41 +178,21 @@ cmd_check (struct where *w, char **args)
 
   snprintf (label, sizeof label, "check %s", name);
   progress_start (label, chunk_engine_count_present (tv.engine));
-  threads = calloc (jobs, sizeof *threads);
-  if (threads == NULL) {
-    tool_error ("calloc: %m");
-    progress_end ();
-    goto fail;
-  }
-  for (i = 1; i < jobs; ++i) {
-    int err = pthread_create (&threads[i], NULL, worker, &c);
-    if (err) {
-      errno = err;
-      nbdkit_debug ("pthread_create: %m: checking with %u jobs", i);
-      break;
-    }
-    started++;
-  }
-  worker (&c);
-  for (i = 1; i <= started; ++i)
-    pthread_join (threads[i], NULL);
+  run_workers (jobs, worker, &c);
   progress_end ();
-  free (threads);
-  if (c.failed) {
+  if (c.problems.failed) {
     tool_error ("out of memory");
     goto fail;
   }
 
-  qsort (c.problems, c.nproblems, sizeof *c.problems, compare_problems);
+  problems_sort (&c.problems);
   report (&c, name, NULL);
-  r = c.nproblems ? EXIT_PROBLEMS : EXIT_OK;
+  r = c.problems.len ? EXIT_PROBLEMS : EXIT_OK;
   goto out;
  fail:
   r = EXIT_ERROR;
  out:
-  for (size_t k = 0; k < c.nproblems; ++k)
-    free (c.problems[k].what);
-  free (c.problems);
+  problems_free (&c.problems);
   w->ops->close (&tv);
   return r;
 }

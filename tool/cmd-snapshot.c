@@ -36,71 +36,44 @@
 #include "volume-name.h"
 #include "where.h"
 
-struct names {
-  char **v;
-  size_t len;
-  bool failed;
+struct dependents {
+  const char *name;
+  char *buf;
+  size_t len, used;
+  int found;
 };
 
 static int
-collect_meta (void *opaque, const struct where_entry *e)
+note_dependent (void *opaque, const char *vol, const struct volume_meta *m,
+                const char *why)
 {
-  struct names *l = opaque;
-  char **v;
+  struct dependents *d = opaque;
 
-  if (e->kind != ENTRY_META)
-    return 0;
-  v = realloc (l->v, (l->len + 1) * sizeof *v);
-  if (v == NULL || (v[l->len] = strdup (e->volume)) == NULL) {
-    if (v)
-      l->v = v;
-    tool_error ("malloc: %m");
+  /* One that cannot be read may name NAME: refuse, and say which. */
+  if (m == NULL) {
+    tool_error ("cannot tell whether volume '%s' needs '%s': %s",
+                vol, d->name, why);
     return -1;
   }
-  l->v = v;
-  l->len++;
+  if (strcmp (vol, d->name) == 0 ||
+      (strcmp (m->base, d->name) != 0 && strcmp (m->data, d->name) != 0))
+    return 0;
+  d->found++;
+  if (d->used < d->len)
+    d->used += (size_t) snprintf (d->buf + d->used, d->len - d->used,
+                                  "%s%s (%s)", d->used ? ", " : "", vol,
+                                  strcmp (m->base, d->name) == 0 ?
+                                  "base" : "data");
   return 0;
 }
 
 int
 volume_dependents (struct where *w, const char *name, char *buf, size_t len)
 {
-  struct names l = { 0 };
-  size_t used = 0, i;
-  int r, found = 0;
+  struct dependents d = { .name = name, .buf = buf, .len = len };
 
   buf[0] = '\0';
-  r = w->ops->scan (w, NULL, collect_meta, &l);
-  for (i = 0; r == 0 && i < l.len; ++i) {
-    struct volume_meta m;
-    const char *why;
-    int got;
-
-    /* One that cannot be read may name NAME: refuse, and say which. */
-    error_capture_begin ();
-    got = w->ops->read_meta (w, l.v[i], &m);
-    why = error_capture_end ();
-    if (got == -1) {
-      tool_error ("cannot tell whether volume '%s' needs '%s': %s",
-                  l.v[i], name, why);
-      r = -1;
-      break;
-    }
-    if (got == 0 || strcmp (l.v[i], name) == 0)
-      continue;
-    if (strcmp (m.base, name) == 0 || strcmp (m.data, name) == 0) {
-      found++;
-      if (used < len)
-        used += (size_t) snprintf (buf + used, len - used, "%s%s (%s)",
-                                   used ? ", " : "", l.v[i],
-                                   strcmp (m.base, name) == 0 ?
-                                   "base" : "data");
-    }
-  }
-  for (i = 0; i < l.len; ++i)
-    free (l.v[i]);
-  free (l.v);
-  return r == 0 ? found : -1;
+  return where_each_volume (w, note_dependent, &d) == 0 ? d.found : -1;
 }
 
 /* NAME must be free: one line if it is not. */

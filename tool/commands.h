@@ -30,6 +30,8 @@ extern int cmd_info (struct where *w, char **args);
 extern int cmd_du (struct where *w, char **args);
 /* cmd-check.c */
 extern int cmd_check (struct where *w, char **args);
+/* cmd-copy.c */
+extern int cmd_copy (struct where *w, char **args);
 
 /* A size argument for volume NAME: a volume size (1 byte to
  * VOLUME_SIZE_MAX).  Returns 0 or -1 after one error line.

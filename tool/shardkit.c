@@ -33,10 +33,9 @@ const char *program_name = "shardkit";
 #define OPT_FORCE       4u
 #define OPT_JOBS        8u
 
-/* The commands.  Snapshots, clones, rollback, flatten and copy come
- * later as more rows (and cmd-*.c files): a row says how many
- * arguments follow WHERE, whether the first is a volume NAME (checked
- * here, before anything is opened), and which options it takes.
+/* The commands.  A row says how many arguments follow WHERE, whether
+ * the first is a volume NAME (checked here, before anything is
+ * opened), and which options it takes.
  */
 struct command {
   const char *name;
@@ -74,6 +73,9 @@ static const struct command commands[] = {
   { "flatten", "NAME", 1, 1, true, 0,
     "copy into NAME every chunk it reads from its snapshots, drop its base",
     cmd_flatten },
+  { "copy", "NAME DEST", 2, 2, true, OPT_JSON | OPT_JOBS,
+    "copy NAME with its snapshots to DEST (a directory or bucket)",
+    cmd_copy },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -85,7 +87,9 @@ usage (FILE *fp)
   fprintf (fp,
            "Usage: shardkit [OPTIONS] COMMAND WHERE [ARGS]\n"
            "\n"
-           "WHERE is a directory of volumes, or s3://BUCKET[/PREFIX].\n"
+           "WHERE is a directory of volumes, or s3://BUCKET[/PREFIX]; so is\n"
+           "copy's DEST (the --endpoint, --region and --profile given serve\n"
+           "both).\n"
            "\n"
            "Commands:\n");
   for (i = 0; i < NR_COMMANDS; ++i) {
@@ -102,7 +106,7 @@ usage (FILE *fp)
            "  -f, --force         allow resize to shrink (discarding data)\n"
            "  -j, --jobs=N        chunks worked on at once (default 4)\n"
            "  --json              machine-readable output (list, info, du, "
-           "check)\n"
+           "check, copy)\n"
            "  --progress, --no-progress  progress bar (default: on a "
            "terminal)\n"
            "  --endpoint=URL      S3 server (default: AWS in --region)\n"

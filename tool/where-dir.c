@@ -286,6 +286,11 @@ where_dir_open (const char *path, struct where *w)
     tool_error ("%s: %m", path);
     return -1;
   }
+  if (asprintf (&w->place, "dir:%s", p->path) == -1) {
+    w->place = NULL;
+    tool_error ("asprintf: %m");
+    return -1;
+  }
   return 0;
 }
 

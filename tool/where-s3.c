@@ -342,6 +342,15 @@ where_s3_open (const char *url, struct where *w)
     return -1;
   }
   cfg.bucket = p->bucket;
+  /* One namespace however the URL wrote the prefix ("vols", "vols/",
+   * "/vols").
+   */
+  if (asprintf (&w->place, "s3:%s/%s/%s", opts.endpoint ? opts.endpoint :
+                "aws", p->bucket, p->prefix) == -1) {
+    w->place = NULL;
+    tool_error ("asprintf: %m");
+    return -1;
+  }
 
   s3_http_global_init ();
   s3_xml_init ();

@@ -99,6 +99,11 @@ struct where_ops {
 struct where {
   const struct where_ops *ops;
   char *display;                /* as the user gave it, for messages */
+  /* What the namespace is, whatever way it was written ("dir:" and the
+   * real path; "s3:", the endpoint, the bucket and the prefix): two
+   * WHEREs with the same place are one namespace (copy).
+   */
+  char *place;
   void *priv;
 };
 
@@ -107,6 +112,17 @@ struct where {
  */
 extern int where_open (const char *spec, struct where *w);
 extern void where_close (struct where *w);
+
+/* Call FN for every volume of W with its metadata M, or with M NULL
+ * and WHY what is wrong when its metadata cannot be read (a volume
+ * whose metadata went meanwhile is left out).  Returns 0, -1 after an
+ * error, or what FN returned if not 0.
+ */
+typedef int (*where_volume_fn) (void *opaque, const char *name,
+                                const struct volume_meta *m,
+                                const char *why);
+extern int where_each_volume (struct where *w, where_volume_fn fn,
+                              void *opaque);
 
 extern int where_dir_open (const char *path, struct where *w);
 extern void where_dir_close (struct where *w);
