@@ -119,17 +119,6 @@ check_name_free (struct where *w, const char *name)
 }
 
 static int
-need_create_meta (struct where *w)
-{
-  if (w->ops->create_meta == NULL) {
-    tool_error ("snapshots and clones are not supported in a %s yet",
-                w->ops->kind);
-    return -1;
-  }
-  return 0;
-}
-
-static int
 check_new_name (const char *name)
 {
   const char *why;
@@ -181,7 +170,7 @@ cmd_snapshot (struct where *w, char **args)
   struct volume_meta sm, vm;
   int r = EXIT_ERROR;
 
-  if (check_new_name (snap) == -1 || need_create_meta (w) == -1)
+  if (check_new_name (snap) == -1)
     return EXIT_ERROR;
   if (strcmp (vol, snap) == 0) {
     tool_error ("a snapshot needs a name of its own, not '%s'", vol);
@@ -243,7 +232,7 @@ cmd_clone (struct where *w, char **args)
   struct volume_meta m, cm;
   int r;
 
-  if (check_new_name (name) == -1 || need_create_meta (w) == -1)
+  if (check_new_name (name) == -1)
     return EXIT_ERROR;
   r = w->ops->read_meta (w, snap, &m);
   if (r == 0)

@@ -146,6 +146,13 @@ s3w_create (struct where *w, const char *name, uint64_t size,
 }
 
 static int
+s3w_create_meta (struct where *w, const char *name,
+                 const struct volume_meta *m)
+{
+  return s3_volume_create_meta (priv (w)->client, priv (w)->prefix, name, m);
+}
+
+static int
 s3w_holder (struct where *w, const char *name, char *buf, size_t len)
 {
   return s3_lease_holder (priv (w)->client, priv (w)->prefix, name, buf, len);
@@ -176,8 +183,8 @@ s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
       return -1;
     }
   }
-  v = s3_volume_open (p->client, p->prefix, name, !write, NULL, parallel,
-                      &lease);
+  v = s3_volume_open (p->client, p->prefix, name, !write, false, NULL,
+                      parallel, &lease);
   if (v == NULL)
     return -1;
   tv->w = w;
@@ -187,7 +194,7 @@ s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
   tv->engine = v->engine;
   tv->ops = &s3_store_ops;
   tv->store = v;
-  tv->view = (struct chunk_store) { .ops = &s3_store_ops, .opaque = v };
+  tv->view = v->store;
   return 0;
 }
 
@@ -281,6 +288,7 @@ static const struct where_ops s3_ops = {
   .scan = s3w_scan,
   .read_meta = s3w_read_meta,
   .create = s3w_create,
+  .create_meta = s3w_create_meta,
   .holder = s3w_holder,
   .open = s3w_open,
   .rewrite_meta = s3w_rewrite_meta,

@@ -68,7 +68,7 @@ struct where_ops {
   int (*create) (struct where *w, const char *name, uint64_t size,
                  uint32_t chunk_size);
   /* Create NAME with metadata *M, atomically (errno EEXIST if the name
-   * is taken).  NULL where snapshots are not supported yet.
+   * is taken).
    */
   int (*create_meta) (struct where *w, const char *name,
                       const struct volume_meta *m);
