@@ -1,0 +1,162 @@
+"""The clone tests shared by both stores (test-sharded-file-clone-*
+and test-s3-object-clone-*): a seeded differential through a clone of
+a snapshot over 4 connections against `nbdkit memory` loaded with the
+snapshot's data plus the clone's writes; many clones of one snapshot
+served at once.  A Store says where volumes live: the plugin arguments
+that serve NAME, and the volume tool's WHERE (and keyword arguments)."""
+
+import hashlib
+import random
+
+from differential import (compare_image, new_stats, restart_and_compare,
+                          run_rounds, start_against_reference)
+from shardkit_test import Server, check
+from tool_test import ok
+
+KiB = 1024
+MiB = 1024 * KiB
+CONNS = 4
+
+
+class DirStore:
+    def __init__(self, d):
+        self.where, self.kw = d, {}
+
+    def args(self, name):
+        return ["sharded-file", "dir=" + self.where, "export=" + name]
+
+
+class BucketStore:
+    def __init__(self, s3, prefix):
+        self.s3, self.prefix = s3, prefix
+        self.where = "s3://%s/%s" % (s3.bucket, prefix)
+        self.kw = {"s3": s3}
+
+    def args(self, name):
+        return (["s3-object"] + self.s3.plugin_args(prefix=self.prefix) +
+                ["export=" + name])
+
+
+def tool(store, *a):
+    return ok(a[0], store.where, *a[1:], **store.kw)
+
+
+def read_image(store, name, size):
+    srv = Server(store.args(name), readonly=True)
+    h = srv.connect()
+    got = b"".join(h.pread(min(8 * MiB, size - o), o)
+                   for o in range(0, size, 8 * MiB))
+    h.shutdown()
+    srv.stop()
+    return got
+
+
+def fill_base(store, name, size, chunk, rng):
+    """Write every other chunk of NAME with random data, some of them
+    partly, and return the image."""
+    srv = Server(store.args(name))
+    h = srv.connect()
+    image = bytearray(size)
+    for n in range(0, (size + chunk - 1) // chunk, 2):
+        off = n * chunk
+        length = min(chunk, size - off)
+        if n % 6 == 4:
+            length = min(length, chunk // 3)
+        data = rng.randbytes(length)
+        h.pwrite(data, off)
+        image[off:off + length] = data
+    h.flush()
+    h.shutdown()
+    srv.stop()
+    return bytes(image)
+
+
+def differential(store, seed, rounds, chunk_arg, chunk, size, chain=False):
+    """A clone of a snapshot of a volume; with CHAIN, the clone of a
+    snapshot of a clone of it (two bases below the served volume)."""
+    rng = random.Random("%d-%d-%s" % (seed, chunk, chain))
+    tool(store, "create", "vol", str(size), "--chunk-size=" + chunk_arg)
+    image = fill_base(store, "vol", size, chunk, rng)
+    tool(store, "snapshot", "vol", "snap")
+    top = "c"
+    tool(store, "clone", "snap", top)
+    if chain:
+        # c writes a pattern of its own, is snapshotted, and cloned.
+        srv = Server(store.args("c"))
+        h = srv.connect()
+        img = bytearray(image)
+        for off in range(chunk // 2, size, 3 * chunk):
+            data = rng.randbytes(min(chunk, size - off))
+            h.pwrite(data, off)
+            img[off:off + len(data)] = data
+        h.trim(min(2 * chunk, size - chunk), chunk)
+        img[chunk:chunk + min(2 * chunk, size - chunk)] = \
+            bytes(min(2 * chunk, size - chunk))
+        h.flush()
+        h.shutdown()
+        srv.stop()
+        tool(store, "snapshot", "c", "csnap")
+        tool(store, "clone", "csnap", "cc")
+        image, top = bytes(img), "cc"
+
+    args = store.args(top)
+    sf, mem, sfh, memh = start_against_reference(args, size, CONNS)
+    for off in range(0, size, 8 * MiB):
+        memh.pwrite(image[off:off + 8 * MiB], off)
+    compare_image(sfh, memh, size, chunk)
+    stats = new_stats()
+    run_rounds(sfh, memh, size, chunk, rng, rounds, stats, sf.output)
+    compare_image(sfh, memh, size, chunk)
+    restart_and_compare(sf, sfh, mem, memh, args, size)
+    sf.stop()
+    mem.stop()
+
+    # The snapshots never saw the clone's writes.
+    check(read_image(store, "csnap" if chain else "snap", size) == image,
+          "the snapshot is unchanged by the clone's writes")
+    print("chunk size %d%s: %s" % (chunk, ", chain" if chain else "", stats),
+          flush=True)
+
+
+def many_clones(store, seed, n_clones, size=6 * MiB + 4321,
+                chunk=256 * KiB):
+    rng = random.Random("%d-many" % seed)
+    tool(store, "create", "vol", str(size), "--chunk-size=%d" % chunk)
+    image = fill_base(store, "vol", size, chunk, rng)
+    tool(store, "snapshot", "vol", "snap")
+    names = ["c%d" % i for i in range(n_clones)]
+    for name in names:
+        tool(store, "clone", "snap", name)
+    servers = [Server(store.args(name)) for name in names]
+    # The snapshot itself served alongside, read-only.
+    snap_srv = Server(store.args("snap"), readonly=True)
+    handles = [s.connect() for s in servers]
+    wants = []
+    for i, h in enumerate(handles):
+        want = bytearray(image)
+        for _ in range(20):
+            off = rng.randrange(size)
+            length = min(rng.randrange(1, 3 * chunk), size - off)
+            if rng.random() < 0.3:
+                h.trim(length, off) if rng.random() < 0.5 else \
+                    h.zero(length, off)
+                want[off:off + length] = bytes(length)
+            else:
+                data = bytes([0x30 + i]) * length
+                h.pwrite(data, off)
+                want[off:off + length] = data
+        wants.append(bytes(want))
+    for i, h in enumerate(handles):
+        h.flush()
+        check(h.pread(size, 0) == wants[i], "clone %s reads its own writes"
+              % names[i])
+    sh = snap_srv.connect()
+    check(sh.pread(size, 0) == image, "the snapshot is unchanged")
+    sh.shutdown()
+    snap_srv.stop()
+    for h, s in zip(handles, servers):
+        h.shutdown()
+        s.stop()
+    check(len(set(hashlib.sha256(w).digest() for w in wants)) == n_clones,
+          "each clone differs")
+    print("%d clones served at once: ok" % n_clones, flush=True)
