@@ -1,20 +1,21 @@
-"""The clone tests shared by both stores (test-sharded-file-clone-*
-and test-s3-object-clone-*): a seeded differential through a clone of
-a snapshot over 4 connections against `nbdkit memory` loaded with the
-snapshot's data plus the clone's writes; many clones of one snapshot
-served at once.  A Store says where volumes live: the plugin arguments
-that serve NAME, and the volume tool's WHERE (and keyword arguments)."""
+"""The snapshot and clone tests shared by both stores (directories and
+buckets): a seeded differential through a clone of a snapshot over 4
+connections against `nbdkit memory` loaded with the snapshot's data
+plus the clone's writes; many clones of one snapshot served at once;
+rollback, flatten and deleting snapshots with the volume tool.  A
+Store says where volumes live: the plugin arguments that serve NAME,
+and the volume tool's WHERE (and keyword arguments)."""
 
 import hashlib
+import json
 import random
 
 from differential import (compare_image, new_stats, restart_and_compare,
                           run_rounds, start_against_reference)
 from shardkit_test import Server, check
-from tool_test import ok
+from tool_test import MiB, ok, refused
 
 KiB = 1024
-MiB = 1024 * KiB
 CONNS = 4
 
 
@@ -160,3 +161,98 @@ def many_clones(store, seed, n_clones, size=6 * MiB + 4321,
     check(len(set(hashlib.sha256(w).digest() for w in wants)) == n_clones,
           "each clone differs")
     print("%d clones served at once: ok" % n_clones, flush=True)
+
+
+def write(store, name, ops):
+    """Apply OPS, ("w", offset, data) or ("t", offset, length), to NAME."""
+    srv = Server(store.args(name))
+    h = srv.connect()
+    for op, off, arg in ops:
+        if op == "w":
+            h.pwrite(arg, off)
+        else:
+            h.trim(arg, off)
+    h.flush()
+    h.shutdown()
+    srv.stop()
+
+
+def image(store, name, size=4 * MiB):
+    return read_image(store, name, size)
+
+
+def rollback_flatten(store, files):
+    """shardkit rollback and flatten, and deleting snapshots, on STORE;
+    FILES() names the files or objects there (without any prefix)."""
+    tool(store, "create", "vm", "4M", "--chunk-size=1M")
+    write(store, "vm", [("w", 0, b"a" * (2 * MiB)),
+                        ("w", 3 * MiB, b"z" * 4096)])
+    img0 = image(store, "vm")
+    tool(store, "snapshot", "vm", "s1")
+    write(store, "vm", [("w", 10, b"b" * 100), ("t", MiB, MiB),
+                        ("w", 2 * MiB, b"c" * 9)])
+    check(image(store, "vm") != img0, "vm changed")
+
+    # Figures: each chunk file counts once, for the volume that reads it
+    # as its own: s1 the 3 chunks of the frozen generation, vm the 3 of
+    # its new one (chunk 0 copied up, chunk 1 a whiteout, chunk 2), also
+    # when asked about one volume alone.
+    figures = {v["name"]: v
+               for v in json.loads(tool(store, "list", "--json").out)}
+    check(figures["s1"]["chunks"] == 3 and figures["vm"]["chunks"] == 3,
+          "list: s1 %d chunks, vm %d (want 3 and 3)"
+          % (figures["s1"]["chunks"], figures["vm"]["chunks"]))
+    for name in ("s1", "vm"):
+        one = json.loads(tool(store, "info", name, "--json").out)
+        check(one["chunks"] == 3 and
+              one["stored"] == figures[name]["stored"],
+              "info %s: %d chunks, %d stored (list says %d and %d)"
+              % (name, one["chunks"], one["stored"], figures[name]["chunks"],
+                 figures[name]["stored"]))
+    tool(store, "snapshot", "vm", "s2")
+    write(store, "vm", [("w", 0, b"d" * MiB)])
+    img_s2 = image(store, "s2")
+
+    refused("rollback", store.where, "vm", "s1", **store.kw,
+            want="latest snapshot 's2' only")
+    refused("rollback", store.where, "s1", "s2", **store.kw,
+            want="is a snapshot")
+    r = tool(store, "rollback", "vm", "s2")
+    check("1 chunk dropped" in r.out, "rollback output: %r" % r)
+    check(image(store, "vm") == img_s2,
+          "vm reads s2's data after the rollback")
+    check(not any(f.startswith("vm@2.") for f in files()),
+          "the dropped generation's chunks are gone: %s" % files())
+    check(image(store, "s1") == img0, "s1 untouched")
+    write(store, "vm", [("w", 5, b"e" * 5)])
+    check(image(store, "vm")[5:10] == b"eeeee", "vm writes after a rollback")
+
+    # A clone of s1, written, then flattened: it no longer needs s1.
+    tool(store, "clone", "s1", "c")
+    write(store, "c", [("w", 3 * MiB + 100, b"f" * 10), ("t", 0, 4096)])
+    img_c = image(store, "c")
+    r = tool(store, "flatten", "c")
+    check("no base" in r.out, "flatten output: %r" % r)
+    check(image(store, "c") == img_c,
+          "the clone reads the same after flatten")
+    j = tool(store, "info", "c", "--json").json()
+    check(j["base"] is None, "no base after flatten: %s" % j)
+    refused("flatten", store.where, "c", **store.kw,
+            want="has no base")
+    refused("flatten", store.where, "s1", **store.kw,
+            want="is a snapshot")
+
+    # vm flattened too: then s2, s1 can go (chunks and all), newest first.
+    tool(store, "flatten", "vm")
+    img_vm = image(store, "vm")
+    refused("delete", store.where, "s1", **store.kw,
+            want="s2 (base)")
+    tool(store, "delete", "s2")
+    tool(store, "delete", "s1")
+    left = sorted(f for f in files() if f.endswith(".chunk"))
+    check(all(f.startswith("c.") or f.startswith("vm@3.") for f in left),
+          "only the volumes' own chunks are left: %s" % left)
+    check(image(store, "c") == img_c and image(store, "vm") == img_vm,
+          "both read the same after the snapshots are gone")
+    tool(store, "check", "c")
+    tool(store, "check", "vm")

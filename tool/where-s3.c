@@ -117,17 +117,24 @@ s3w_scan (struct where *w, const char *only, where_scan_fn fn, void *opaque)
     .classify = scan_classify, .found = scan_found, .opaque = &ctx,
     .max_pages = 100000,
   };
-  CLEANUP_FREE char *base = NULL;
+  /* One volume: only the keys that start "PREFIX/NAME." and, for its
+   * chunks of later generations, "PREFIX/NAME@".
+   */
+  const char *const seps[] = { ".", "@" };
+  size_t i;
 
-  /* One volume: only the keys that start "PREFIX/NAME." */
-  if (asprintf (&base, "%s%s%s", p->prefix, only ? only : "",
-                only ? "." : "") == -1) {
-    base = NULL;
-    tool_error ("asprintf: %m");
-    return -1;
+  for (i = 0; i < (only ? 2 : 1); ++i) {
+    CLEANUP_FREE char *base = NULL;
+
+    if (asprintf (&base, "%s%s%s", p->prefix, only ? only : "",
+                  only ? seps[i] : "") == -1) {
+      base = NULL;
+      tool_error ("asprintf: %m");
+      return -1;
+    }
+    if (s3_list_keys (p->client, base, &l) == -1)
+      return ctx.r ? ctx.r : -1;
   }
-  if (s3_list_keys (p->client, base, &l) == -1)
-    return ctx.r ? ctx.r : -1;
   return 0;
 }
 
