@@ -25,6 +25,16 @@
 #include "overlay-store.h"
 #include "volume-meta.h"
 
+/* How a store opens a volume (file_volume_open, s3_volume_open). */
+/* A server, not the volume tool: a snapshot is opened read-only (its
+ * lock shared) however it is asked for.
+ */
+#define VOLUME_OPEN_SERVE       1
+/* Only the volume's own chunks, its bases not opened: the volume tool
+ * deletes a volume whose chain is broken (a base deleted by hand).
+ */
+#define VOLUME_OPEN_OWN_CHUNKS  2
+
 struct volume_chain {
   const char *names[OVERLAY_MAX_DEPTH + 2];     /* top first; borrowed */
   unsigned depth;

@@ -180,7 +180,7 @@ cmd_snapshot (struct where *w, char **args)
   if (check_name_free (w, snap) == -1)
     return EXIT_ERROR;
   /* Read-write: the lock, and the whole chain checked. */
-  if (w->ops->open (w, vol, true, 1, &tv) == -1)
+  if (w->ops->open (w, vol, TOOL_OPEN_WRITE, 1, &tv) == -1)
     return EXIT_ERROR;
   vm = tv.meta;
   if (vm.read_only) {
@@ -249,7 +249,7 @@ cmd_clone (struct where *w, char **args)
   /* Opened (read-only) to check its chain before anything depends on
    * it.
    */
-  if (w->ops->open (w, snap, false, 1, &tv) == -1)
+  if (w->ops->open (w, snap, TOOL_OPEN_READ, 1, &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
   w->ops->close (&tv);
@@ -289,7 +289,7 @@ cmd_rollback (struct where *w, char **args)
 
   if (check_new_name (snap) == -1)
     return EXIT_ERROR;
-  if (w->ops->open (w, vol, true, 1, &tv) == -1)
+  if (w->ops->open (w, vol, TOOL_OPEN_WRITE, 1, &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
   if (m.read_only) {
@@ -348,7 +348,7 @@ cmd_flatten (struct where *w, char **args)
   uint64_t n, nr, copied = 0;
   int r = EXIT_ERROR;
 
-  if (w->ops->open (w, vol, true, 1, &tv) == -1)
+  if (w->ops->open (w, vol, TOOL_OPEN_WRITE, 1, &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
   if (m.read_only || !m.base[0]) {

@@ -166,9 +166,10 @@ s3w_holder (struct where *w, const char *name, char *buf, size_t len)
 }
 
 static int
-s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
+s3w_open (struct where *w, const char *name, unsigned how, unsigned parallel,
           struct tool_volume *tv)
 {
+  const bool write = how & TOOL_OPEN_WRITE;
   struct s3_priv *p = priv (w);
   /* lease-wait=0: the tool refuses a volume in use, it does not wait. */
   const struct s3_lease_config lease = { S3_LEASE_TIME_DEFAULT, 0 };
@@ -190,8 +191,9 @@ s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
       return -1;
     }
   }
-  v = s3_volume_open (p->client, p->prefix, name, !write, false, NULL,
-                      parallel, &lease);
+  v = s3_volume_open (p->client, p->prefix, name, !write,
+                      how & TOOL_OPEN_OWN_CHUNKS ? VOLUME_OPEN_OWN_CHUNKS : 0,
+                      NULL, parallel, &lease);
   if (v == NULL)
     return -1;
   tv->w = w;

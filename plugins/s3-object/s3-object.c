@@ -326,8 +326,8 @@ bucket_prepare (const char *name, const struct volume_create *create)
   r = s3_volume_prepare (c, prefix, name, create, &m);
   /* A broken chain of bases, too: open it read-only once. */
   if (r == 0 && m.base[0]) {
-    struct s3_volume *v = s3_volume_open (c, prefix, name, true, true, NULL,
-                                          1, NULL);
+    struct s3_volume *v = s3_volume_open (c, prefix, name, true,
+                                          VOLUME_OPEN_SERVE, NULL, 1, NULL);
     if (v == NULL)
       r = -1;
     s3_volume_close (v);
@@ -340,8 +340,8 @@ static void *
 bucket_open (const char *name, bool readonly,
              const struct volume_create *create)
 {
-  return s3_volume_open (client, prefix, name, readonly, true, create,
-                         cfg.connections, &lease_cfg);
+  return s3_volume_open (client, prefix, name, readonly, VOLUME_OPEN_SERVE,
+                         create, cfg.connections, &lease_cfg);
 }
 
 static bool

@@ -556,7 +556,7 @@ describe (struct s3_client *c, const char *prefix, char *buf, size_t len)
 
 static struct s3_volume *open_layer (struct s3_client *c, const char *prefix,
                                      const char *name, bool readonly,
-                                     bool serve,
+                                     unsigned flags,
                                      const struct volume_create *create,
                                      const struct s3_lease_config *lease,
                                      struct volume_chain *chain);
@@ -571,8 +571,8 @@ open_base (struct s3_volume *v, struct volume_chain *chain)
   describe (v->client, v->prefix, where, sizeof where);
   if (volume_chain_push (chain, where, v->name, m->base) == -1)
     return -1;
-  v->base = open_layer (v->client, v->prefix, m->base, true, true, NULL,
-                        NULL, chain);
+  v->base = open_layer (v->client, v->prefix, m->base, true,
+                        VOLUME_OPEN_SERVE, NULL, NULL, chain);
   if (v->base == NULL ||
       volume_chain_check_base (chain, where, v->name, m,
                                &v->base->meta) == -1)
@@ -587,7 +587,8 @@ open_base (struct s3_volume *v, struct volume_chain *chain)
 
 static struct s3_volume *
 open_layer (struct s3_client *c, const char *prefix, const char *name,
-            bool readonly, bool serve, const struct volume_create *create,
+            bool readonly, unsigned flags,
+            const struct volume_create *create,
             const struct s3_lease_config *lease, struct volume_chain *chain)
 {
   struct s3_volume *v;
@@ -625,7 +626,7 @@ open_layer (struct s3_client *c, const char *prefix, const char *name,
                               &v->meta) == -1)
     goto err;
   /* A server serves a snapshot read-only, however it is asked to. */
-  if (v->meta.read_only && serve)
+  if (v->meta.read_only && (flags & VOLUME_OPEN_SERVE))
     readonly = true;
   v->readonly = readonly;
   /* One writer per volume: hold the lease before the chunks are listed,
@@ -649,7 +650,8 @@ open_layer (struct s3_client *c, const char *prefix, const char *name,
     volume_chunk_stem (name, v->meta.generation, v->stem, sizeof v->stem);
   v->sub_block = s3_sub_block_size (v->meta.chunk_size);
   v->store = (struct chunk_store) { .ops = &s3_store_ops, .opaque = v };
-  if (v->meta.base[0] && open_base (v, chain) == -1)
+  if (v->meta.base[0] && !(flags & VOLUME_OPEN_OWN_CHUNKS) &&
+      open_base (v, chain) == -1)
     goto err;
   return v;
 
@@ -660,14 +662,15 @@ open_layer (struct s3_client *c, const char *prefix, const char *name,
 
 struct s3_volume *
 s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
-                bool readonly, bool serve, const struct volume_create *create,
+                bool readonly, unsigned flags,
+                const struct volume_create *create,
                 unsigned parallel, const struct s3_lease_config *lease)
 {
   struct volume_chain chain;
   struct s3_volume *v;
 
   volume_chain_start (&chain, name);
-  v = open_layer (c, prefix, name, readonly, serve, create, lease, &chain);
+  v = open_layer (c, prefix, name, readonly, flags, create, lease, &chain);
   if (v == NULL)
     return NULL;
   v->engine = chunk_engine_new (name, v->store.ops, v->store.opaque,

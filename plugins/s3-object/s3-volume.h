@@ -10,6 +10,7 @@
 
 #include "chunk-engine.h"
 #include "s3-http.h"
+#include "volume-chain.h"
 #include "volume-layer.h"
 #include "volume-meta.h"
 #include "volume-name.h"
@@ -78,14 +79,15 @@ extern int s3_volume_create_meta (struct s3_client *c, const char *prefix,
  * A volume with base= opens its chain of bases read-only and reads
  * through them; a broken chain is refused with one line (see
  * volume-chain.h).  A snapshot (read-only=1) is never written: with
- * SERVE (a server, not the volume tool, which takes a snapshot's
- * lease to delete it) it is opened read-only whatever READONLY says.
+ * FLAGS VOLUME_OPEN_SERVE (a server, not the volume tool, which takes a
+ * snapshot's lease to delete it) it is opened read-only whatever
+ * READONLY says.  With VOLUME_OPEN_OWN_CHUNKS the bases are not opened.
  * Returns NULL after nbdkit_error.
  */
 struct s3_lease_config;
 extern struct s3_volume *s3_volume_open (struct s3_client *c,
                                          const char *prefix, const char *name,
-                                         bool readonly, bool serve,
+                                         bool readonly, unsigned flags,
                                          const struct volume_create *create,
                                          unsigned parallel,
                                          const struct s3_lease_config *lease);

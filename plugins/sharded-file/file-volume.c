@@ -286,7 +286,7 @@ file_volume_remove_meta (struct file_volume *v)
 
 static struct file_volume *open_layer (int dirfd, const char *dirname,
                                        const char *name, bool readonly,
-                                       bool serve,
+                                       unsigned flags,
                                        const struct volume_create *create,
                                        size_t max_open_files,
                                        struct volume_chain *chain);
@@ -336,7 +336,7 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
     struct file_volume *v;
 
     volume_chain_start (&chain, name);
-    v = open_layer (dirfd, dirname, name, true, true,
+    v = open_layer (dirfd, dirname, name, true, VOLUME_OPEN_SERVE,
                                         NULL, 1, &chain);
     if (v == NULL)
       return -1;
@@ -355,8 +355,8 @@ open_base (struct file_volume *v, size_t max_open_files,
 
   if (volume_chain_push (chain, v->dirname, v->name, m->base) == -1)
     return -1;
-  v->base = open_layer (v->dirfd, v->dirname, m->base, true, true, NULL,
-                        max_open_files, chain);
+  v->base = open_layer (v->dirfd, v->dirname, m->base, true,
+                        VOLUME_OPEN_SERVE, NULL, max_open_files, chain);
   if (v->base == NULL ||
       volume_chain_check_base (chain, v->dirname, v->name, m,
                                &v->base->meta) == -1)
@@ -398,7 +398,7 @@ check_still_current (struct file_volume *v)
 
 static struct file_volume *
 open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
-            bool serve, const struct volume_create *create,
+            unsigned flags, const struct volume_create *create,
             size_t max_open_files, struct volume_chain *chain)
 {
   struct file_volume *v;
@@ -445,7 +445,7 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
   if (v->meta_fd == -1 ||
       parse_meta_fd (v->meta_fd, dirname, name, &v->meta) == -1)
     goto err;
-  if (v->meta.read_only && serve)
+  if (v->meta.read_only && (flags & VOLUME_OPEN_SERVE))
     readonly = true;
   if (lock_meta (v->meta_fd, dirname, name, readonly ? LOCK_SH : LOCK_EX) == -1 ||
       check_still_current (v) == -1 ||
@@ -469,7 +469,8 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
     goto err;
   }
   v->store = (struct chunk_store) { .ops = &file_store_ops, .opaque = v };
-  if (v->meta.base[0] && open_base (v, max_open_files, chain) == -1)
+  if (v->meta.base[0] && !(flags & VOLUME_OPEN_OWN_CHUNKS) &&
+      open_base (v, max_open_files, chain) == -1)
     goto err;
   return v;
 
@@ -480,14 +481,14 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
 
 struct file_volume *
 file_volume_open (int dirfd, const char *dirname, const char *name,
-                  bool readonly, bool serve,
+                  bool readonly, unsigned flags,
                   const struct volume_create *create, size_t max_open_files)
 {
   struct volume_chain chain;
   struct file_volume *v;
 
   volume_chain_start (&chain, name);
-  v = open_layer (dirfd, dirname, name, readonly, serve, create,
+  v = open_layer (dirfd, dirname, name, readonly, flags, create,
                   max_open_files, &chain);
   if (v == NULL)
     return NULL;
