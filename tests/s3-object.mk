@@ -16,7 +16,8 @@ S3_OBJECT_TESTS = \
 	test-s3-object-http.py \
 	test-s3-object-tls.py \
 	test-s3-object-lease.py \
-	test-s3-object-snapshot-refused.py
+	test-s3-object-snapshot-portable.py \
+	test-s3-object-clone-differential.py
 TESTS += $(S3_OBJECT_TESTS)
 # Through tests/s3_fault_proxy.py: S3 answers that lie or misbehave.
 S3_OBJECT_FAULT_TESTS = \

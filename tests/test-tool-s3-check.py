@@ -5,7 +5,8 @@ fails its per-sub-block CRC32C and is named, exit 1; an object synced
 in by another tool (no CRC metadata, plain-MD5 ETag) passes when intact
 and is named when damaged at rest; an object cut short at rest is
 named; a chunk object past the end and a .meta damaged at rest are
-problems found (exit 1)."""
+problems found (exit 1); a clone's own chunk damaged at rest is named
+with its key, its snapshot still clean."""
 
 from s3_server import S3rver, need_s3_object_plugin
 from shardkit_test import Server, check
@@ -65,3 +66,30 @@ s3.corrupt("p/m.meta", offset=60)
 r = run("check", W, "m", s3=s3)
 check(r.rc == 1 and "corrupt volume metadata" in r.out,
       "corrupt metadata: %r" % r)
+
+# A clone: a chunk it wrote itself (copied up from the snapshot, then
+# changed) corrupted at rest is named by check on the clone, with its
+# own key; the snapshot it reads through stays clean.
+ok("create", W, "base", "4M", "--chunk-size=1M", s3=s3)
+srv = Server(["s3-object"] + s3.plugin_args(prefix="p") + ["export=base"])
+h = srv.connect()
+h.pwrite(b"b" * (3 * CS), 0)
+h.flush()
+h.shutdown()
+srv.stop()
+ok("snapshot", W, "base", "bs", s3=s3)
+ok("clone", W, "bs", "cl", s3=s3)
+srv = Server(["s3-object"] + s3.plugin_args(prefix="p") + ["export=cl"])
+h = srv.connect()
+h.pwrite(b"c" * 4096, 2 * CS + 100)
+h.flush()
+h.shutdown()
+srv.stop()
+check(ok("check", W, "cl", "--json", s3=s3).json()["ok"], "clean clone")
+s3.corrupt("p/cl.2.chunk", offset=70000)
+r = run("check", W, "cl", s3=s3)
+bad = [l for l in r.out.splitlines() if l.startswith("cl: chunk ")]
+check(r.rc == 1 and len(bad) == 1 and bad[0].startswith("cl: chunk 2:")
+      and "p/cl.2.chunk" in bad[0], "the clone's chunk named: %r" % r)
+check(ok("check", W, "bs", "--json", s3=s3).json()["ok"],
+      "the snapshot is clean")

@@ -3,12 +3,14 @@ chains: each mistake gives exactly one line on stderr, nothing on
 stdout, exit status 2, and leaves the directory as it was: unknown
 volume or snapshot, a name already taken, cloning a volume that is not
 a snapshot, snapshotting a snapshot, deleting a volume that others name
-as base or data (they are named), resizing a volume in a chain, a
-snapshot of a volume served read-write (the holder is named).  Chains
+as base or data (they are named), resizing a snapshot or a volume that
+reads through to a base (once flattened, it resizes), a snapshot of a
+volume served read-write (the holder is named).  Chains
 edited by hand: a cycle, a missing base, a base whose uuid is not the
 one its clone was made from; the tool and the plugin refuse each with
 one line; so is a chain of more than 16 bases, and metadata of a newer
-format version (named as such, not as damage)."""
+format version (named as such, not as damage).  A clone whose base was
+removed by hand is refused by check but can be deleted."""
 
 import os
 
@@ -43,8 +45,9 @@ cases = [
     (("clone", d, "s1", ".x"), "must not start with '.'"),
     (("delete", d, "s1"), "needed by"),
     (("delete", d, "vm"), "needed by s1 (data)"),
-    (("resize", d, "c1", "8M"), "not supported"),
-    (("resize", d, "vm", "8M"), "not supported"),
+    (("resize", d, "c1", "8M"), "reads through to a base"),
+    (("resize", d, "vm", "8M"), "flatten it first"),
+    (("resize", d, "s1", "8M"), "is a snapshot"),
 ]
 for args, want in cases:
     refused(*args, want=want)
@@ -130,4 +133,26 @@ check("version 3 is not supported" in r.err, "names the version: %r" % r)
 check(fingerprint(d) == before, "nothing changed")
 out = start_fails(["sharded-file", "dir=" + d, "export=l0"])
 check("more than 16 bases" in out, "nbdkit refuses a long chain: %s" % out)
+
+# A volume whose chain is broken cannot be served, but it can be
+# deleted (its own chunks and metadata; the rest stays).
+os.unlink(os.path.join(d, "future.meta"))
+ok("clone", d, "s1", "c2")
+srv = Server(["sharded-file", "dir=" + d, "export=c2"])
+h = srv.connect()
+h.pwrite(b"2" * 4096, 0)
+h.flush()
+h.shutdown()
+srv.stop()
+os.rename(os.path.join(d, "s1.meta"), os.path.join(d, "s1.away"))
+refused("check", d, "c2", want="missing link")
+r = ok("delete", d, "c2")
+check("1 chunk removed" in r.out, "the broken clone's chunk went: %r" % r)
+check(not any(f.startswith("c2.") for f in os.listdir(d)),
+      "nothing of c2 is left: %s" % os.listdir(d))
+os.rename(os.path.join(d, "s1.away"), os.path.join(d, "s1.meta"))
+# Flattened, a volume is resized like any other.
+ok("flatten", d, "c1")
+ok("resize", d, "c1", "8M")
+check(ok("info", d, "c1", "--json").json()["size"] == 8 * MiB, "resized")
 print("ok")

@@ -14,6 +14,7 @@ EXTRA_DIST += $(TOOL_TESTS) tool_test.py
 TOOL_S3_TESTS = \
 	test-tool-s3-basic.py \
 	test-tool-s3-check.py \
+	test-tool-s3-snapshot.py \
 	test-tool-copy.py
 TESTS += $(TOOL_S3_TESTS)
 EXTRA_DIST += $(TOOL_S3_TESTS)

@@ -154,7 +154,7 @@ cmd_check (struct where *w, char **args)
     return EXIT_ERROR;
   }
   if (r == 1)
-    r = w->ops->open (w, name, false, jobs, &tv);
+    r = w->ops->open (w, name, TOOL_OPEN_READ, jobs, &tv);
   saved = errno;
   snprintf (fatal, sizeof fatal, "%s", error_capture_end ());
   errno = saved;

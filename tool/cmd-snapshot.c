@@ -92,17 +92,6 @@ check_name_free (struct where *w, const char *name)
 }
 
 static int
-need_create_meta (struct where *w)
-{
-  if (w->ops->create_meta == NULL) {
-    tool_error ("snapshots and clones are not supported in a %s yet",
-                w->ops->kind);
-    return -1;
-  }
-  return 0;
-}
-
-static int
 check_new_name (const char *name)
 {
   const char *why;
@@ -154,7 +143,7 @@ cmd_snapshot (struct where *w, char **args)
   struct volume_meta sm, vm;
   int r = EXIT_ERROR;
 
-  if (check_new_name (snap) == -1 || need_create_meta (w) == -1)
+  if (check_new_name (snap) == -1)
     return EXIT_ERROR;
   if (strcmp (vol, snap) == 0) {
     tool_error ("a snapshot needs a name of its own, not '%s'", vol);
@@ -164,7 +153,7 @@ cmd_snapshot (struct where *w, char **args)
   if (check_name_free (w, snap) == -1)
     return EXIT_ERROR;
   /* Read-write: the lock, and the whole chain checked. */
-  if (w->ops->open (w, vol, true, 1, &tv) == -1)
+  if (w->ops->open (w, vol, TOOL_OPEN_WRITE, 1, &tv) == -1)
     return EXIT_ERROR;
   vm = tv.meta;
   if (vm.read_only) {
@@ -216,7 +205,7 @@ cmd_clone (struct where *w, char **args)
   struct volume_meta m, cm;
   int r;
 
-  if (check_new_name (name) == -1 || need_create_meta (w) == -1)
+  if (check_new_name (name) == -1)
     return EXIT_ERROR;
   r = w->ops->read_meta (w, snap, &m);
   if (r == 0)
@@ -233,7 +222,7 @@ cmd_clone (struct where *w, char **args)
   /* Opened (read-only) to check its chain before anything depends on
    * it.
    */
-  if (w->ops->open (w, snap, false, 1, &tv) == -1)
+  if (w->ops->open (w, snap, TOOL_OPEN_READ, 1, &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
   w->ops->close (&tv);
@@ -273,7 +262,7 @@ cmd_rollback (struct where *w, char **args)
 
   if (check_new_name (snap) == -1)
     return EXIT_ERROR;
-  if (w->ops->open (w, vol, true, 1, &tv) == -1)
+  if (w->ops->open (w, vol, TOOL_OPEN_WRITE, 1, &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
   if (m.read_only) {
@@ -332,7 +321,7 @@ cmd_flatten (struct where *w, char **args)
   uint64_t n, nr, copied = 0;
   int r = EXIT_ERROR;
 
-  if (w->ops->open (w, vol, true, 1, &tv) == -1)
+  if (w->ops->open (w, vol, TOOL_OPEN_WRITE, 1, &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
   if (m.read_only || !m.base[0]) {

@@ -152,7 +152,11 @@ cmd_delete (struct where *w, char **args)
   bool keep_chunks = false;
   int r = EXIT_ERROR;
 
-  if (w->ops->open (w, args[0], true, opts.jobs, &tv) == -1)
+  /* Its own chunks only: a volume whose chain is broken (a base
+   * deleted by hand) can no longer be served, but it can be deleted.
+   */
+  if (w->ops->open (w, args[0], TOOL_OPEN_WRITE | TOOL_OPEN_OWN_CHUNKS,
+                    opts.jobs, &tv) == -1)
     return EXIT_ERROR;
   if (check_no_dependents (&tv) == -1)
     goto out;
@@ -262,12 +266,18 @@ cmd_resize (struct where *w, char **args)
 
   if (volume_size_arg (args[1], &size) == -1)
     return EXIT_ERROR;
-  if (w->ops->open (w, args[0], true, opts.jobs, &tv) == -1)
+  if (w->ops->open (w, args[0], TOOL_OPEN_WRITE, opts.jobs, &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
-  if (volume_meta_is_layered (&m)) {
-    tool_error ("volume '%s' has a base or is a snapshot: resizing it is "
-                "not supported", tv.name);
+  /* A snapshot is frozen, and a volume reading through to a base has
+   * the base's size (the chain is checked for it).  A volume that no
+   * longer has a base (flattened) is resized like any other: its own
+   * chunks, of whatever generation, are all it has.
+   */
+  if (m.read_only || m.base[0]) {
+    tool_error ("volume '%s' %s: it cannot be resized%s", tv.name,
+                m.read_only ? "is a snapshot" : "reads through to a base",
+                m.read_only ? "" : " (flatten it first)");
     goto out;
   }
   old = m.size;

@@ -181,9 +181,10 @@ dir_holder (struct where *w, const char *name, char *buf, size_t len)
 }
 
 static int
-dir_open (struct where *w, const char *name, bool write, unsigned parallel,
+dir_open (struct where *w, const char *name, unsigned how, unsigned parallel,
           struct tool_volume *tv)
 {
+  const bool write = how & TOOL_OPEN_WRITE;
   struct dir_priv *p = priv (w);
   struct file_volume *v;
   char holder[512];
@@ -201,7 +202,9 @@ dir_open (struct where *w, const char *name, bool write, unsigned parallel,
     }
   }
   /* A local store gains nothing from the engine's parallel path. */
-  v = file_volume_open (p->fd, p->path, name, !write, false, NULL,
+  v = file_volume_open (p->fd, p->path, name, !write,
+                        how & TOOL_OPEN_OWN_CHUNKS ?
+                        VOLUME_OPEN_OWN_CHUNKS : 0, NULL,
                         TOOL_MAX_OPEN_FILES);
   if (v == NULL)
     return -1;

@@ -117,17 +117,24 @@ s3w_scan (struct where *w, const char *only, where_scan_fn fn, void *opaque)
     .classify = scan_classify, .found = scan_found, .opaque = &ctx,
     .max_pages = 100000,
   };
-  CLEANUP_FREE char *base = NULL;
+  /* One volume: only the keys that start "PREFIX/NAME." and, for its
+   * chunks of later generations, "PREFIX/NAME@".
+   */
+  const char *const seps[] = { ".", "@" };
+  size_t i;
 
-  /* One volume: only the keys that start "PREFIX/NAME." */
-  if (asprintf (&base, "%s%s%s", p->prefix, only ? only : "",
-                only ? "." : "") == -1) {
-    base = NULL;
-    tool_error ("asprintf: %m");
-    return -1;
+  for (i = 0; i < (only ? 2 : 1); ++i) {
+    CLEANUP_FREE char *base = NULL;
+
+    if (asprintf (&base, "%s%s%s", p->prefix, only ? only : "",
+                  only ? seps[i] : "") == -1) {
+      base = NULL;
+      tool_error ("asprintf: %m");
+      return -1;
+    }
+    if (s3_list_keys (p->client, base, &l) == -1)
+      return ctx.r ? ctx.r : -1;
   }
-  if (s3_list_keys (p->client, base, &l) == -1)
-    return ctx.r ? ctx.r : -1;
   return 0;
 }
 
@@ -146,15 +153,23 @@ s3w_create (struct where *w, const char *name, uint64_t size,
 }
 
 static int
+s3w_create_meta (struct where *w, const char *name,
+                 const struct volume_meta *m)
+{
+  return s3_volume_create_meta (priv (w)->client, priv (w)->prefix, name, m);
+}
+
+static int
 s3w_holder (struct where *w, const char *name, char *buf, size_t len)
 {
   return s3_lease_holder (priv (w)->client, priv (w)->prefix, name, buf, len);
 }
 
 static int
-s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
+s3w_open (struct where *w, const char *name, unsigned how, unsigned parallel,
           struct tool_volume *tv)
 {
+  const bool write = how & TOOL_OPEN_WRITE;
   struct s3_priv *p = priv (w);
   /* lease-wait=0: the tool refuses a volume in use, it does not wait. */
   const struct s3_lease_config lease = { S3_LEASE_TIME_DEFAULT, 0 };
@@ -176,8 +191,9 @@ s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
       return -1;
     }
   }
-  v = s3_volume_open (p->client, p->prefix, name, !write, NULL, parallel,
-                      &lease);
+  v = s3_volume_open (p->client, p->prefix, name, !write,
+                      how & TOOL_OPEN_OWN_CHUNKS ? VOLUME_OPEN_OWN_CHUNKS : 0,
+                      NULL, parallel, &lease);
   if (v == NULL)
     return -1;
   tv->w = w;
@@ -187,7 +203,7 @@ s3w_open (struct where *w, const char *name, bool write, unsigned parallel,
   tv->engine = v->engine;
   tv->ops = &s3_store_ops;
   tv->store = v;
-  tv->view = (struct chunk_store) { .ops = &s3_store_ops, .opaque = v };
+  tv->view = v->store;
   return 0;
 }
 
@@ -281,6 +297,7 @@ static const struct where_ops s3_ops = {
   .scan = s3w_scan,
   .read_meta = s3w_read_meta,
   .create = s3w_create,
+  .create_meta = s3w_create_meta,
   .holder = s3w_holder,
   .open = s3w_open,
   .rewrite_meta = s3w_rewrite_meta,

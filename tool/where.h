@@ -50,6 +50,16 @@ struct tool_volume {
   bool removed;                 /* its metadata is gone (delete) */
 };
 
+/* How where_ops.open opens a volume (false and true are READ and
+ * WRITE).
+ */
+#define TOOL_OPEN_READ        0
+#define TOOL_OPEN_WRITE       1
+/* Its own chunks only, its chain of bases not opened (view is then
+ * its own store): delete, which must work on a broken chain too.
+ */
+#define TOOL_OPEN_OWN_CHUNKS  2
+
 struct where_ops {
   const char *kind;             /* "directory", "bucket" */
   /* Call FN for every file or object that some volume owns (ONLY not
@@ -68,7 +78,7 @@ struct where_ops {
   int (*create) (struct where *w, const char *name, uint64_t size,
                  uint32_t chunk_size);
   /* Create NAME with metadata *M, atomically (errno EEXIST if the name
-   * is taken).  NULL where snapshots are not supported yet.
+   * is taken).
    */
   int (*create_meta) (struct where *w, const char *name,
                       const struct volume_meta *m);
@@ -76,12 +86,13 @@ struct where_ops {
    * an error.
    */
   int (*holder) (struct where *w, const char *name, char *buf, size_t len);
-  /* Open NAME as the plugins do: read-write (WRITE) takes the volume's
-   * lock or lease exclusively and fails with one error naming the
-   * holder if another process has it.  PARALLEL: chunk requests in
-   * flight at once.  Returns 0 or -1 after an error.
+  /* Open NAME as the plugins do.  HOW is TOOL_OPEN_READ or
+   * TOOL_OPEN_WRITE, perhaps with TOOL_OPEN_OWN_CHUNKS.  Read-write
+   * takes the volume's lock or lease exclusively and fails with one
+   * error naming the holder if another process has it.  PARALLEL:
+   * chunk requests in flight at once.  Returns 0 or -1 after an error.
    */
-  int (*open) (struct where *w, const char *name, bool write,
+  int (*open) (struct where *w, const char *name, unsigned how,
                unsigned parallel, struct tool_volume *tv);
   /* Replace the metadata of TV (open read-write) by *M. */
   int (*rewrite_meta) (struct tool_volume *tv, const struct volume_meta *m);

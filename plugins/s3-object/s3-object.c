@@ -324,6 +324,14 @@ bucket_prepare (const char *name, const struct volume_create *create)
   if (c == NULL)
     return -1;
   r = s3_volume_prepare (c, prefix, name, create, &m);
+  /* A broken chain of bases, too: open it read-only once. */
+  if (r == 0 && m.base[0]) {
+    struct s3_volume *v = s3_volume_open (c, prefix, name, true,
+                                          VOLUME_OPEN_SERVE, NULL, 1, NULL);
+    if (v == NULL)
+      r = -1;
+    s3_volume_close (v);
+  }
   s3_client_free (c);
   return r;
 }
@@ -332,8 +340,15 @@ static void *
 bucket_open (const char *name, bool readonly,
              const struct volume_create *create)
 {
-  return s3_volume_open (client, prefix, name, readonly, create,
-                         cfg.connections, &lease_cfg);
+  return s3_volume_open (client, prefix, name, readonly, VOLUME_OPEN_SERVE,
+                         create, cfg.connections, &lease_cfg);
+}
+
+static bool
+bucket_read_only (void *vol)
+{
+  struct s3_volume *v = vol;
+  return v->meta.read_only;
 }
 
 static struct chunk_engine *
@@ -357,6 +372,7 @@ static const struct volume_ops bucket_ops = {
   .prepare = bucket_prepare,
   .open = bucket_open,
   .engine = bucket_engine,
+  .read_only = bucket_read_only,
   .close = bucket_close,
   .list_exports = bucket_list_exports,
 };

@@ -277,15 +277,29 @@ s3_store_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
     if (attempt >= S3_LIST_FETCHES)
       break;
     nbdkit_debug ("s3: %s/%s%s.%" PRIu64 ".chunk: %s: fetching it again",
-                  s3_client_bucket (v->client), v->prefix, v->name, n,
+                  s3_client_bucket (v->client), v->prefix, v->stem, n,
                   check_failure);
   }
   nbdkit_error ("s3: %s/%s%s.%" PRIu64 ".chunk: integrity check failed: %s "
                 "(in %u answers in a row; not served)",
-                s3_client_bucket (v->client), v->prefix, v->name, n,
+                s3_client_bucket (v->client), v->prefix, v->stem, n,
                 check_failure, attempt);
   errno = EIO;
   return -1;
+}
+
+/* Nothing changes the volume unless it is open read-write (a snapshot
+ * or a base never is) and its lease is certainly ours.
+ */
+static int
+may_change (struct s3_volume *v)
+{
+  if (v->readonly) {
+    nbdkit_error ("s3: volume %s is read-only", v->name);
+    errno = EROFS;
+    return -1;
+  }
+  return v->lease ? s3_lease_check (v->lease) : 0;
 }
 
 static int
@@ -310,14 +324,16 @@ s3_store_write (void *store, uint64_t n, const void *buf, uint32_t len,
    */
   const bool want_md5 = !s3_client_signs (v->client);
 
-  /* Nothing changes the volume unless its lease is certainly ours. */
-  if (v->lease && s3_lease_check (v->lease) == -1)
+  if (may_change (v) == -1)
     return -1;
   if (key == NULL) {
     nbdkit_error ("asprintf: %m");
     return -1;
   }
-  if (off != 0 || len != chunk_span (v, n)) {
+  /* Whole chunks only, or a whiteout (a layered volume's zero-length
+   * chunk that hides its base's: see overlay-store.h).
+   */
+  if (off != 0 || (len != chunk_span (v, n) && len != 0)) {
     nbdkit_error ("s3: internal error: partial chunk write");
     errno = EINVAL;
     return -1;
@@ -384,8 +400,7 @@ s3_store_remove (void *store, const uint64_t *ns, size_t count, bool fua)
   const char *why;
   int ret = -1;
 
-  /* Nothing changes the volume unless its lease is certainly ours. */
-  if (v->lease && s3_lease_check (v->lease) == -1)
+  if (may_change (v) == -1)
     return -1;
   if (count == 0)
     return 0;
@@ -533,7 +548,7 @@ s3_store_list (void *store, void (*found) (void *opaque, uint64_t n),
   uint64_t nr_chunks = (v->meta.size + v->meta.chunk_size - 1) /
     v->meta.chunk_size;
 
-  if (asprintf (&base, "%s%s.", v->prefix, v->name) == -1) {
+  if (asprintf (&base, "%s%s.", v->prefix, v->stem) == -1) {
     base = NULL;
     nbdkit_error ("asprintf: %m");
     return -1;

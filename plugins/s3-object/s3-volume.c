@@ -16,11 +16,13 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
+#include "overlay-store.h"
 #include "s3-digest.h"
 #include "s3-lease.h"
 #include "s3-store.h"
 #include "s3-volume.h"
 #include "s3-xml.h"
+#include "volume-chain.h"
 #include "volume-name.h"
 
 uint32_t
@@ -44,7 +46,7 @@ char *
 s3_volume_chunk_key (const struct s3_volume *v, uint64_t n)
 {
   char *k;
-  return asprintf (&k, "%s%s.%" PRIu64 ".chunk", v->prefix, v->name, n) == -1
+  return asprintf (&k, "%s%s.%" PRIu64 ".chunk", v->prefix, v->stem, n) == -1
     ? NULL : k;
 }
 
@@ -293,18 +295,15 @@ read_meta (struct s3_client *c, const char *key, struct volume_meta *m)
     if (r <= 0)
       return r;
     if (s3_etag_check (body, len, etag, &bad) == 0) {
-      if (volume_meta_parse (body, len, m, why, sizeof why) == 0) {
-        /* Served without its base (or with the wrong generation's
-         * chunks) such a volume would read wrong data.
-         */
-        if (volume_meta_is_layered (m)) {
-          nbdkit_error ("s3: %s/%s: a snapshot or clone (base=, data= or "
-                        "generation= in its metadata): not supported in "
-                        "a bucket yet", s3_client_bucket (c), key);
-          errno = ENOTSUP;
-          return -1;
-        }
+      if (volume_meta_parse (body, len, m, why, sizeof why) == 0)
         return 1;
+      /* A format this shardkit does not know is not damage. */
+      if (strncmp (why, "version ", 8) == 0 &&
+          strstr (why, "a newer shardkit") != NULL) {
+        nbdkit_error ("s3: %s/%s: volume metadata of a newer format: %s",
+                      s3_client_bucket (c), key, why);
+        errno = EIO;
+        return -1;
       }
     }
     else
@@ -430,8 +429,8 @@ s3_volume_read_meta (struct s3_client *c, const char *prefix,
 }
 
 int
-s3_volume_create (struct s3_client *c, const char *prefix, const char *name,
-                  uint64_t size, uint32_t chunk_size)
+s3_volume_create_meta (struct s3_client *c, const char *prefix,
+                       const char *name, const struct volume_meta *nm)
 {
   CLEANUP_FREE char *key = s3_volume_meta_key (prefix, name);
   CLEANUP_FREE char *text = NULL;
@@ -457,8 +456,7 @@ s3_volume_create (struct s3_client *c, const char *prefix, const char *name,
   if (r == 0) {
     if (refuse_orphan_chunks (c, prefix, name) == -1)
       return -1;
-    if (volume_meta_init (&m, size, chunk_size) == -1 ||
-        (text = volume_meta_format (&m)) == NULL) {
+    if ((text = volume_meta_format (nm)) == NULL) {
       nbdkit_error ("cannot make metadata for volume '%s': %m", name);
       return -1;
     }
@@ -468,7 +466,7 @@ s3_volume_create (struct s3_client *c, const char *prefix, const char *name,
     if (r == 1) {
       nbdkit_debug ("created volume %s in bucket %s: %" PRIu64 " bytes, "
                     "chunk size %" PRIu32 ", uuid %s", name,
-                    s3_client_bucket (c), m.size, m.chunk_size, m.uuid);
+                    s3_client_bucket (c), nm->size, nm->chunk_size, nm->uuid);
       return 0;
     }
   }
@@ -477,6 +475,19 @@ s3_volume_create (struct s3_client *c, const char *prefix, const char *name,
                 prefix);
   errno = EEXIST;
   return -1;
+}
+
+int
+s3_volume_create (struct s3_client *c, const char *prefix, const char *name,
+                  uint64_t size, uint32_t chunk_size)
+{
+  struct volume_meta m;
+
+  if (volume_meta_init (&m, size, chunk_size) == -1) {
+    nbdkit_error ("cannot make metadata for volume '%s': %m", name);
+    return -1;
+  }
+  return s3_volume_create_meta (c, prefix, name, &m);
 }
 
 int
@@ -535,10 +546,50 @@ s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
   }
 }
 
-struct s3_volume *
-s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
-                bool readonly, const struct volume_create *create,
-                unsigned parallel, const struct s3_lease_config *lease)
+/* "bucket B" or "bucket B under prefix P", for messages. */
+static void
+describe (struct s3_client *c, const char *prefix, char *buf, size_t len)
+{
+  snprintf (buf, len, "bucket %s%s%s", s3_client_bucket (c),
+            *prefix ? " under prefix " : "", prefix);
+}
+
+static struct s3_volume *open_layer (struct s3_client *c, const char *prefix,
+                                     const char *name, bool readonly,
+                                     unsigned flags,
+                                     const struct volume_create *create,
+                                     const struct s3_lease_config *lease,
+                                     struct volume_chain *chain);
+
+/* Open V's base (v->meta.base=), and the overlay of V over it. */
+static int
+open_base (struct s3_volume *v, struct volume_chain *chain)
+{
+  const struct volume_meta *m = &v->meta;
+  char where[400];
+
+  describe (v->client, v->prefix, where, sizeof where);
+  if (volume_chain_push (chain, where, v->name, m->base) == -1)
+    return -1;
+  v->base = open_layer (v->client, v->prefix, m->base, true,
+                        VOLUME_OPEN_SERVE, NULL, NULL, chain);
+  if (v->base == NULL ||
+      volume_chain_check_base (chain, where, v->name, m,
+                               &v->base->meta) == -1)
+    return -1;
+  v->overlay = overlay_store_new (v->name, v->store, v->base->store,
+                                  m->size, m->chunk_size);
+  if (v->overlay == NULL)
+    return -1;
+  v->store = overlay_store_as_store (v->overlay);
+  return 0;
+}
+
+static struct s3_volume *
+open_layer (struct s3_client *c, const char *prefix, const char *name,
+            bool readonly, unsigned flags,
+            const struct volume_create *create,
+            const struct s3_lease_config *lease, struct volume_chain *chain)
 {
   struct s3_volume *v;
   const char *why;
@@ -554,28 +605,53 @@ s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
     return NULL;
   }
   v->client = c;
-  v->readonly = readonly;
   v->name = strdup (name);
   v->prefix = strdup (prefix);
   if (v->name == NULL || v->prefix == NULL) {
     nbdkit_error ("strdup: %m");
     goto err;
   }
-  if (s3_volume_prepare (c, prefix, name, readonly ? NULL : create,
-                         &v->meta) == -1)
+  if (volume_chain_in_base (chain)) {
+    /* A base: name the volume that needs it when it is missing. */
+    char where[400];
+    int r = s3_volume_read_meta (c, prefix, name, &v->meta);
+    if (r == 0) {
+      describe (c, prefix, where, sizeof where);
+      volume_chain_missing (chain, where, name);
+    }
+    if (r != 1)
+      goto err;
+  }
+  else if (s3_volume_prepare (c, prefix, name, readonly ? NULL : create,
+                              &v->meta) == -1)
     goto err;
+  /* A server serves a snapshot read-only, however it is asked to. */
+  if (v->meta.read_only && (flags & VOLUME_OPEN_SERVE))
+    readonly = true;
+  v->readonly = readonly;
   /* One writer per volume: hold the lease before the chunks are listed,
    * so that no other server changes them under the map we build.
    */
-  if (!readonly &&
-      (v->lease = s3_lease_acquire_volume (c, prefix, name, lease)) == NULL)
-    goto err;
+  if (!readonly) {
+    if ((v->lease = s3_lease_acquire_volume (c, prefix, name, lease)) == NULL)
+      goto err;
+    /* The volume tool rewrites NAME.meta (snapshot, rollback, resize)
+     * only while it holds the lease: what was read before the lease was
+     * ours may be the generation a snapshot has frozen meanwhile.  Read
+     * it again now that it cannot change.
+     */
+    if (s3_volume_prepare (c, prefix, name, create, &v->meta) == -1)
+      goto err;
+  }
+  if (v->meta.data[0])
+    volume_chunk_stem (v->meta.data, v->meta.data_generation,
+                       v->stem, sizeof v->stem);
+  else
+    volume_chunk_stem (name, v->meta.generation, v->stem, sizeof v->stem);
   v->sub_block = s3_sub_block_size (v->meta.chunk_size);
-  v->engine = chunk_engine_new (name, &s3_store_ops, v, v->meta.size,
-                                v->meta.chunk_size);
-  if (v->engine == NULL)
-    goto err;
-  if (chunk_engine_set_parallelism (v->engine, parallel) == -1)
+  v->store = (struct chunk_store) { .ops = &s3_store_ops, .opaque = v };
+  if (v->meta.base[0] && !(flags & VOLUME_OPEN_OWN_CHUNKS) &&
+      open_base (v, chain) == -1)
     goto err;
   return v;
 
@@ -584,12 +660,37 @@ s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
   return NULL;
 }
 
+struct s3_volume *
+s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
+                bool readonly, unsigned flags,
+                const struct volume_create *create,
+                unsigned parallel, const struct s3_lease_config *lease)
+{
+  struct volume_chain chain;
+  struct s3_volume *v;
+
+  volume_chain_start (&chain, name);
+  v = open_layer (c, prefix, name, readonly, flags, create, lease, &chain);
+  if (v == NULL)
+    return NULL;
+  v->engine = chunk_engine_new (name, v->store.ops, v->store.opaque,
+                                v->meta.size, v->meta.chunk_size);
+  if (v->engine == NULL ||
+      chunk_engine_set_parallelism (v->engine, parallel) == -1) {
+    s3_volume_close (v);
+    return NULL;
+  }
+  return v;
+}
+
 void
 s3_volume_close (struct s3_volume *v)
 {
   if (v == NULL)
     return;
   chunk_engine_free (v->engine);
+  overlay_store_free (v->overlay);
+  s3_volume_close (v->base);
   /* Only now that nothing can write any more. */
   s3_lease_release (v->lease);
   free (v->name);

@@ -8,9 +8,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "chunk-engine.h"
 #include "s3-http.h"
+#include "volume-chain.h"
 #include "volume-layer.h"
 #include "volume-meta.h"
+#include "volume-name.h"
 
 struct s3_volume {
   struct s3_client *client;     /* borrowed from the plugin */
@@ -18,8 +21,22 @@ struct s3_volume {
   char *prefix;                 /* "" or ending in '/' */
   bool readonly;
   struct volume_meta meta;
+  /* The stem of its own chunks' keys: NAME, NAME@<generation>, or for
+   * a snapshot its data= (see volume-name.h, chunk generations).
+   */
+  char stem[VOLUME_CHUNK_STEM_MAX];
   uint32_t sub_block;           /* bytes per CRC32C in object metadata */
-  struct chunk_engine *engine;
+  /* A volume with base= reads through to its base, opened read-only
+   * (without an engine or lease: only its store is used), via an
+   * overlay, exactly as sharded-file does.
+   */
+  struct s3_volume *base;
+  struct overlay_store *overlay;
+  /* What the engine (or a volume above this one) uses: the S3 store
+   * over this volume's own chunks, or the overlay.
+   */
+  struct chunk_store store;
+  struct chunk_engine *engine;  /* NULL in a base */
   struct s3_lease *lease;       /* held while open read-write */
 };
 
@@ -51,16 +68,26 @@ extern int s3_volume_read_meta (struct s3_client *c, const char *prefix,
 extern int s3_volume_create (struct s3_client *c, const char *prefix,
                              const char *name, uint64_t size,
                              uint32_t chunk_size);
+/* The same with the metadata *M (snapshot, clone). */
+extern int s3_volume_create_meta (struct s3_client *c, const char *prefix,
+                                  const char *name,
+                                  const struct volume_meta *m);
 
 /* Open the volume: metadata, then (read-write: with the lease of
  * s3-lease.h taken as LEASE says) a listing of its chunks.  PARALLEL is
- * how many chunk requests one NBD request may have in flight.  Returns
- * NULL after nbdkit_error.
+ * how many chunk requests one NBD request may have in flight.
+ * A volume with base= opens its chain of bases read-only and reads
+ * through them; a broken chain is refused with one line (see
+ * volume-chain.h).  A snapshot (read-only=1) is never written: with
+ * FLAGS VOLUME_OPEN_SERVE (a server, not the volume tool, which takes a
+ * snapshot's lease to delete it) it is opened read-only whatever
+ * READONLY says.  With VOLUME_OPEN_OWN_CHUNKS the bases are not opened.
+ * Returns NULL after nbdkit_error.
  */
 struct s3_lease_config;
 extern struct s3_volume *s3_volume_open (struct s3_client *c,
                                          const char *prefix, const char *name,
-                                         bool readonly,
+                                         bool readonly, unsigned flags,
                                          const struct volume_create *create,
                                          unsigned parallel,
                                          const struct s3_lease_config *lease);

@@ -21,6 +21,7 @@
 #include "file-store.h"
 #include "file-volume.h"
 #include "overlay-store.h"
+#include "volume-chain.h"
 #include "volume-name.h"
 
 #define META_NAME_MAX (VOLUME_NAME_MAX + 16)
@@ -283,18 +284,12 @@ file_volume_remove_meta (struct file_volume *v)
   return 0;
 }
 
-/* The names of the volumes opened so far in one chain, top first. */
-struct chain {
-  const char *names[OVERLAY_MAX_DEPTH + 2];
-  unsigned depth;
-};
-
 static struct file_volume *open_layer (int dirfd, const char *dirname,
                                        const char *name, bool readonly,
-                                       bool serve,
+                                       unsigned flags,
                                        const struct volume_create *create,
                                        size_t max_open_files,
-                                       struct chain *chain);
+                                       struct volume_chain *chain);
 
 int
 file_volume_create_meta (int dirfd, const char *dirname, const char *name,
@@ -337,8 +332,11 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
     return -1;
   /* A broken chain of bases, too. */
   if (m.base[0]) {
-    struct chain chain = { .names = { name }, .depth = 1 };
-    struct file_volume *v = open_layer (dirfd, dirname, name, true, true,
+    struct volume_chain chain;
+    struct file_volume *v;
+
+    volume_chain_start (&chain, name);
+    v = open_layer (dirfd, dirname, name, true, VOLUME_OPEN_SERVE,
                                         NULL, 1, &chain);
     if (v == NULL)
       return -1;
@@ -350,47 +348,19 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
 
 /* Open V's base (v->meta.base=), and the overlay of V over it. */
 static int
-open_base (struct file_volume *v, size_t max_open_files, struct chain *chain)
+open_base (struct file_volume *v, size_t max_open_files,
+           struct volume_chain *chain)
 {
   const struct volume_meta *m = &v->meta;
-  const char *top = chain->names[0];
-  unsigned i;
 
-  for (i = 0; i < chain->depth; ++i)
-    if (strcmp (chain->names[i], m->base) == 0) {
-      nbdkit_error ("volume '%s' in %s: its chain of bases is a cycle "
-                    "('%s' names '%s' as base, which is already in the "
-                    "chain): the metadata was edited by hand",
-                    top, v->dirname, v->name, m->base);
-      errno = EINVAL;
-      return -1;
-    }
-  if (chain->depth > OVERLAY_MAX_DEPTH) {
-    nbdkit_error ("volume '%s' in %s: its chain has more than %d bases "
-                  "(flatten it)", top, v->dirname, OVERLAY_MAX_DEPTH);
-    errno = EINVAL;
+  if (volume_chain_push (chain, v->dirname, v->name, m->base) == -1)
     return -1;
-  }
-  chain->names[chain->depth++] = m->base;
-  v->base = open_layer (v->dirfd, v->dirname, m->base, true, true, NULL,
-                        max_open_files, chain);
-  if (v->base == NULL)
+  v->base = open_layer (v->dirfd, v->dirname, m->base, true,
+                        VOLUME_OPEN_SERVE, NULL, max_open_files, chain);
+  if (v->base == NULL ||
+      volume_chain_check_base (chain, v->dirname, v->name, m,
+                               &v->base->meta) == -1)
     return -1;
-  if (strcmp (v->base->meta.uuid, m->base_uuid) != 0) {
-    nbdkit_error ("volume '%s' in %s: its base '%s' has uuid %s, not the "
-                  "%s it was made from (a different volume of that name)",
-                  v->name, v->dirname, m->base, v->base->meta.uuid,
-                  m->base_uuid);
-    errno = EINVAL;
-    return -1;
-  }
-  if (v->base->meta.size != m->size ||
-      v->base->meta.chunk_size != m->chunk_size) {
-    nbdkit_error ("volume '%s' in %s: its base '%s' has another size or "
-                  "chunk size", v->name, v->dirname, m->base);
-    errno = EINVAL;
-    return -1;
-  }
   v->overlay = overlay_store_new (v->name, v->store, v->base->store,
                                   m->size, m->chunk_size);
   if (v->overlay == NULL)
@@ -428,8 +398,8 @@ check_still_current (struct file_volume *v)
 
 static struct file_volume *
 open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
-            bool serve, const struct volume_create *create,
-            size_t max_open_files, struct chain *chain)
+            unsigned flags, const struct volume_create *create,
+            size_t max_open_files, struct volume_chain *chain)
 {
   struct file_volume *v;
   const char *why;
@@ -455,15 +425,13 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
     goto err;
   }
 
-  if (chain->depth > 1) {
+  if (volume_chain_in_base (chain)) {
     /* A base: name the volume that needs it when it is missing. */
     char fname[META_NAME_MAX];
     meta_file_name (name, fname, sizeof fname);
     if (faccessat (dirfd, fname, F_OK, AT_SYMLINK_NOFOLLOW) == -1 &&
         errno == ENOENT) {
-      nbdkit_error ("volume '%s' in %s: its base '%s' does not exist "
-                    "(a missing link in its chain of bases)",
-                    chain->names[0], dirname, name);
+      volume_chain_missing (chain, dirname, name);
       goto err;
     }
   }
@@ -477,7 +445,7 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
   if (v->meta_fd == -1 ||
       parse_meta_fd (v->meta_fd, dirname, name, &v->meta) == -1)
     goto err;
-  if (v->meta.read_only && serve)
+  if (v->meta.read_only && (flags & VOLUME_OPEN_SERVE))
     readonly = true;
   if (lock_meta (v->meta_fd, dirname, name, readonly ? LOCK_SH : LOCK_EX) == -1 ||
       check_still_current (v) == -1 ||
@@ -501,7 +469,8 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
     goto err;
   }
   v->store = (struct chunk_store) { .ops = &file_store_ops, .opaque = v };
-  if (v->meta.base[0] && open_base (v, max_open_files, chain) == -1)
+  if (v->meta.base[0] && !(flags & VOLUME_OPEN_OWN_CHUNKS) &&
+      open_base (v, max_open_files, chain) == -1)
     goto err;
   return v;
 
@@ -512,13 +481,14 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
 
 struct file_volume *
 file_volume_open (int dirfd, const char *dirname, const char *name,
-                  bool readonly, bool serve,
+                  bool readonly, unsigned flags,
                   const struct volume_create *create, size_t max_open_files)
 {
-  struct chain chain = { .names = { name }, .depth = 1 };
+  struct volume_chain chain;
   struct file_volume *v;
 
-  v = open_layer (dirfd, dirname, name, readonly, serve, create,
+  volume_chain_start (&chain, name);
+  v = open_layer (dirfd, dirname, name, readonly, flags, create,
                   max_open_files, &chain);
   if (v == NULL)
     return NULL;

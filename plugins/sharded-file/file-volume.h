@@ -12,6 +12,7 @@
 #include "chunk-engine.h"
 #include "volume-layer.h"
 #include "volume-meta.h"
+#include "volume-chain.h"
 #include "volume-name.h"
 
 struct file_volume {
@@ -55,13 +56,14 @@ struct file_volume {
  * and reads through them; a broken chain (a missing base, a uuid that
  * does not match, a cycle, more than OVERLAY_MAX_DEPTH bases) is
  * refused with one line.  A snapshot (read-only=1) is never written,
- * whatever READONLY says, and with SERVE (a server, not the volume
- * tool, which locks a snapshot exclusively to delete it) its lock is
- * taken shared.  Returns NULL after nbdkit_error on failure.
+ * whatever READONLY says, and with FLAGS VOLUME_OPEN_SERVE (a server,
+ * not the volume tool, which locks a snapshot exclusively to delete
+ * it) its lock is taken shared.  With VOLUME_OPEN_OWN_CHUNKS the bases
+ * are not opened.  Returns NULL after nbdkit_error on failure.
  */
 extern struct file_volume *file_volume_open (int dirfd, const char *dirname,
                                              const char *name, bool readonly,
-                                             bool serve,
+                                             unsigned flags,
                                              const struct volume_create *create,
                                              size_t max_open_files);
 extern void file_volume_close (struct file_volume *v);

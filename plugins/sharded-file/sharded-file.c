@@ -168,7 +168,7 @@ static void *
 file_open (const char *name, bool readonly,
            const struct volume_create *create)
 {
-  return file_volume_open (dir_fd, dir, name, readonly, true, create,
+  return file_volume_open (dir_fd, dir, name, readonly, VOLUME_OPEN_SERVE, create,
                            max_open_files);
 }
 
