@@ -5,7 +5,8 @@ missing directory, a file), a bad NAME, a missing DEST, an option copy
 does not take, a volume that exists at DEST (also while a server has it
 open read-write there), a source volume a server has open read-write, a
 base at DEST that is another volume of that name, chunk files at DEST
-without a volume, and a snapshot whose chunk names a volume at DEST
+without a volume (and chunk objects in a bucket, which the store's own
+create refuses too), and a snapshot whose chunk names a volume at DEST
 reads already.  Damage at the source is a problem found (exit 1): a
 chunk file longer than a chunk in a directory, a flipped byte in a
 chunk object in a bucket (s3rver, damaged at rest) are named, and
@@ -157,6 +158,15 @@ check(r.rc == 1 and r.out.startswith("v: chunk 1: ") and
       "p/v.1.chunk" in r.out and "CRC32C" in r.out,
       "a flipped byte in a bucket is named: %r" % r)
 check(os.listdir(d8) == [], "nothing left at DEST: %s" % os.listdir(d8))
+
+# Chunk objects without a volume in a bucket: copy refuses them before
+# writing anything, and so does the store's own create.
+s3.put("p/w.0.chunk", b"stray")
+before = s3.keys()
+ok("create", bad, "w", "1M")
+refused("copy", bad, "w", W, s3=s3, want="no volume reads")
+refused("create", W, "w", "1M", s3=s3, want="chunk objects")
+check(s3.keys() == before, "refusals left the bucket as it was")
 
 # A write that fails at DEST: exit 2, nothing left.
 env = {"LD_PRELOAD": shim, "SHARDKIT_FAULT_DIR": faults}

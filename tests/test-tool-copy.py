@@ -4,13 +4,15 @@ holding only zeros), copied to a bucket on Ceph's gateway and from
 there to a second directory, serves the same at each step (qemu-img
 compare over NBD of the original and the copy), with metadata byte for
 byte the same, no more chunks than the original (the one of zeros not
-copied), and check passing on both copies.  A chain in a directory (a
-volume with two snapshots and a clone of the first, the clone with a
-whiteout over a chunk its snapshot holds): the clone copied first takes
-the snapshot with it, the volume copied next takes its other snapshot
-and uses the first one as it is; each reads the same at DEST as at the
-source (qemu-img compare), the whiteout still reads as zeros there and
-is still an empty chunk, and the chains check at DEST.  --json and
+copied), and check passing on both copies.  A chain (a volume with two
+snapshots and a clone of the first, the clone with a whiteout over a
+chunk its snapshot holds) copied directory -> bucket -> directory: the
+clone copied first takes the snapshot with it, the volume copied next
+takes its other snapshot and uses the first one as it is; each reads
+the same at the end as at the start (qemu-img compare; the clone also
+in the bucket), metadata byte for byte, the whiteout still an empty
+chunk (file and object) reading as zeros, no staging volume left, and
+the chains check in the bucket and the last directory.  --json and
 --progress."""
 
 import os
@@ -150,20 +152,34 @@ srv.stop()
 check(os.path.getsize(os.path.join(d1, "c1.2.chunk")) == 0,
       "c1 has a whiteout")
 
+# Directory -> bucket -> directory, each in two copies: the clone (with
+# s1), then the volume (with s2, using s1 as it is).
+WC = "s3://%s/chain" % s3.bucket
 d3 = tmpdir()
-r = ok("copy", d1, "c1", d3)
-check("copied snapshot s1" in r.out and "2 volumes" in r.out,
-      "the clone takes its snapshot: %r" % r)
-r = ok("copy", d1, "vm2", d3)
-check("copied snapshot s2" in r.out and "2 volumes" in r.out and
-      "1 more in" in r.out, "the volume uses s1 as it is: %r" % r)
+for frm, to in ((d1, WC), (WC, d3)):
+    r = ok("copy", frm, "c1", to, s3=s3)
+    check("copied snapshot s1" in r.out and "2 volumes" in r.out,
+          "the clone takes its snapshot: %r" % r)
+    r = ok("copy", frm, "vm2", to, s3=s3)
+    check("copied snapshot s2" in r.out and "2 volumes" in r.out and
+          "1 more in" in r.out, "the volume uses s1 as it is: %r" % r)
+check(s3.head("chain/c1.2.chunk")["ContentLength"] == 0,
+      "the whiteout is an empty object in the bucket")
 for name in ("vm2", "s1", "s2", "c1"):
     check(meta(d3, name) == meta(d1, name), "%s: metadata copied" % name)
+    check(s3.get("chain/%s.meta" % name) == meta(d1, name),
+          "%s: metadata copied to the bucket" % name)
     check(ok("check", d3, name, "--json").json()["ok"], "check %s" % name)
+    check(ok("check", WC, name, "--json", s3=s3).json()["ok"],
+          "check %s in the bucket" % name)
     a = dir_server(d1, name)
     b = dir_server(d3, name)
     compare(a, b, "chain: " + name)
     if name == "c1":
+        c = Server(["s3-object"] + s3.plugin_args(prefix="chain") +
+                   ["export=c1"], readonly=True)
+        compare(a, c, "chain in the bucket: c1")
+        c.stop()
         h = b.connect("c1")
         check(h.pread(CS, 2 * CS) == bytes(CS), "the whiteout reads zeros")
         check(h.pread(CS, CS) == a.connect("c1").pread(CS, CS),
@@ -179,4 +195,7 @@ for stem in ("vm2", "vm2@1", "vm2@2", "c1"):
 check(sorted(f for f in os.listdir(d3) if f.endswith(".meta")) ==
       ["c1.meta", "s1.meta", "s2.meta", "vm2.meta"],
       "no staging volume left: %s" % os.listdir(d3))
+check(sorted(k for k in s3.keys("chain/") if k.endswith(".meta")) ==
+      ["chain/c1.meta", "chain/s1.meta", "chain/s2.meta", "chain/vm2.meta"],
+      "no staging volume left in the bucket")
 print("ok")

@@ -293,13 +293,6 @@ check_dest (struct copy *c)
                   c->to->display, k.strays[i], stem);
       return -1;
     }
-    if (c->to->ops->create_meta == NULL &&
-        (volume_meta_is_layered (&v->meta) || v->gen > 0)) {
-      tool_error ("cannot copy '%s' to %s: snapshots and clones are not "
-                  "supported in a %s yet", v->name, c->to->display,
-                  c->to->ops->kind);
-      return -1;
-    }
   }
   return 0;
 }
@@ -555,10 +548,9 @@ open_staging (struct copy *c, struct chain_volume *v, struct tool_volume *dst)
     return -1;
   }
   sm.generation = v->gen;
-  if ((ops->create_meta ? ops->create_meta (c->to, v->owner, &sm) :
-       ops->create (c->to, v->owner, sm.size, sm.chunk_size)) == -1)
+  if (ops->create_meta (c->to, v->owner, &sm) == -1)
     return -1;
-  if (ops->open (c->to, v->owner, true, opts.jobs, dst) == -1) {
+  if (ops->open (c->to, v->owner, TOOL_OPEN_WRITE, opts.jobs, dst) == -1) {
     tool_error ("volume '%s' is left in %s, empty: delete it", v->owner,
                 c->to->display);
     return -1;
@@ -731,7 +723,12 @@ copy_chain (struct copy *c, struct tool_volume *top)
       r = copy_one (c, v, top);
       break;
     }
-    if (c->from->ops->open (c->from, v->name, false, opts.jobs, &base) == -1)
+    /* Its own chunks are all the copy reads of it; its chain is held
+     * (and was checked) by TOP's open.
+     */
+    if (c->from->ops->open (c->from, v->name,
+                            TOOL_OPEN_READ | TOOL_OPEN_OWN_CHUNKS, opts.jobs,
+                            &base) == -1)
       return EXIT_ERROR;
     r = copy_one (c, v, &base);
     c->from->ops->close (&base);
@@ -763,7 +760,7 @@ cmd_copy (struct where *w, char **args)
     goto out;
   }
   clock_gettime (CLOCK_MONOTONIC, &t0);
-  if (w->ops->open (w, c.name, false, opts.jobs, &top) == -1)
+  if (w->ops->open (w, c.name, TOOL_OPEN_READ, opts.jobs, &top) == -1)
     goto out;
   if (read_chain (&c, &top) == -1 || check_dest (&c) == -1)
     goto close;

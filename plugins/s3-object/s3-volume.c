@@ -379,14 +379,19 @@ probe_found (void *opaque, const char *key, uint64_t size)
   return 0;
 }
 
-/* Before creating NAME: are there chunk objects of a volume NAME whose
- * .meta is missing (lost, or hidden by a lying 404)?  Creating a new
- * volume over them would serve their bytes as the new volume's.
- * Returns 0 if none, -1 after nbdkit_error if there are or on error.
+/* Before creating NAME with metadata *M: are there chunk objects that
+ * it would read as its own (those of its generation) while its .meta
+ * is missing (lost, or hidden by a lying 404)?  Creating a new volume
+ * over them would serve their bytes as the new volume's.  NAME's other
+ * generations are not its own: snapshots read them (data=NAME@g), as
+ * when shardkit copy brings a volume into a bucket after a snapshot of
+ * it; and a snapshot's own chunks are its data='s, which exist by
+ * design.  Returns 0 if none, -1 after nbdkit_error if there are or on
+ * error.
  */
 static int
 refuse_orphan_chunks (struct s3_client *c, const char *prefix,
-                      const char *name)
+                      const char *name, const struct volume_meta *m)
 {
   CLEANUP_FREE char *base = NULL;
   struct chunk_probe p = { 0 };
@@ -394,9 +399,13 @@ refuse_orphan_chunks (struct s3_client *c, const char *prefix,
     .classify = probe_classify, .found = probe_found, .opaque = &p,
     .max_pages = 100000,
   };
+  char stem[VOLUME_CHUNK_STEM_MAX];
   int r;
 
-  if (asprintf (&base, "%s%s.", prefix, name) == -1) {
+  if (m->data[0])
+    return 0;
+  volume_chunk_stem (name, m->generation, stem, sizeof stem);
+  if (asprintf (&base, "%s%s.", prefix, stem) == -1) {
     base = NULL;
     nbdkit_error ("asprintf: %m");
     return -1;
@@ -454,7 +463,7 @@ s3_volume_create_meta (struct s3_client *c, const char *prefix,
   if (r == -1)
     return -1;
   if (r == 0) {
-    if (refuse_orphan_chunks (c, prefix, name) == -1)
+    if (refuse_orphan_chunks (c, prefix, name, nm) == -1)
       return -1;
     if ((text = volume_meta_format (nm)) == NULL) {
       nbdkit_error ("cannot make metadata for volume '%s': %m", name);
@@ -510,13 +519,13 @@ s3_volume_prepare (struct s3_client *c, const char *prefix, const char *name,
     struct volume_meta nm;
     uint32_t cs = create->chunk_size ? create->chunk_size : CHUNK_SIZE_DEFAULT;
 
-    if (refuse_orphan_chunks (c, prefix, name) == -1)
-      return -1;
     if (volume_meta_init (&nm, create->size, cs) == -1 ||
         (text = volume_meta_format (&nm)) == NULL) {
       nbdkit_error ("cannot make metadata for volume '%s': %m", name);
       return -1;
     }
+    if (refuse_orphan_chunks (c, prefix, name, &nm) == -1)
+      return -1;
     r = put_meta (c, key, text);
     if (r == -1)
       return -1;
