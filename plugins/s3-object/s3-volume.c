@@ -582,12 +582,9 @@ open_base (struct s3_volume *v, struct volume_chain *chain)
     return -1;
   v->base = open_layer (v->client, v->prefix, m->base, true,
                         VOLUME_OPEN_SERVE, NULL, NULL, chain);
-  if (v->base == NULL ||
-      volume_chain_check_base (chain, where, v->name, m,
-                               &v->base->meta) == -1)
-    return -1;
-  v->overlay = overlay_store_new (v->name, v->store, v->base->store,
-                                  m->size, m->chunk_size);
+  v->overlay = volume_chain_overlay (chain, where, v->name, m,
+                                     v->base ? &v->base->meta : NULL,
+                                     v->store, v->base ? &v->base->store : NULL);
   if (v->overlay == NULL)
     return -1;
   v->store = overlay_store_as_store (v->overlay);
