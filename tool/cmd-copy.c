@@ -87,6 +87,7 @@ struct chain_volume {
   char owner[VOLUME_NAME_MAX + 1];
   uint64_t gen;
   bool there;                   /* in DEST already: used as it is */
+  bool done;                    /* copied by this copy */
   /* What it copied. */
   uint64_t chunks, bytes, zeros;
 };
@@ -616,9 +617,13 @@ copy_one (struct copy *c, struct chain_volume *v, struct tool_volume *src)
     discard_staging (c, &dst);
     r = EXIT_PROBLEMS;
   }
-  else if (finish (c, v, &dst) == 0)
+  else if (finish (c, v, &dst) == 0) {
+    v->done = true;
     r = EXIT_OK;
+  }
   c->to->ops->close (&dst);
+  if (!v->done)
+    v->chunks = v->bytes = v->zeros = 0;  /* none of it stayed */
   return r;
 }
 
@@ -651,7 +656,7 @@ report_json (const struct copy *c, int status, double secs)
     printf ("%s{\"name\":", i ? "," : "");
     json_string (stdout, v->name);
     printf (",\"copied\":%s,\"chunks\":%" PRIu64 ",\"bytes\":%" PRIu64
-            ",\"zeros\":%" PRIu64 "}", v->there ? "false" : "true",
+            ",\"zeros\":%" PRIu64 "}", v->done ? "true" : "false",
             v->chunks, v->bytes, v->zeros);
     chunks += v->chunks;
     bytes += v->bytes;
@@ -686,10 +691,8 @@ report (const struct copy *c, int status, double secs)
   for (i = 0; i < c->len; ++i) {
     chunks += c->chain[i].chunks;
     bytes += c->chain[i].bytes;
-    if (c->chain[i].there)
-      there++;
-    else
-      copied++;
+    there += c->chain[i].there;
+    copied += c->chain[i].done;
   }
   if (status == EXIT_PROBLEMS) {
     printf ("copy %s to %s: %zu bad chunk%s in volume %s, which was not "
