@@ -638,12 +638,16 @@ catch_up_location (struct mirror_store *m, unsigned loc)
   return missing_set_count (m->missing, loc) ? 1 : 0;
 }
 
-/* Probe a down location, at most once per INTERVAL_NS. */
+/* Probe a down location, at most once per INTERVAL_NS.  True if it
+ * answers (and lacks everything, if it says it may have lost writes).
+ */
 static bool
 probe (struct mirror_store *m, unsigned loc, uint64_t interval_ns)
 {
   struct timespec now;
   uint64_t since;
+  uint32_t failed = 0;
+  int r;
 
   clock_gettime (CLOCK_MONOTONIC, &now);
   since = (uint64_t) (now.tv_sec - m->last_probe[loc].tv_sec) * 1000000000 +
@@ -651,7 +655,11 @@ probe (struct mirror_store *m, unsigned loc, uint64_t interval_ns)
   if (m->last_probe[loc].tv_sec && since < interval_ns)
     return false;
   m->last_probe[loc] = now;
-  return m->c.probe && m->c.probe (m->c.probe_opaque, loc) == 0;
+  r = m->c.probe ? m->c.probe (m->c.probe_opaque, loc) : -1;
+  if (r == 1)
+    r = missing_set_add (m->missing, BIT (loc), MISSING_ALL,
+                         up_mask (m) & ~BIT (loc), &failed);
+  return r == 0;
 }
 
 static int

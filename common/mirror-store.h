@@ -78,7 +78,8 @@ struct mirror_config {
   const struct missing_log_ops *log;
   void *log_opaque;
   /* Does location LOC answer again?  0 if it does (and can be written),
-   * -1 if not.  Called from the catch-up only.
+   * 1 if it does but may have lost writes it took (a failed sync: it
+   * is caught up in full), -1 if not.  Called from the catch-up only.
    */
   int (*probe) (void *opaque, unsigned loc);
   void *probe_opaque;

@@ -257,7 +257,7 @@ missing_set_compact (struct missing_set *s, unsigned loc, uint32_t holders,
     return -1;
   for (h = 0; h < s->nloc; ++h)
     if (h != loc && (holders & (UINT32_C (1) << h)) &&
-        s->ops->replace (s->opaque, h, loc, NULL, 0) == -1)
+        s->ops->clear (s->opaque, h, loc) == -1)
       return -1;
   __atomic_store_n (&s->loc[loc].records, false, __ATOMIC_RELEASE);
   nbdkit_debug ("%s: location %u is caught up: its records emptied",

@@ -52,12 +52,11 @@ struct missing_log_ops {
    */
   int (*append) (void *opaque, unsigned holder, unsigned loc,
                  const uint64_t *ns, size_t count);
-  /* Replace the record on HOLDER of what LOC lacks by NS[0..COUNT)
-   * (COUNT 0: it lacks nothing), atomically and durably.  Never called
-   * at the same time as append for the same HOLDER and LOC.
+  /* Empty the record on HOLDER of what LOC lacks, durably (LOC lacks
+   * nothing: the compaction).  Never called at the same time as append
+   * for the same HOLDER and LOC.
    */
-  int (*replace) (void *opaque, unsigned holder, unsigned loc,
-                  const uint64_t *ns, size_t count);
+  int (*clear) (void *opaque, unsigned holder, unsigned loc);
 };
 
 struct missing_set;
