@@ -541,23 +541,29 @@ sync_locations (struct mirror_store *m, uint32_t targets)
   return ok;
 }
 
+/* A flush that reached the locations in OK, of which it needed NEED. */
+static int
+flush_reached (const struct mirror_store *m, uint32_t ok, unsigned need,
+               const char *rule)
+{
+  if (count_bits (ok) >= need)
+    return 0;
+  nbdkit_error ("%s: flush reached %u of %u locations, fewer than %s "
+                "(the others are down)", m->name, count_bits (ok),
+                m->c.nloc, rule);
+  errno = EIO;
+  return -1;
+}
+
 static int
 mr_sync (void *store)
 {
   struct mirror_store *m = store;
-  uint32_t ok;
 
   if (m->c.mode == MIRROR_ASYNC && m->c.durable_all)
     return mirror_store_sync_all (m);
-  ok = sync_locations (m, up_mask (m));
-  if (count_bits (ok) < m->c.write_quorum) {
-    nbdkit_error ("%s: flush reached %u location(s), fewer than "
-                  "write-quorum=%u", m->name, count_bits (ok),
-                  m->c.write_quorum);
-    errno = EIO;
-    return -1;
-  }
-  return 0;
+  return flush_reached (m, sync_locations (m, up_mask (m)),
+                        m->c.write_quorum, "write-quorum");
 }
 
 struct listing {
@@ -723,7 +729,7 @@ mirror_store_stop (struct mirror_store *m)
 int
 mirror_store_sync_all (struct mirror_store *m)
 {
-  uint32_t up = up_mask (m), ok;
+  uint32_t up = up_mask (m);
   unsigned loc;
 
   /* Catch up here rather than wait for the thread: the copies are
@@ -732,15 +738,8 @@ mirror_store_sync_all (struct mirror_store *m)
   for (loc = 0; loc < m->c.nloc; ++loc)
     if ((up & BIT (loc)) && catch_up_location (m, loc) == -1)
       up &= ~BIT (loc);
-  ok = sync_locations (m, up);
-  if (ok != m->all) {
-    nbdkit_error ("%s: durability=all: %u of %u locations hold everything "
-                  "written (the others are down)", m->name, count_bits (ok),
-                  m->c.nloc);
-    errno = EIO;
-    return -1;
-  }
-  return 0;
+  return flush_reached (m, sync_locations (m, up), m->c.nloc,
+                        "durability=all");
 }
 
 struct mirror_store *

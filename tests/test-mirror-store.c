@@ -184,8 +184,7 @@ log_append (void *opaque, unsigned holder, unsigned loc,
 }
 
 static int
-log_replace (void *opaque, unsigned holder, unsigned loc,
-             const uint64_t *ns, size_t count)
+log_clear (void *opaque, unsigned holder, unsigned loc)
 {
   struct mem_log *l = opaque;
   if (failing (&l->stores[holder]))
@@ -193,11 +192,11 @@ log_replace (void *opaque, unsigned holder, unsigned loc,
   pthread_mutex_lock (&l->lock);
   l->count[holder][loc] = 0;
   pthread_mutex_unlock (&l->lock);
-  return log_append (opaque, holder, loc, ns, count);
+  return 0;
 }
 
 static const struct missing_log_ops log_ops = {
-  .load = log_load, .append = log_append, .replace = log_replace,
+  .load = log_load, .append = log_append, .clear = log_clear,
 };
 
 static int
@@ -210,16 +209,6 @@ probe (void *opaque, unsigned loc)
 static struct mem_store stores[NLOC_MAX];
 static struct mem_log mlog = { .stores = stores };
 static unsigned char ref[SIZE];
-
-static uint64_t rng_state;
-static uint64_t
-rnd (void)
-{
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return rng_state * UINT64_C (2685821657736338717);
-}
 
 static void
 reset (void)
@@ -274,18 +263,18 @@ static void
 random_op (struct chunk_engine *e)
 {
   static unsigned char buf[3 * CS];
-  uint64_t off = rnd () % SIZE;
-  uint32_t len = 1 + (uint32_t) (rnd () % (3 * CS)), i;
+  uint64_t off = test_rnd () % SIZE;
+  uint32_t len = 1 + (uint32_t) (test_rnd () % (3 * CS)), i;
 
-  if (rnd () % 3 == 0)
+  if (test_rnd () % 3 == 0)
     off = off / CS * CS, len = CS;
   if (off + len > SIZE)
     len = (uint32_t) (SIZE - off);
-  switch (rnd () % 5) {
+  switch (test_rnd () % 5) {
   case 0: case 1:
     for (i = 0; i < len; ++i)
-      buf[i] = (unsigned char) rnd ();
-    CHECK (chunk_engine_pwrite (e, buf, len, off, rnd () % 8 == 0) == 0);
+      buf[i] = (unsigned char) test_rnd ();
+    CHECK (chunk_engine_pwrite (e, buf, len, off, test_rnd () % 8 == 0) == 0);
     memcpy (ref + off, buf, len);
     break;
   case 2:
@@ -506,7 +495,7 @@ main (int argc, char *argv[])
   unsigned i;
 
   printf ("seed %" PRIu64 "\n", seed);
-  rng_state = seed | 1;
+  test_rng_seed (seed);
   test_failover (3, MIRROR_SYNC, 1, 2, 1);
   test_failover (3, MIRROR_SYNC, 2, 0, 2);
   test_failover (2, MIRROR_SYNC, 1, 1, 0);

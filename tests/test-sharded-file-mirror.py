@@ -24,8 +24,8 @@ import time
 
 import nbd
 
-from differential import (compare_image, new_stats, run_rounds,
-                          start_against_reference)
+from differential import (compare_image, flush_and_stop, new_stats,
+                          run_rounds, start_against_reference)
 from shardkit_test import (VALGRIND, Server, check, fail, fault_injector,
                            seed_from_env, start_fails, tmpdir, wait_for_output)
 
@@ -89,10 +89,7 @@ def differential(nloc, *extra):
     run_rounds(sfh, memh, SIZE, CHUNK, rng, ROUNDS, stats, sf.output)
     compare_image(sfh, memh, SIZE, CHUNK)
     want = digest(memh)
-    for h in sfh:
-        h.flush()
-        h.shutdown()
-    sf.stop()
+    flush_and_stop(sf, sfh)
     # Again after a restart, then every location alone.
     sf = Server(args)
     h = sf.connect()
@@ -133,10 +130,7 @@ def failing_location(nloc, victim, *extra):
     wait_caught_up(sf, dirs)
     compare_image(sfh, memh, SIZE, CHUNK)
     want = digest(memh)
-    for h in sfh:
-        h.flush()
-        h.shutdown()
-    sf.stop()
+    flush_and_stop(sf, sfh)
     check_alone([dirs[victim]], want)
     memh.shutdown()
     mem.stop(check_exit=False)
