@@ -577,12 +577,14 @@ file_volume_probe (struct file_volume *v)
   close (fd);
   if (unlinkat (v->dirfd, fname, 0) == -1)
     return -1;
-  /* A failed sync poisons the volume for good (file-volume.h): as a
-   * location of a set it is caught up in full instead, so it may serve
-   * again.
+  /* A failed sync poisons the volume (and its descriptor cache) for
+   * good (file-volume.h, fd-cache.h): as a location of a set it is
+   * caught up in full instead, so it may serve again.
    */
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&v->sync_lock);
+    if (fd_cache_forget_lost (v->fds))
+      r = 1;
     if (v->sync_failed) {
       v->sync_failed = 0;
       r = 1;
