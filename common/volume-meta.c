@@ -80,7 +80,8 @@ volume_meta_init (struct volume_meta *m, uint64_t size, uint32_t chunk_size)
 bool
 volume_meta_is_layered (const struct volume_meta *m)
 {
-  return m->generation > 0 || m->read_only || m->data[0] || m->base[0];
+  return m->generation > 0 || m->read_only || m->data[0] || m->base[0] ||
+    m->set_size > 0;
 }
 
 char *
@@ -88,7 +89,7 @@ volume_meta_format (const struct volume_meta *m)
 {
   char *s = NULL, *t = NULL;
   char gen[48] = "", ro[16] = "", data[VOLUME_CHUNK_STEM_MAX + 16] = "";
-  char base[VOLUME_NAME_MAX + 16] = "", buuid[64] = "";
+  char base[VOLUME_NAME_MAX + 16] = "", buuid[64] = "", set[96] = "";
   const bool layered = volume_meta_is_layered (m);
   int len;
 
@@ -106,6 +107,10 @@ volume_meta_format (const struct volume_meta *m)
     snprintf (base, sizeof base, "base=%s\n", m->base);
     snprintf (buuid, sizeof buuid, "base-uuid=%s\n", m->base_uuid);
   }
+  if (m->set_size)
+    snprintf (set, sizeof set, "redundancy=%s\nset-size=%" PRIu32 "\n"
+              "set-index=%" PRIu32 "\n", m->redundancy, m->set_size,
+              m->set_index);
 
   len = asprintf (&s,
                 "# shardkit volume metadata: written once at creation, "
@@ -116,11 +121,11 @@ volume_meta_format (const struct volume_meta *m)
                 "chunk-size=%" PRIu32 "\n"
                 "uuid=%s\n"
                 "created=%s\n"
-                "%s%s%s%s%s",
+                "%s%s%s%s%s%s",
                 VOLUME_META_FORMAT,
                 layered ? VOLUME_META_VERSION_LAYERED : VOLUME_META_VERSION,
                 m->size, m->chunk_size, m->uuid, m->created,
-                gen, ro, data, base, buuid);
+                gen, ro, data, base, buuid, set);
   if (len == -1)
     return NULL;
   if (asprintf (&t, "%s" CHECKSUM_PREFIX "%08" PRIx32 "\n",
@@ -244,10 +249,12 @@ enum { K_FORMAT, K_VERSION, K_SIZE, K_CHUNK_SIZE, K_UUID, K_CREATED,
        K_REQUIRED,
        /* Optional, version 2 only. */
        K_GENERATION = K_REQUIRED, K_READ_ONLY, K_DATA, K_BASE, K_BASE_UUID,
+       K_REDUNDANCY, K_SET_SIZE, K_SET_INDEX,
        K_COUNT };
 static const char *const keys[K_COUNT] = {
   "format", "version", "size", "chunk-size", "uuid", "created",
   "generation", "read-only", "data", "base", "base-uuid",
+  "redundancy", "set-size", "set-index",
 };
 
 int
@@ -368,6 +375,25 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
         return fail (err, errlen, "base-uuid '%.64s' is malformed", val);
       strcpy (m->base_uuid, val);
       break;
+    case K_REDUNDANCY:
+      if (strcmp (val, VOLUME_REDUNDANCY_MIRROR) != 0)
+        return fail (err, errlen, "redundancy '%.64s' is not supported: "
+                     "this shardkit knows '" VOLUME_REDUNDANCY_MIRROR "' (a "
+                     "newer shardkit wrote it?)", val);
+      strcpy (m->redundancy, val);
+      break;
+    case K_SET_SIZE:
+      if (!parse_u64 (val, &v) || v < 2 || v > VOLUME_SET_MAX)
+        return fail (err, errlen, "set-size '%.64s' is not a number from 2 "
+                     "to %d", val, VOLUME_SET_MAX);
+      m->set_size = (uint32_t) v;
+      break;
+    case K_SET_INDEX:
+      if (!parse_u64 (val, &v) || v >= VOLUME_SET_MAX)
+        return fail (err, errlen, "set-index '%.64s' is not a number from 0 "
+                     "to %d", val, VOLUME_SET_MAX - 1);
+      m->set_index = (uint32_t) v;
+      break;
     case K_SIZE:
       if (!parse_u64 (val, &v) || v == 0 || v > VOLUME_SIZE_MAX)
         return fail (err, errlen, "size '%.64s' is not a valid volume size",
@@ -403,6 +429,13 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
                    VOLUME_META_VERSION_LAYERED);
   if (seen[K_BASE] != seen[K_BASE_UUID])
     return fail (err, errlen, "base and base-uuid go together");
+  if (seen[K_REDUNDANCY] != seen[K_SET_SIZE] ||
+      seen[K_REDUNDANCY] != seen[K_SET_INDEX])
+    return fail (err, errlen, "redundancy, set-size and set-index go "
+                 "together");
+  if (m->set_size && m->set_index >= m->set_size)
+    return fail (err, errlen, "set-index %" PRIu32 " is not below set-size "
+                 "%" PRIu32, m->set_index, m->set_size);
   if (m->data[0] && !m->read_only)
     return fail (err, errlen, "data= is for snapshots (read-only=1) only");
   if (version == VOLUME_META_VERSION_LAYERED && !volume_meta_is_layered (m))

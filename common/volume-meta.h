@@ -24,6 +24,16 @@
  *   base=SNAP            chunks this volume does not hold are SNAP's
  *   base-uuid=UUID       SNAP's uuid, checked at open
  *
+ * A volume kept on several locations (a mirror: the same chunks in
+ * each) has in each location's copy of NAME.meta, also version 2:
+ *
+ *   redundancy=mirror    every chunk on every location of the set
+ *   set-size=3           the set has 3 locations...
+ *   set-index=1          ... and this is the second (from 0)
+ *
+ * and the same uuid= in every location (the volume's): a location of
+ * another volume, or in another place of the set, is refused.
+ *
  * A version 1 reader refuses version 2 ("version 2 is not supported"),
  * which is what keeps it from serving a clone without its base.
  *
@@ -66,9 +76,16 @@ struct volume_meta {
   uint64_t data_generation;       /* ... generation DATA_GENERATION */
   char base[VOLUME_NAME_MAX + 1]; /* read through to this volume */
   char base_uuid[37];
+  /* Set of locations (set_size 0: a volume in one location). */
+  char redundancy[16];          /* "mirror" */
+  uint32_t set_size;            /* 2..VOLUME_SET_MAX */
+  uint32_t set_index;           /* 0..set_size-1 */
 };
 
-/* True if *M needs version 2 (it has any snapshot key). */
+#define VOLUME_REDUNDANCY_MIRROR "mirror"
+#define VOLUME_SET_MAX 8
+
+/* True if *M needs version 2 (it has any snapshot or set key). */
 extern bool volume_meta_is_layered (const struct volume_meta *m);
 
 /* True if CS is a power of two between CHUNK_SIZE_MIN and CHUNK_SIZE_MAX. */

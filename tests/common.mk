@@ -1,8 +1,8 @@
 # Unit tests of common/.
 check_PROGRAMS += test-volume-name test-volume-meta test-chunk-engine \
-	test-backoff test-ec-codec
+	test-mirror-store test-backoff test-ec-codec
 TESTS += test-volume-name test-volume-meta test-chunk-engine \
-	test-backoff test-ec-codec
+	test-mirror-store test-backoff test-ec-codec
 EXTRA_DIST += nbdkit-shim.h
 
 test_volume_name_SOURCES = test-volume-name.c test-util.h
@@ -16,6 +16,10 @@ test_volume_meta_LDADD = $(UNIT_LDADD)
 test_chunk_engine_SOURCES = test-chunk-engine.c nbdkit-shim.c nbdkit-shim.h test-util.h
 test_chunk_engine_CFLAGS = $(UNIT_CFLAGS)
 test_chunk_engine_LDADD = $(UNIT_LDADD)
+
+test_mirror_store_SOURCES = test-mirror-store.c nbdkit-shim.c nbdkit-shim.h test-util.h
+test_mirror_store_CFLAGS = $(UNIT_CFLAGS)
+test_mirror_store_LDADD = $(UNIT_LDADD)
 
 test_backoff_SOURCES = test-backoff.c test-util.h
 test_backoff_CFLAGS = $(UNIT_CFLAGS)

@@ -186,14 +186,19 @@ def start_against_reference(args, size, conns):
     return sf, mem, sfh, memh
 
 
-def restart_and_compare(sf, sfh, mem, memh, args, size, step=8 * MiB):
-    """Flush and stop the server under test, start it again with ARGS,
-    and check that it serves the reference's image; stop both.  Returns
-    the image."""
+def flush_and_stop(sf, sfh):
+    """Flush and close every handle in SFH, then stop the server SF."""
     for h in sfh:
         h.flush()
         h.shutdown()
     sf.stop()
+
+
+def restart_and_compare(sf, sfh, mem, memh, args, size, step=8 * MiB):
+    """Flush and stop the server under test, start it again with ARGS,
+    and check that it serves the reference's image; stop both.  Returns
+    the image."""
+    flush_and_stop(sf, sfh)
     sf = Server(args)
     h = sf.connect()
     want = hashlib.sha256()

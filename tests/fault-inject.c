@@ -16,6 +16,10 @@
  *   fail-unlink     unlinkat fails with EIO
  *   fail-pwrite     pwrite fails with EIO on the files whose name is the
  *                   file's content (e.g. "cache.index"), others work
+ *   fail-dir        everything on the directory whose path is the file's
+ *                   content, and on the files in it, fails with EIO:
+ *                   pread, pwrite, fdatasync, fsync, openat, unlinkat
+ *                   (a disk that died under one location of a set)
  * Every fdatasync and fsync is logged to $SHARDKIT_FAULT_DIR/log as
  * "START END CALL PATH RESULT" (monotonic seconds).
  */
@@ -115,6 +119,24 @@ fault_on_fd (const char *name, int fd)
   return strcmp (base, want) == 0;
 }
 
+/* Is FD (or, with PATH, PATH relative to FD) in the failing dir? */
+static int
+in_failed_dir (int fd, const char *path)
+{
+  char want[256], target[4096];
+  size_t n;
+
+  if (!fault_word ("fail-dir", want) || want[0] == '\0')
+    return 0;
+  if (path && path[0] == '/')
+    snprintf (target, sizeof target, "%s", path);
+  else
+    fd_path (fd, target, sizeof target);
+  n = strlen (want);
+  return strncmp (target, want, n) == 0 &&
+    (target[n] == '\0' || target[n] == '/');
+}
+
 static void
 log_sync (const char *call, int fd, double start, int r)
 {
@@ -154,7 +176,7 @@ fdatasync (int fd)
       fail = ends_with (target, suffix);
     }
   }
-  if (fail) {
+  if (fail || in_failed_dir (fd, NULL)) {
     r = -1;
     errno = EIO;
   }
@@ -175,7 +197,12 @@ fsync (int fd)
 
   if (!real)
     real = (int (*) (int)) dlsym (RTLD_NEXT, "fsync");
-  r = real (fd);
+  if (in_failed_dir (fd, NULL)) {
+    r = -1;
+    errno = EIO;
+  }
+  else
+    r = real (fd);
   saved = errno;
   log_sync ("fsync", fd, start, r);
   errno = saved;
@@ -191,7 +218,7 @@ faulty_pwrite (int fd, const void *buf, size_t count, off_t offset)
   if (!real)
     real = (ssize_t (*) (int, const void *, size_t, off_t))
       dlsym (RTLD_NEXT, "pwrite64");
-  if (fault_on_fd ("fail-pwrite", fd)) {
+  if (fault_on_fd ("fail-pwrite", fd) || in_failed_dir (fd, NULL)) {
     errno = EIO;
     return -1;
   }
@@ -226,7 +253,7 @@ unlinkat (int dirfd, const char *path, int flags)
 
   if (!real)
     real = (int (*) (int, const char *, int)) dlsym (RTLD_NEXT, "unlinkat");
-  if (fault_on ("fail-unlink", NULL)) {
+  if (fault_on ("fail-unlink", NULL) || in_failed_dir (dirfd, NULL)) {
     errno = EIO;
     return -1;
   }
@@ -283,6 +310,10 @@ faulty_openat (int dirfd, const char *path, int flags, mode_t mode)
     errno = EMFILE;
     return -1;
   }
+  if (dirfd != AT_FDCWD && in_failed_dir (dirfd, NULL)) {
+    errno = EIO;
+    return -1;
+  }
   return real_openat (dirfd, path, flags, mode);
 }
 
@@ -310,4 +341,32 @@ openat64 (int dirfd, const char *path, int flags, ...)
     mode = va_arg (ap, mode_t);
   va_end (ap);
   return faulty_openat (dirfd, path, flags, mode);
+}
+
+/* pread and pread64 (one function on 64-bit glibc, two symbols). */
+static ssize_t
+faulty_pread (int fd, void *buf, size_t count, off_t offset)
+{
+  static ssize_t (*real) (int, void *, size_t, off_t);
+
+  if (!real)
+    real = (ssize_t (*) (int, void *, size_t, off_t))
+      dlsym (RTLD_NEXT, "pread64");
+  if (in_failed_dir (fd, NULL)) {
+    errno = EIO;
+    return -1;
+  }
+  return real (fd, buf, count, offset);
+}
+
+ssize_t
+pread64 (int fd, void *buf, size_t count, off_t offset)
+{
+  return faulty_pread (fd, buf, count, offset);
+}
+
+ssize_t
+pread (int fd, void *buf, size_t count, off_t offset)
+{
+  return faulty_pread (fd, buf, count, offset);
 }

@@ -12,7 +12,8 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-clients.py \
 	test-sharded-file-meta-checksum.py \
 	test-sharded-file-snapshot.py \
-	test-sharded-file-clone-differential.py
+	test-sharded-file-clone-differential.py \
+	test-sharded-file-mirror.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
 

@@ -136,32 +136,21 @@ static const struct chunk_store_ops object_like = {
   .sync = m_sync, .list = m_list,
 };
 
-static uint64_t rng_state;
-static uint64_t
-rnd (void)
-{
-  /* xorshift64*: reproducible from the printed seed. */
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return rng_state * UINT64_C (2685821657736338717);
-}
-
 static void
 random_request (uint64_t size, uint32_t cs, uint64_t *off, uint32_t *len)
 {
-  switch (rnd () % 4) {
+  switch (test_rnd () % 4) {
   case 0:                       /* aligned whole chunks */
-    *off = (rnd () % (size / cs)) * cs;
-    *len = cs * (uint32_t) (1 + rnd () % 3);
+    *off = (test_rnd () % (size / cs)) * cs;
+    *len = cs * (uint32_t) (1 + test_rnd () % 3);
     break;
   case 1:                       /* tiny */
-    *off = rnd () % size;
-    *len = 1 + (uint32_t) (rnd () % 17);
+    *off = test_rnd () % size;
+    *len = 1 + (uint32_t) (test_rnd () % 17);
     break;
   default:                      /* unaligned, often crossing chunks */
-    *off = rnd () % size;
-    *len = 1 + (uint32_t) (rnd () % (3 * cs));
+    *off = test_rnd () % size;
+    *len = 1 + (uint32_t) (test_rnd () % (3 * cs));
   }
   if (*off + *len > size)
     *len = (uint32_t) (size - *off);
@@ -181,7 +170,7 @@ run (const struct chunk_store_ops *ops, const char *what, uint64_t seed,
   uint64_t n, i;
   int iter;
 
-  rng_state = seed;
+  test_rng_seed (seed);
   m.nr_chunks = (size + cs - 1) / cs;
   m.chunks = calloc (m.nr_chunks, sizeof *m.chunks);
   ref = calloc (1, size);
@@ -200,14 +189,14 @@ run (const struct chunk_store_ops *ops, const char *what, uint64_t seed,
   for (iter = 0; iter < 3000; ++iter) {
     uint64_t off;
     uint32_t len;
-    int op = (int) (rnd () % 10);
+    int op = (int) (test_rnd () % 10);
 
     random_request (size, cs, &off, &len);
     switch (op) {
     case 0: case 1: case 2:     /* random data */
       for (i = 0; i < len; ++i)
-        buf[i] = (unsigned char) rnd ();
-      CHECK (chunk_engine_pwrite (e, buf, len, off, rnd () & 1) == 0);
+        buf[i] = (unsigned char) test_rnd ();
+      CHECK (chunk_engine_pwrite (e, buf, len, off, test_rnd () & 1) == 0);
       memcpy (ref + off, buf, len);
       break;
     case 3:                     /* zeros written as data */
@@ -220,7 +209,7 @@ run (const struct chunk_store_ops *ops, const char *what, uint64_t seed,
       memset (ref + off, 0, len);
       break;
     case 5:
-      CHECK (chunk_engine_zero (e, len, off, false, rnd () & 1) == 0);
+      CHECK (chunk_engine_zero (e, len, off, false, test_rnd () & 1) == 0);
       memset (ref + off, 0, len);
       break;
     case 6:

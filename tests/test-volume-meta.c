@@ -326,5 +326,46 @@ main (void)
   expect_bad ("version", "version=2\nbase=../x\n"
               "base-uuid=5e0f8f9c-2a53-4a57-9d0e-6c1b8a3f1e42\n", "base");
 
+  /* Version 2: the keys of a set of locations (a mirror). */
+  {
+    struct volume_meta l;
+    char *t;
+
+    CHECK (volume_meta_init (&l, 1 << 20, 65536) == 0);
+    strcpy (l.redundancy, VOLUME_REDUNDANCY_MIRROR);
+    l.set_size = 3;
+    l.set_index = 0;
+    CHECK ((t = volume_meta_format (&l)) != NULL);
+    CHECK (strstr (t, "version=2\n") && strstr (t, "redundancy=mirror\n") &&
+           strstr (t, "set-size=3\n") && strstr (t, "set-index=0\n") &&
+           !strstr (t, "generation=") && !strstr (t, "base="));
+    CHECK (volume_meta_parse (t, strlen (t), &m2, err, sizeof err) == 0);
+    CHECK (m2.set_size == 3 && m2.set_index == 0 &&
+           strcmp (m2.redundancy, "mirror") == 0 &&
+           strcmp (m2.uuid, l.uuid) == 0);
+    free (t);
+    l.set_index = 2;
+    CHECK ((t = volume_meta_format (&l)) != NULL);
+    CHECK (volume_meta_parse (t, strlen (t), &m2, err, sizeof err) == 0);
+    CHECK (m2.set_index == 2);
+    free (t);
+  }
+  /* Set keys in a version 1 file, alone, or out of range. */
+  expect_bad ("version", "version=1\nredundancy=mirror\nset-size=2\n"
+              "set-index=1\n", "needs version 2");
+  expect_bad ("version", "version=2\nredundancy=mirror\n", "go together");
+  expect_bad ("version", "version=2\nset-size=2\nset-index=0\n",
+              "go together");
+  expect_bad ("version", "version=2\nredundancy=ec:4+2\nset-size=6\n"
+              "set-index=0\n", "not supported");
+  expect_bad ("version", "version=2\nredundancy=mirror\nset-size=1\n"
+              "set-index=0\n", "set-size");
+  expect_bad ("version", "version=2\nredundancy=mirror\nset-size=9\n"
+              "set-index=0\n", "set-size");
+  expect_bad ("version", "version=2\nredundancy=mirror\nset-size=2\n"
+              "set-index=2\n", "not below");
+  expect_bad ("version", "version=2\nredundancy=mirror\nset-size=2\n"
+              "set-index=01\n", "set-index");
+
   TEST_EXIT ();
 }

@@ -208,6 +208,18 @@ dir_open (struct where *w, const char *name, unsigned how, unsigned parallel,
                         TOOL_MAX_OPEN_FILES);
   if (v == NULL)
     return -1;
+  /* One directory of a mirror: what the tool changed here, the other
+   * locations would never learn.
+   */
+  if (write && v->meta.set_size) {
+    tool_error ("volume '%s' in %s is location %" PRIu32 " of a set of %"
+                PRIu32 " (redundancy=%s): the volume tool does not change "
+                "sets yet", name, p->path, v->meta.set_index,
+                v->meta.set_size, v->meta.redundancy);
+    file_volume_close (v);
+    errno = EROFS;
+    return -1;
+  }
   tv->w = w;
   tv->name = v->name;
   tv->write = write;

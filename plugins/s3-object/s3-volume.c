@@ -631,6 +631,17 @@ open_layer (struct s3_client *c, const char *prefix, const char *name,
   else if (s3_volume_prepare (c, prefix, name, readonly ? NULL : create,
                               &v->meta) == -1)
     goto err;
+  /* One location of a mirror (sharded-file's set of dir=, synced into
+   * a bucket): served alone, its writes would never reach the others.
+   */
+  if (v->meta.set_size && !readonly) {
+    nbdkit_error ("volume '%s' is location %" PRIu32 " of a set of %"
+                  PRIu32 " (redundancy=%s): s3-object serves it read-only "
+                  "only", name, v->meta.set_index, v->meta.set_size,
+                  v->meta.redundancy);
+    errno = EROFS;
+    goto err;
+  }
   /* A server serves a snapshot read-only, however it is asked to. */
   if (v->meta.read_only && (flags & VOLUME_OPEN_SERVE))
     readonly = true;

@@ -367,6 +367,16 @@ sync_in_parallel (struct entry **entries, size_t nr, int *errs)
     pthread_join (t[i], NULL);
 }
 
+bool
+fd_cache_forget_lost (struct fd_cache *c)
+{
+  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&c->lock);
+  bool was = c->lost_err != 0;
+
+  c->lost_err = 0;
+  return was;
+}
+
 int
 fd_cache_sync (struct fd_cache *c, bool *lost)
 {

@@ -63,4 +63,11 @@ extern void fd_cache_forget (struct fd_cache *c, uint64_t n);
  */
 extern int fd_cache_sync (struct fd_cache *c, bool *lost);
 
+/* Forget a failed fdatasync (the sticky failure above), returning
+ * whether there was one.  Only for an owner that no longer relies on
+ * the lost writes: a location of a mirror, which is then copied in
+ * full from the others.
+ */
+extern bool fd_cache_forget_lost (struct fd_cache *c);
+
 #endif /* SHARDKIT_FD_CACHE_H */

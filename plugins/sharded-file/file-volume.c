@@ -477,16 +477,27 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
 }
 
 struct file_volume *
+file_volume_open_location (int dirfd, const char *dirname, const char *name,
+                           bool readonly, unsigned flags,
+                           const struct volume_create *create,
+                           size_t max_open_files)
+{
+  struct volume_chain chain;
+
+  volume_chain_start (&chain, name);
+  return open_layer (dirfd, dirname, name, readonly, flags, create,
+                     max_open_files, &chain);
+}
+
+struct file_volume *
 file_volume_open (int dirfd, const char *dirname, const char *name,
                   bool readonly, unsigned flags,
                   const struct volume_create *create, size_t max_open_files)
 {
-  struct volume_chain chain;
   struct file_volume *v;
 
-  volume_chain_start (&chain, name);
-  v = open_layer (dirfd, dirname, name, readonly, flags, create,
-                  max_open_files, &chain);
+  v = file_volume_open_location (dirfd, dirname, name, readonly, flags,
+                                 create, max_open_files);
   if (v == NULL)
     return NULL;
   v->engine = chunk_engine_new (name, v->store.ops, v->store.opaque,
@@ -512,4 +523,39 @@ file_volume_close (struct file_volume *v)
   pthread_mutex_destroy (&v->sync_lock);
   free (v->name);
   free (v);
+}
+
+int
+file_volume_probe (struct file_volume *v)
+{
+  char fname[META_NAME_MAX + 32];
+  struct stat st;
+  int fd, r = 0;
+
+  /* Its metadata is still there, and a file can be made beside it. */
+  meta_file_name (v->name, fname, sizeof fname);
+  if (fstatat (v->dirfd, fname, &st, AT_SYMLINK_NOFOLLOW) == -1)
+    return -1;
+  snprintf (fname, sizeof fname, ".%s.probe.%ld", v->name, (long) getpid ());
+  fd = openat (v->dirfd, fname,
+               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd == -1)
+    return -1;
+  close (fd);
+  if (unlinkat (v->dirfd, fname, 0) == -1)
+    return -1;
+  /* A failed sync poisons the volume (and its descriptor cache) for
+   * good (file-volume.h, fd-cache.h): as a location of a set it is
+   * caught up in full instead, so it may serve again.
+   */
+  {
+    ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&v->sync_lock);
+    if (fd_cache_forget_lost (v->fds))
+      r = 1;
+    if (v->sync_failed) {
+      v->sync_failed = 0;
+      r = 1;
+    }
+  }
+  return r;
 }

@@ -68,6 +68,26 @@ extern struct file_volume *file_volume_open (int dirfd, const char *dirname,
                                              size_t max_open_files);
 extern void file_volume_close (struct file_volume *v);
 
+/* The same without an engine: one location of a set of them, whose
+ * store the set's store (a mirror) is built on.
+ */
+extern struct file_volume *file_volume_open_location (int dirfd,
+                                                      const char *dirname,
+                                                      const char *name,
+                                                      bool readonly,
+                                                      unsigned flags,
+                                                      const struct volume_create *create,
+                                                      size_t max_open_files);
+
+/* Does the location of V answer again (its metadata is there and a
+ * file can be made in its directory)?  Returns 0 if it does, 1 if it
+ * does but a sync had failed (writes since the last good sync may be
+ * lost: the set catches it up in full; the failure is forgotten), -1
+ * if not.  Logs nothing: it is called again and again while a location
+ * is down.
+ */
+extern int file_volume_probe (struct file_volume *v);
+
 /* Create the volume NAME if missing (atomically), or check that an
  * existing one matches CREATE.  Then check that no other process serves it
  * read-write.  Used at start-up so that mistakes fail early.

@@ -3,7 +3,8 @@
  *
  * Serves volumes stored as chunk files in a directory: DIR/NAME.meta and
  * DIR/NAME.<n>.chunk (see nbdkit-sharded-file-plugin(1)).  Every volume in
- * DIR is an export.  This file is the plugin's parameters and its
+ * DIR is an export.  dir= given more than once makes a set of locations,
+ * a mirror (file-set.h): every volume then lives in every directory.  This file is the plugin's parameters and its
  * namespace of volumes; the volume layer (common/volume-layer.h) does
  * the rest: all connections to one volume share one open volume (one
  * chunk engine, one descriptor cache, one lock), so multi-conn is safe.
@@ -24,7 +25,9 @@
 
 #include "chunk-engine.h"
 #include "cleanup.h"
-#include "file-volume.h"
+#include "duration.h"
+#include "file-set.h"
+#include "params.h"
 #include "volume-layer.h"
 #include "volume-meta.h"
 #include "volume-name.h"
@@ -32,9 +35,16 @@
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #define DEFAULT_MAX_OPEN_FILES 256
 
-static char *dir;                   /* dir= */
-static int dir_fd = -1;
+#define DEFAULT_PROBE_INTERVAL (5 * NS_PER_S)
+
+static char *dirs[MIRROR_MAX_LOCATIONS];    /* dir=, in order */
 static unsigned max_open_files = DEFAULT_MAX_OPEN_FILES;
+/* The set of locations: dir_fds, mirror parameters. */
+static struct file_set_config set = {
+  .mode = MIRROR_SYNC,
+  .probe_interval_ns = DEFAULT_PROBE_INTERVAL,
+};
+static bool redundancy_given, threads_given;
 
 static const struct volume_ops file_volume_ops;
 
@@ -47,10 +57,45 @@ sharded_file_load (void)
 static void
 sharded_file_unload (void)
 {
+  unsigned i;
+
   volume_layer_unload ();
-  if (dir_fd >= 0)
-    close (dir_fd);
-  free (dir);
+  for (i = 0; i < set.nloc; ++i)
+    if (set.dirfds[i] >= 0)
+      close (set.dirfds[i]);
+  for (i = 0; i < MIRROR_MAX_LOCATIONS; ++i)
+    free (dirs[i]);
+}
+
+/* dir=: one more location. */
+static int
+add_dir (const char *value)
+{
+  char *path;
+  unsigned i;
+
+  if (set.nloc == MIRROR_MAX_LOCATIONS) {
+    nbdkit_error ("dir=%s: at most %d dir= (locations of a set)", value,
+                  MIRROR_MAX_LOCATIONS);
+    return -1;
+  }
+  path = realpath (value, NULL);
+  if (path == NULL) {
+    nbdkit_error ("dir=%s: %m", value);
+    return -1;
+  }
+  for (i = 0; i < set.nloc; ++i)
+    if (strcmp (dirs[i], path) == 0) {
+      nbdkit_error ("dir=%s: given twice (as %s): each location of a set "
+                    "is a directory of its own", value, dirs[i]);
+      free (path);
+      return -1;
+    }
+  dirs[set.nloc] = path;
+  set.dirnames[set.nloc] = path;
+  set.dirfds[set.nloc] = -1;
+  set.nloc++;
+  return 0;
 }
 
 static int
@@ -60,13 +105,58 @@ sharded_file_config (const char *key, const char *value)
 
   if (r != 0)
     return r == 1 ? 0 : -1;
-  if (strcmp (key, "dir") == 0) {
-    free (dir);
-    dir = realpath (value, NULL);
-    if (dir == NULL) {
-      nbdkit_error ("dir=%s: %m", value);
+  if (strcmp (key, "dir") == 0)
+    return add_dir (value);
+  else if (strcmp (key, "redundancy") == 0) {
+    if (strcmp (value, "mirror") != 0) {
+      nbdkit_error ("redundancy=%s: not supported (this shardkit knows "
+                    "redundancy=mirror)", value);
       return -1;
     }
+    redundancy_given = true;
+  }
+  else if (strcmp (key, "mirror-mode") == 0) {
+    if (strcmp (value, "sync") == 0)
+      set.mode = MIRROR_SYNC;
+    else if (strcmp (value, "async") == 0)
+      set.mode = MIRROR_ASYNC;
+    else {
+      nbdkit_error ("mirror-mode=%s: expected sync or async", value);
+      return -1;
+    }
+  }
+  else if (strcmp (key, "write-quorum") == 0) {
+    if (param_unsigned ("write-quorum", value, MIRROR_MAX_LOCATIONS,
+                        &set.write_quorum) == -1)
+      return -1;
+    if (set.write_quorum == 0) {
+      nbdkit_error ("write-quorum=0: at least 1 location must take a write");
+      return -1;
+    }
+  }
+  else if (strcmp (key, "durability") == 0) {
+    if (strcmp (value, "all") == 0)
+      set.durable_all = true;
+    else if (strcmp (value, "first") == 0)
+      set.durable_all = false;
+    else {
+      nbdkit_error ("durability=%s: expected first or all", value);
+      return -1;
+    }
+  }
+  else if (strcmp (key, "probe-interval") == 0) {
+    if (param_duration ("probe-interval", value,
+                        &set.probe_interval_ns) == -1)
+      return -1;
+    if (set.probe_interval_ns == 0) {
+      nbdkit_error ("probe-interval=%s: must be above 0", value);
+      return -1;
+    }
+  }
+  else if (strcmp (key, "mirror-threads") == 0) {
+    if (param_unsigned ("mirror-threads", value, 64, &set.threads) == -1)
+      return -1;
+    threads_given = true;
   }
   else if (strcmp (key, "max-open-files") == 0) {
     if (nbdkit_parse_unsigned ("max-open-files", value, &max_open_files) == -1)
@@ -87,22 +177,66 @@ sharded_file_config (const char *key, const char *value)
 static int
 sharded_file_config_complete (void)
 {
-  if (dir == NULL) {
+  unsigned i;
+
+  if (set.nloc == 0) {
     nbdkit_error ("dir=<DIRECTORY> is required");
     return -1;
   }
+  /* The mirror's parameters mean nothing for one location: say so
+   * rather than ignore them.
+   */
+  if (set.nloc == 1 &&
+      (redundancy_given || set.write_quorum || set.mode != MIRROR_SYNC ||
+       set.durable_all || threads_given)) {
+    nbdkit_error ("redundancy=, mirror-mode=, write-quorum=, durability= "
+                  "and mirror-threads= are for several dir= (a set of "
+                  "locations)");
+    return -1;
+  }
+  if (set.write_quorum > set.nloc) {
+    nbdkit_error ("write-quorum=%u: there are only %u locations (dir=)",
+                  set.write_quorum, set.nloc);
+    return -1;
+  }
+  if (set.mode == MIRROR_ASYNC && set.write_quorum > 1) {
+    nbdkit_error ("write-quorum=%u: mirror-mode=async acknowledges a write "
+                  "once it is on the first location", set.write_quorum);
+    return -1;
+  }
+  if (set.durable_all && set.mode != MIRROR_ASYNC) {
+    nbdkit_error ("durability=all is for mirror-mode=async (a sync mirror "
+                  "flushes every location anyway)");
+    return -1;
+  }
+  /* Side-by-side writes: one thread per other location for each of a
+   * few requests at once (see bench: measured against serial writes).
+   */
+  if (!threads_given)
+    set.threads = 4 * (set.nloc - 1);
+  set.max_open_files = max_open_files;
   if (volume_layer_config_complete () == -1)
     return -1;
-  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd == -1) {
-    nbdkit_error ("dir=%s: %m", dir);
-    return -1;
+  for (i = 0; i < set.nloc; ++i) {
+    set.dirfds[i] = open (dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (set.dirfds[i] == -1) {
+      nbdkit_error ("dir=%s: %m", dirs[i]);
+      return -1;
+    }
   }
   return 0;
 }
 
 #define sharded_file_config_help \
   "dir=<DIRECTORY>     (required) Directory holding the volumes.\n" \
+  "                    Several dir=: a mirror, every volume in each.\n" \
+  "redundancy=mirror   With several dir= (the default).\n" \
+  "mirror-mode=sync|async  Acknowledge writes on every location (sync,\n" \
+  "                    the default) or on the first (async).\n" \
+  "write-quorum=<N>    Sync: fewest locations a write must reach (all).\n" \
+  "durability=first|all  Async: a flush waits for the first location or all.\n" \
+  "probe-interval=<T>  How often a location that is down is probed (5s).\n" \
+  "mirror-threads=<N>  Threads writing to the locations side by side.\n" \
   VOLUME_LAYER_CONFIG_HELP "\n" \
   "max-open-files=<N>  Open chunk files kept per volume (default 256)."
 
@@ -120,9 +254,10 @@ file_list_exports (struct nbdkit_exports *exports)
   DIR *dp;
   int fd, r = 0;
 
-  fd = openat (dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  /* Every location holds every volume: the first says which. */
+  fd = openat (set.dirfds[0], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd == -1 || (dp = fdopendir (fd)) == NULL) {
-    nbdkit_error ("%s: %m", dir);
+    nbdkit_error ("%s: %m", dirs[0]);
     if (fd >= 0)
       close (fd);
     return -1;
@@ -140,7 +275,7 @@ file_list_exports (struct nbdkit_exports *exports)
     /* Describe it; a volume with unreadable metadata is still listed, so
      * that it is visible, and says what is wrong.
      */
-    mfd = openat (dir_fd, d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    mfd = openat (set.dirfds[0], d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     len = mfd >= 0 ? read (mfd, buf, sizeof buf) : -1;
     if (mfd >= 0)
       close (mfd);
@@ -157,39 +292,36 @@ file_list_exports (struct nbdkit_exports *exports)
   return r;
 }
 
-/* The namespace: volumes in dir=. */
+/* The namespace: volumes in dir= (each of them). */
 static int
 file_prepare (const char *name, const struct volume_create *create)
 {
-  return file_volume_prepare (dir_fd, dir, name, create);
+  return file_set_prepare (&set, name, create);
 }
 
 static void *
 file_open (const char *name, bool readonly,
            const struct volume_create *create)
 {
-  return file_volume_open (dir_fd, dir, name, readonly, VOLUME_OPEN_SERVE, create,
-                           max_open_files);
+  return file_set_open (&set, name, readonly, create);
 }
 
 static bool
 file_read_only (void *vol)
 {
-  struct file_volume *v = vol;
-  return v->meta.read_only;
+  return file_set_read_only (vol);
 }
 
 static struct chunk_engine *
 file_engine (void *vol)
 {
-  struct file_volume *v = vol;
-  return v->engine;
+  return file_set_engine (vol);
 }
 
 static void
 file_close (void *vol)
 {
-  file_volume_close (vol);
+  file_set_close (vol);
 }
 
 static const struct volume_ops file_volume_ops = {

@@ -1,0 +1,266 @@
+/* shardkit: what each location of a redundant set lacks.
+ * GPL-3.0-or-later.  See missing-set.h.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nbdkit-plugin.h>
+
+#include "cleanup.h"
+#include "missing-set.h"
+
+struct missing_set {
+  char *name;
+  unsigned nloc;
+  uint64_t nr_chunks;
+  const struct missing_log_ops *ops;
+  void *opaque;
+  struct {
+    uint8_t *bits;              /* bit n: lacks chunk n */
+    uint64_t count;             /* bits set (atomic) */
+    bool records;               /* the records may hold entries (atomic) */
+    /* Adds hold it shared, a compaction exclusive: the records are
+     * emptied only when no add can be between its append and its bit.
+     */
+    pthread_rwlock_t lock;
+  } loc[MISSING_MAX_LOCATIONS];
+};
+
+struct missing_set *
+missing_set_new (const char *name, unsigned nloc, uint64_t nr_chunks,
+                 const struct missing_log_ops *ops, void *opaque)
+{
+  struct missing_set *s;
+  size_t bytes = (size_t) ((nr_chunks + 7) / 8);
+  unsigned i;
+
+  if (nloc > MISSING_MAX_LOCATIONS) {
+    nbdkit_error ("%s: more than %d locations", name, MISSING_MAX_LOCATIONS);
+    errno = EINVAL;
+    return NULL;
+  }
+  s = calloc (1, sizeof *s);
+  if (s == NULL || (s->name = strdup (name)) == NULL) {
+    nbdkit_error ("calloc: %m");
+    free (s);
+    return NULL;
+  }
+  s->nloc = nloc;
+  s->nr_chunks = nr_chunks;
+  s->ops = ops;
+  s->opaque = opaque;
+  for (i = 0; i < nloc; ++i) {
+    pthread_rwlock_init (&s->loc[i].lock, NULL);
+    s->loc[i].bits = calloc (bytes ? bytes : 1, 1);
+    if (s->loc[i].bits == NULL) {
+      nbdkit_error ("calloc: %m");
+      missing_set_free (s);
+      return NULL;
+    }
+  }
+  return s;
+}
+
+void
+missing_set_free (struct missing_set *s)
+{
+  unsigned i;
+
+  if (s == NULL)
+    return;
+  for (i = 0; i < s->nloc; ++i) {
+    free (s->loc[i].bits);
+    pthread_rwlock_destroy (&s->loc[i].lock);
+  }
+  free (s->name);
+  free (s);
+}
+
+bool
+missing_set_test (const struct missing_set *s, unsigned loc, uint64_t n)
+{
+  uint8_t byte = __atomic_load_n (&s->loc[loc].bits[n >> 3], __ATOMIC_ACQUIRE);
+  return (byte >> (n & 7)) & 1;
+}
+
+uint64_t
+missing_set_count (const struct missing_set *s, unsigned loc)
+{
+  return __atomic_load_n (&s->loc[loc].count, __ATOMIC_ACQUIRE);
+}
+
+bool
+missing_set_has_records (const struct missing_set *s, unsigned loc)
+{
+  return __atomic_load_n (&s->loc[loc].records, __ATOMIC_ACQUIRE);
+}
+
+/* Set LOC's bit for N (or every bit), counting the new ones. */
+static void
+set_bit (struct missing_set *s, unsigned loc, uint64_t n)
+{
+  uint64_t i;
+
+  if (n == MISSING_ALL) {
+    for (i = 0; i < s->nr_chunks; ++i)
+      set_bit (s, loc, i);
+    return;
+  }
+  if (n >= s->nr_chunks)
+    return;                     /* past the end: a stray record */
+  {
+    const uint8_t bit = (uint8_t) (1u << (n & 7));
+    uint8_t old = __atomic_fetch_or (&s->loc[loc].bits[n >> 3], bit,
+                                     __ATOMIC_ACQ_REL);
+    if (!(old & bit))
+      __atomic_fetch_add (&s->loc[loc].count, 1, __ATOMIC_ACQ_REL);
+  }
+}
+
+void
+missing_set_done (struct missing_set *s, unsigned loc, uint64_t n)
+{
+  const uint8_t bit = (uint8_t) (1u << (n & 7));
+  uint8_t old = __atomic_fetch_and (&s->loc[loc].bits[n >> 3],
+                                    (uint8_t) ~bit, __ATOMIC_ACQ_REL);
+  if (old & bit)
+    __atomic_fetch_sub (&s->loc[loc].count, 1, __ATOMIC_ACQ_REL);
+}
+
+uint64_t
+missing_set_next (const struct missing_set *s, unsigned loc, uint64_t from)
+{
+  uint64_t n = from;
+
+  while (n < s->nr_chunks) {
+    uint8_t byte = __atomic_load_n (&s->loc[loc].bits[n >> 3],
+                                    __ATOMIC_ACQUIRE) >> (n & 7);
+    if (byte == 0) {
+      n = (n | 7) + 1;          /* the rest of this byte is clear */
+      continue;
+    }
+    if (byte & 1)
+      return n;
+    n++;
+  }
+  return MISSING_ALL;
+}
+
+struct loading {
+  struct missing_set *s;
+  unsigned loc;
+  bool any;
+};
+
+static void
+found_missing (void *arg, uint64_t n)
+{
+  struct loading *l = arg;
+
+  set_bit (l->s, l->loc, n);
+  l->any = true;
+}
+
+int
+missing_set_load (struct missing_set *s, uint32_t holders)
+{
+  unsigned h, loc;
+
+  for (h = 0; h < s->nloc; ++h) {
+    if (!(holders & (UINT32_C (1) << h)))
+      continue;
+    for (loc = 0; loc < s->nloc; ++loc) {
+      struct loading l = { .s = s, .loc = loc };
+      if (loc == h)
+        continue;
+      if (s->ops->load (s->opaque, h, loc, found_missing, &l) == -1)
+        return -1;
+      if (l.any) {
+        s->loc[loc].records = true;
+        nbdkit_debug ("%s: location %u records that location %u lacks "
+                      "%" PRIu64 " chunks", s->name, h, loc,
+                      missing_set_count (s, loc));
+      }
+    }
+  }
+  return 0;
+}
+
+int
+missing_set_add (struct missing_set *s, uint32_t locs, uint64_t n,
+                 uint32_t holders, uint32_t *failed)
+{
+  uint32_t need = 0, written = 0;
+  unsigned loc, h;
+
+  holders &= ~locs;
+  for (loc = 0; loc < s->nloc; ++loc)
+    if ((locs & (UINT32_C (1) << loc)) &&
+        (n == MISSING_ALL || !missing_set_test (s, loc, n)))
+      need |= UINT32_C (1) << loc;
+  if (need == 0)
+    return 0;
+
+  for (loc = 0; loc < s->nloc; ++loc)
+    if (need & (UINT32_C (1) << loc))
+      pthread_rwlock_rdlock (&s->loc[loc].lock);
+  for (h = 0; h < s->nloc; ++h) {
+    bool ok = true;
+    if (!(holders & (UINT32_C (1) << h)))
+      continue;
+    for (loc = 0; loc < s->nloc && ok; ++loc)
+      if ((need & (UINT32_C (1) << loc)) &&
+          s->ops->append (s->opaque, h, loc, &n, 1) == -1)
+        ok = false;
+    if (ok)
+      written |= UINT32_C (1) << h;
+    else
+      *failed |= UINT32_C (1) << h;
+  }
+  for (loc = 0; loc < s->nloc; ++loc)
+    if (need & (UINT32_C (1) << loc)) {
+      if (written) {
+        __atomic_store_n (&s->loc[loc].records, true, __ATOMIC_RELEASE);
+        set_bit (s, loc, n);
+      }
+      pthread_rwlock_unlock (&s->loc[loc].lock);
+    }
+  if (written == 0) {
+    nbdkit_error ("%s: chunk %" PRIu64 " could not be recorded as missing "
+                  "on any location that holds it", s->name, n);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
+}
+
+int
+missing_set_compact (struct missing_set *s, unsigned loc, uint32_t holders,
+                     int (*sync) (void *arg), void *arg)
+{
+  unsigned h;
+
+  if (!missing_set_has_records (s, loc) || missing_set_count (s, loc) > 0)
+    return 0;
+  ACQUIRE_WRLOCK_FOR_CURRENT_SCOPE (&s->loc[loc].lock);
+  if (missing_set_count (s, loc) > 0)
+    return 0;
+  /* What the catch-up wrote must be durable before the record of its
+   * need goes.
+   */
+  if (sync (arg) == -1)
+    return -1;
+  for (h = 0; h < s->nloc; ++h)
+    if (h != loc && (holders & (UINT32_C (1) << h)) &&
+        s->ops->clear (s->opaque, h, loc) == -1)
+      return -1;
+  __atomic_store_n (&s->loc[loc].records, false, __ATOMIC_RELEASE);
+  nbdkit_debug ("%s: location %u is caught up: its records emptied",
+                s->name, loc);
+  return 1;
+}

@@ -1,0 +1,57 @@
+/* shardkit sharded-file: a volume over one directory or several (a
+ * mirror: the same chunks in each), with its chunk engine.
+ * GPL-3.0-or-later.
+ *
+ * One location is a plain file volume (file-volume.h).  Several are a
+ * set: each directory holds a whole copy of the volume (NAME.meta with
+ * the set's keys, volume-meta.h, and every chunk), opened and locked as
+ * a file volume of its own; a mirror store (common/mirror-store.h)
+ * over their stores, with the record of what each lacks in NAME.missing.L
+ * files (missing-file.h), is the engine's store; and a thread catches
+ * the locations up in the background.
+ */
+#ifndef SHARDKIT_FILE_SET_H
+#define SHARDKIT_FILE_SET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mirror-store.h"
+#include "volume-layer.h"
+
+struct file_set_config {
+  unsigned nloc;
+  int dirfds[MIRROR_MAX_LOCATIONS];
+  const char *dirnames[MIRROR_MAX_LOCATIONS];
+  enum mirror_mode mode;
+  unsigned write_quorum;        /* 0: every location */
+  bool durable_all;
+  unsigned threads;             /* the mirror's writer threads */
+  uint64_t probe_interval_ns;
+  size_t max_open_files;        /* per location */
+};
+
+struct file_set;
+
+/* Create volume NAME in every location if CREATE says so and it exists
+ * in none; check an existing one (and that each location is the one its
+ * metadata says); check that nobody serves it read-write.  Returns 0,
+ * or -1 after one nbdkit_error.
+ */
+extern int file_set_prepare (const struct file_set_config *c, const char *name,
+                             const struct volume_create *create);
+
+/* Open volume NAME for serving (see file_volume_open), and with several
+ * locations start the catch-up thread (unless READONLY).  NULL after
+ * nbdkit_error.
+ */
+extern struct file_set *file_set_open (const struct file_set_config *c,
+                                       const char *name, bool readonly,
+                                       const struct volume_create *create);
+extern void file_set_close (struct file_set *s);
+
+extern struct chunk_engine *file_set_engine (struct file_set *s);
+extern bool file_set_read_only (struct file_set *s);
+
+#endif /* SHARDKIT_FILE_SET_H */

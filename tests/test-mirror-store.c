@@ -1,0 +1,509 @@
+/* Unit test: the mirror store (common/mirror-store.h) over in-memory
+ * stores that can be switched off (every call fails with EIO), with an
+ * in-memory record of what each location lacks, under the chunk
+ * engine, against a flat reference image.  Sync (quorum 1 of 3) and
+ * async (2 locations): random requests while one location goes down
+ * and comes back; reads stay right throughout; after the catch-up each
+ * location alone holds the reference image and the records are empty.
+ * A "restart" (a new mirror over the same stores and records, before
+ * any catch-up) reads right and converges too.  Then writer threads
+ * race the catch-up on the same chunks.
+ * GPL-3.0-or-later.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chunk-engine.h"
+#include "mirror-store.h"
+#include "nbdkit-shim.h"
+#include "test-util.h"
+
+#define CS 65536
+#define SIZE (12 * CS + 999)
+#define NR ((SIZE + CS - 1) / CS)
+
+struct mem_store {
+  pthread_mutex_t lock;
+  unsigned char *chunks[NR];    /* NULL = absent */
+  uint32_t len[NR];
+  bool off;                     /* every call fails */
+};
+
+/* The race test: widen the windows between a copy's read and its write. */
+static bool slow;
+
+static int
+failing (struct mem_store *m)
+{
+  if (slow)
+    usleep (20);
+  if (__atomic_load_n (&m->off, __ATOMIC_ACQUIRE)) {
+    errno = EIO;
+    return 1;
+  }
+  return 0;
+}
+
+static int
+m_read (void *s, uint64_t n, void *buf, uint32_t len, uint32_t off)
+{
+  struct mem_store *m = s;
+  if (failing (m))
+    return -1;
+  pthread_mutex_lock (&m->lock);
+  if (m->chunks[n] == NULL) {
+    pthread_mutex_unlock (&m->lock);
+    return 1;
+  }
+  memcpy (buf, m->chunks[n] + off, len);
+  pthread_mutex_unlock (&m->lock);
+  return 0;
+}
+
+static int
+m_write (void *s, uint64_t n, const void *buf, uint32_t len, uint32_t off,
+         bool fua)
+{
+  struct mem_store *m = s;
+  if (failing (m))
+    return -1;
+  pthread_mutex_lock (&m->lock);
+  if (m->chunks[n] == NULL)
+    m->chunks[n] = calloc (1, CS);
+  memcpy (m->chunks[n] + off, buf, len);
+  pthread_mutex_unlock (&m->lock);
+  return 0;
+}
+
+static int
+m_remove (void *s, const uint64_t *ns, size_t count, bool fua)
+{
+  struct mem_store *m = s;
+  size_t i;
+  if (failing (m))
+    return -1;
+  pthread_mutex_lock (&m->lock);
+  for (i = 0; i < count; ++i) {
+    free (m->chunks[ns[i]]);
+    m->chunks[ns[i]] = NULL;
+  }
+  pthread_mutex_unlock (&m->lock);
+  return 0;
+}
+
+static int
+m_punch (void *s, uint64_t n, uint32_t len, uint32_t off, bool fua)
+{
+  struct mem_store *m = s;
+  uint32_t i;
+  int r = 1;
+  if (failing (m))
+    return -1;
+  pthread_mutex_lock (&m->lock);
+  if (m->chunks[n]) {
+    memset (m->chunks[n] + off, 0, len);
+    for (i = 0; i < CS && r; ++i)
+      if (m->chunks[n][i])
+        r = 0;
+  }
+  pthread_mutex_unlock (&m->lock);
+  return r;
+}
+
+static int
+m_sync (void *s)
+{
+  return failing (s) ? -1 : 0;
+}
+
+static int
+m_list (void *s, void (*found) (void *, uint64_t), void *opaque)
+{
+  struct mem_store *m = s;
+  uint64_t n;
+  if (failing (m))
+    return -1;
+  for (n = 0; n < NR; ++n)
+    if (m->chunks[n])
+      found (opaque, n);
+  return 0;
+}
+
+static const struct chunk_store_ops mem_ops = {
+  .partial_write = true,
+  .read = m_read, .write = m_write, .remove = m_remove, .punch = m_punch,
+  .sync = m_sync, .list = m_list,
+};
+
+/* The records: per (holder, lacking location), a list of chunks. */
+#define NLOC_MAX 3
+struct mem_log {
+  pthread_mutex_t lock;
+  struct mem_store *stores;     /* a holder that is off fails */
+  uint64_t *rec[NLOC_MAX][NLOC_MAX];
+  size_t count[NLOC_MAX][NLOC_MAX];
+};
+
+static int
+log_load (void *opaque, unsigned holder, unsigned loc,
+          void (*found) (void *, uint64_t), void *arg)
+{
+  struct mem_log *l = opaque;
+  size_t i;
+  if (failing (&l->stores[holder]))
+    return -1;
+  for (i = 0; i < l->count[holder][loc]; ++i)
+    found (arg, l->rec[holder][loc][i]);
+  return 0;
+}
+
+static int
+log_append (void *opaque, unsigned holder, unsigned loc,
+            const uint64_t *ns, size_t count)
+{
+  struct mem_log *l = opaque;
+  size_t i;
+  if (failing (&l->stores[holder]))
+    return -1;
+  pthread_mutex_lock (&l->lock);
+  for (i = 0; i < count; ++i) {
+    size_t c = l->count[holder][loc]++;
+    l->rec[holder][loc] = realloc (l->rec[holder][loc], (c + 1) * 8);
+    l->rec[holder][loc][c] = ns[i];
+  }
+  pthread_mutex_unlock (&l->lock);
+  return 0;
+}
+
+static int
+log_clear (void *opaque, unsigned holder, unsigned loc)
+{
+  struct mem_log *l = opaque;
+  if (failing (&l->stores[holder]))
+    return -1;
+  pthread_mutex_lock (&l->lock);
+  l->count[holder][loc] = 0;
+  pthread_mutex_unlock (&l->lock);
+  return 0;
+}
+
+static const struct missing_log_ops log_ops = {
+  .load = log_load, .append = log_append, .clear = log_clear,
+};
+
+static int
+probe (void *opaque, unsigned loc)
+{
+  struct mem_store *stores = opaque;
+  return failing (&stores[loc]) ? -1 : 0;
+}
+
+static struct mem_store stores[NLOC_MAX];
+static struct mem_log mlog = { .stores = stores };
+static unsigned char ref[SIZE];
+
+static void
+reset (void)
+{
+  unsigned i, j;
+  uint64_t n;
+
+  for (i = 0; i < NLOC_MAX; ++i) {
+    for (n = 0; n < NR; ++n) {
+      free (stores[i].chunks[n]);
+      stores[i].chunks[n] = NULL;
+    }
+    stores[i].off = false;
+    pthread_mutex_init (&stores[i].lock, NULL);
+    for (j = 0; j < NLOC_MAX; ++j) {
+      free (mlog.rec[i][j]);
+      mlog.rec[i][j] = NULL;
+      mlog.count[i][j] = 0;
+    }
+  }
+  pthread_mutex_init (&mlog.lock, NULL);
+  memset (ref, 0, sizeof ref);
+}
+
+static struct mirror_store *
+make_mirror (unsigned nloc, enum mirror_mode mode, unsigned quorum,
+             unsigned threads)
+{
+  struct mirror_config c = {
+    .nloc = nloc, .mode = mode, .write_quorum = quorum, .threads = threads,
+    .log = &log_ops, .log_opaque = &mlog,
+    .probe = probe, .probe_opaque = stores,
+  };
+  unsigned i;
+
+  for (i = 0; i < nloc; ++i) {
+    c.loc[i] = (struct chunk_store) { .ops = &mem_ops, .opaque = &stores[i] };
+    c.loc_name[i] = "mem";
+  }
+  return mirror_store_new ("test", &c, SIZE, CS);
+}
+
+static struct chunk_engine *
+make_engine (struct mirror_store *m)
+{
+  struct chunk_store s = mirror_store_as_store (m);
+  return chunk_engine_new ("test", s.ops, s.opaque, SIZE, CS);
+}
+
+/* One random request, applied to the engine and the reference. */
+static void
+random_op (struct chunk_engine *e)
+{
+  static unsigned char buf[3 * CS];
+  uint64_t off = test_rnd () % SIZE;
+  uint32_t len = 1 + (uint32_t) (test_rnd () % (3 * CS)), i;
+
+  if (test_rnd () % 3 == 0)
+    off = off / CS * CS, len = CS;
+  if (off + len > SIZE)
+    len = (uint32_t) (SIZE - off);
+  switch (test_rnd () % 5) {
+  case 0: case 1:
+    for (i = 0; i < len; ++i)
+      buf[i] = (unsigned char) test_rnd ();
+    CHECK (chunk_engine_pwrite (e, buf, len, off, test_rnd () % 8 == 0) == 0);
+    memcpy (ref + off, buf, len);
+    break;
+  case 2:
+    CHECK (chunk_engine_trim (e, len, off, false) == 0);
+    memset (ref + off, 0, len);
+    break;
+  case 3:
+    CHECK (chunk_engine_zero (e, len, off, false, false) == 0);
+    memset (ref + off, 0, len);
+    break;
+  default:
+    CHECK (chunk_engine_pread (e, buf, len, off) == 0);
+    CHECK (memcmp (buf, ref + off, len) == 0);
+  }
+}
+
+static void
+check_image (struct chunk_engine *e)
+{
+  static unsigned char buf[SIZE];
+  CHECK (chunk_engine_pread (e, buf, SIZE, 0) == 0);
+  CHECK (memcmp (buf, ref, SIZE) == 0);
+}
+
+/* Location LOC alone holds the reference image. */
+static void
+check_location (unsigned loc)
+{
+  uint64_t n;
+
+  for (n = 0; n < NR; ++n) {
+    uint32_t len = n == NR - 1 ? SIZE - (uint32_t) n * CS : CS;
+    if (stores[loc].chunks[n])
+      CHECK (memcmp (stores[loc].chunks[n], ref + n * CS, len) == 0);
+    else {
+      uint32_t i;
+      for (i = 0; i < len; ++i)
+        CHECK (ref[n * CS + i] == 0);
+    }
+  }
+}
+
+static void
+check_records_empty (unsigned nloc)
+{
+  unsigned h, l;
+  for (h = 0; h < nloc; ++h)
+    for (l = 0; l < nloc; ++l)
+      CHECK (mlog.count[h][l] == 0);
+}
+
+static void
+test_failover (unsigned nloc, enum mirror_mode mode, unsigned quorum,
+               unsigned threads, unsigned victim)
+{
+  struct mirror_store *m;
+  struct chunk_engine *e;
+  unsigned i;
+  int k;
+
+  printf ("mirror of %u, %s, quorum %u, %u threads, location %u fails\n",
+          nloc, mode == MIRROR_SYNC ? "sync" : "async", quorum, threads,
+          victim);
+  reset ();
+  m = make_mirror (nloc, mode, quorum, threads);
+  CHECK (m != NULL);
+  e = make_engine (m);
+  CHECK (e != NULL);
+  for (k = 0; k < 300; ++k)
+    random_op (e);
+  shim_quiet = 1;
+  stores[victim].off = true;
+  for (k = 0; k < 600; ++k)
+    random_op (e);
+  /* Still down: the catch-up cannot copy (async: it finds it down). */
+  CHECK (mirror_store_catch_up (m) == 1);
+  CHECK (!mirror_store_is_up (m, victim));
+  CHECK (mirror_store_lacking (m, victim) > 0);
+  check_image (e);
+  CHECK (chunk_engine_flush (e) == 0);
+  stores[victim].off = false;
+  shim_quiet = 0;
+
+  /* A restart before the catch-up: the records say what is stale. */
+  chunk_engine_free (e);
+  mirror_store_free (m);
+  m = make_mirror (nloc, mode, quorum, threads);
+  CHECK (m != NULL);
+  CHECK (mirror_store_lacking (m, victim) > 0);
+  e = make_engine (m);
+  CHECK (e != NULL);
+  check_image (e);
+  for (k = 0; k < 200; ++k)
+    random_op (e);
+  check_image (e);
+
+  CHECK (mirror_store_catch_up (m) == 0);
+  CHECK (mirror_store_lacking (m, victim) == 0);
+  check_records_empty (nloc);
+  for (i = 0; i < nloc; ++i)
+    check_location (i);
+  check_image (e);
+  chunk_engine_free (e);
+  mirror_store_free (m);
+}
+
+/* A write below quorum fails, and what landed is recorded. */
+static void
+test_quorum (void)
+{
+  struct mirror_store *m;
+  struct chunk_engine *e;
+  static unsigned char buf[CS];
+
+  printf ("quorum: 2 of 3 with two down\n");
+  reset ();
+  m = make_mirror (3, MIRROR_SYNC, 2, 2);
+  e = make_engine (m);
+  CHECK (m && e);
+  memset (buf, 7, CS);
+  CHECK (chunk_engine_pwrite (e, buf, CS, 0, false) == 0);
+  stores[1].off = stores[2].off = true;
+  shim_quiet = 1;
+  CHECK (chunk_engine_pwrite (e, buf, 100, CS, false) == -1);
+  CHECK (errno == EIO);
+  shim_quiet = 0;
+  /* Location 0 took it, and knows that the others lack it. */
+  CHECK (mirror_store_lacking (m, 1) == 1 && mirror_store_lacking (m, 2) == 1);
+  stores[1].off = stores[2].off = false;
+  CHECK (mirror_store_catch_up (m) == 0);
+  CHECK (stores[2].chunks[1] && stores[2].chunks[1][99] == 7);
+  check_records_empty (3);
+  chunk_engine_free (e);
+  mirror_store_free (m);
+}
+
+/* Writers race the catch-up on the same chunks: no write is undone by
+ * an older copy.
+ */
+struct writer {
+  struct chunk_engine *e;
+  unsigned id;
+};
+static unsigned writers_done;
+
+static void *
+writer (void *arg)
+{
+  struct writer *w = arg;
+  unsigned char buf[512];
+  uint64_t slot;
+
+  /* Every 512-byte slot written once, by one thread: a copy that
+   * undid a write would leave its slot stale at the end.
+   */
+  for (slot = w->id; slot < (NR - 1) * CS / 512; slot += 4) {
+    uint64_t off = (slot % (NR - 1)) * CS + slot / (NR - 1) * 512;
+    memset (buf, (int) (slot % 251) + 1, sizeof buf);
+    CHECK (chunk_engine_pwrite (w->e, buf, sizeof buf, off, false) == 0);
+    memcpy (ref + off, buf, sizeof buf);
+  }
+  __atomic_fetch_add (&writers_done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static void *
+catcher (void *arg)
+{
+  struct mirror_store *m = arg;
+  int k;
+  for (k = 0; __atomic_load_n (&writers_done, __ATOMIC_ACQUIRE) < 4; ++k) {
+    __atomic_store_n (&stores[1].off, k % 2 == 0, __ATOMIC_RELEASE);
+    mirror_store_catch_up (m);
+  }
+  __atomic_store_n (&stores[1].off, false, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static void
+test_race (void)
+{
+  struct mirror_store *m;
+  struct chunk_engine *e;
+  pthread_t t[4], c;
+  struct writer w[4];
+  unsigned i;
+
+  printf ("race: 4 writers against the catch-up\n");
+  reset ();
+  m = make_mirror (2, MIRROR_SYNC, 1, 1);
+  e = make_engine (m);
+  CHECK (m && e);
+  shim_quiet = 1;
+  slow = true;
+  for (i = 0; i < 4; ++i) {
+    w[i] = (struct writer) { .e = e, .id = i };
+    pthread_create (&t[i], NULL, writer, &w[i]);
+  }
+  pthread_create (&c, NULL, catcher, m);
+  for (i = 0; i < 4; ++i)
+    pthread_join (t[i], NULL);
+  pthread_join (c, NULL);
+  slow = false;
+  shim_quiet = 0;
+  while (mirror_store_catch_up (m) != 0)
+    ;
+  check_location (0);
+  check_location (1);
+  check_image (e);
+  chunk_engine_free (e);
+  mirror_store_free (m);
+}
+
+int
+main (int argc, char *argv[])
+{
+  uint64_t seed = argc > 1 ? strtoull (argv[1], NULL, 10) : 12345;
+  unsigned i;
+
+  printf ("seed %" PRIu64 "\n", seed);
+  test_rng_seed (seed);
+  test_failover (3, MIRROR_SYNC, 1, 2, 1);
+  test_failover (3, MIRROR_SYNC, 2, 0, 2);
+  test_failover (2, MIRROR_SYNC, 1, 1, 0);
+  test_failover (2, MIRROR_ASYNC, 1, 1, 1);
+  test_quorum ();
+  test_race ();
+  reset ();
+  for (i = 0; i < NLOC_MAX; ++i)
+    pthread_mutex_destroy (&stores[i].lock);
+  TEST_EXIT ();
+}
