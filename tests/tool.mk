@@ -6,7 +6,7 @@ TOOL_TESTS = \
 	test-tool-dir-resize.py \
 	test-tool-bad-input.py \
 	test-tool-snapshot-bad-input.py \
-	test-tool-snapshot-speed.py \
+	test-tool-snapshot-no-copy.py \
 	test-tool-snapshot-rollback-flatten.py \
 	test-tool-copy-bad-input.py
 TESTS += $(TOOL_TESTS)

@@ -1,8 +1,9 @@
 """shardkit snapshot and clone copy no chunk data: on a 100 GiB volume
 with 25% of its 4 MiB chunks allocated (sparse chunk files of the right
-names), each takes under a second, and every chunk file is the same
-file (inode, size) afterwards; the clone then reads through (a chunk
-of the snapshot's data served by the clone)."""
+names), every chunk file is the same file (inode, size) after two
+snapshots and a clone; the clone then reads through (a chunk of the
+snapshot's data served by the clone).  The time each takes is printed,
+not asserted: bench/snapshot-clone.sh measures it."""
 
 import os
 import time
@@ -35,7 +36,6 @@ for args in (("snapshot", d, "big", "snap"), ("clone", d, "snap", "c"),
     ok(*args)
     t = time.monotonic() - t0
     print("%s: %.3fs" % (" ".join(args[:1] + args[2:]), t), flush=True)
-    check(t < 1.0, "%s took %.3fs, more than a second" % (args[0], t))
 check(chunk_files() == before, "no chunk file was touched")
 
 srv = Server(["sharded-file", "dir=" + d, "export=c"], readonly=True)
