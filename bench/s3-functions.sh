@@ -11,6 +11,8 @@
 #                                        shardkit's s3-object (build tree),
 #                                        nbdkit options from
 #                                        $S3_OBJECT_NBDKIT_OPTS
+#   s3_start_nbdkit SOCK ARGS...         the build tree's nbdkit with any
+#                                        options, plugin and parameters
 #   s3_stop PID                          SIGTERM, wait; prints nothing
 #   s3_cpu_seconds PID...                utime+stime of live processes
 #   s3_now                               monotonic seconds, for timing
@@ -19,6 +21,8 @@
 #   s3_fio_randread URI SIZE [SECONDS]   4k random reads, iodepth 16;
 #                                        prints IOPS
 #   s3_ratio A B                         A/B with 2 decimals
+#   median                               of the numbers on stdin (spaces
+#                                        or lines)
 #   delete_prefix PREFIX                 remove every object under PREFIX
 #   per_gib CPU_S, mibs SECONDS          for $bytes moved
 #
@@ -31,6 +35,8 @@ _s3_bench_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${S3_REAL_NBDKIT:=nbdkit}"
 
 s3_now() { date +%s.%N; }
+
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 s3_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
@@ -85,15 +91,19 @@ s3_start_nbdkit_S3_any_size() {
     S3_NBDKIT_S3_FILTERS=--filter=blocksize s3_start_nbdkit_S3 "$@" minblock=64K
 }
 
+s3_start_nbdkit() {
+    local sock="$1"; shift
+    "$S3_NBDKIT_BUILDDIR/nbdkit" -f -U "$sock" "$@" >"$sock.log" 2>&1 &
+    S3_NBDKIT_PID=$!
+    _s3_wait_socket "$sock" "$S3_NBDKIT_PID"
+}
+
 s3_start_s3_object() {
     local sock="$1" export="$2" size="$3"; shift 3
     AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
-        "$S3_NBDKIT_BUILDDIR/nbdkit" ${S3_OBJECT_NBDKIT_OPTS:-} -f -U "$sock" s3-object \
+        s3_start_nbdkit "$sock" ${S3_OBJECT_NBDKIT_OPTS:-} s3-object \
         endpoint="$S3_ENDPOINT" bucket="$S3_BUCKET" region="$S3_REGION" \
-        url-style=path prefix=bench/ export="$export" size="$size" "$@" \
-        >"$sock.log" 2>&1 &
-    S3_NBDKIT_PID=$!
-    _s3_wait_socket "$sock" "$S3_NBDKIT_PID"
+        url-style=path prefix=bench/ export="$export" size="$size" "$@"
 }
 
 s3_stop() {

@@ -81,8 +81,6 @@ cleanup() {
 trap cleanup EXIT
 head -c "$bytes" /dev/urandom >"$d/src"
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-
 # One plugin: write, read (fresh nbdkit), read into null: (fresh nbdkit),
 # 4k random reads (fresh nbdkit).  START is a function taking SOCK NAME
 # SIZE.  Sets W_MIBS R_MIBS N_MIBS W_CPU R_CPU N_CPU IOPS SAME.
