@@ -46,8 +46,8 @@ volume_chain_missing (const struct volume_chain *c, const char *where,
   return -1;
 }
 
-static int
-check_base (const struct volume_chain *c, const char *where,
+int
+volume_chain_check_base (const struct volume_chain *c, const char *where,
                          const char *layer, const struct volume_meta *m,
                          const struct volume_meta *bm)
 {
@@ -74,7 +74,7 @@ volume_chain_overlay (const struct volume_chain *c, const char *where,
                       const struct chunk_store *base)
 {
   if (base == NULL ||
-      check_base (c, where, layer, m, bm) == -1)
+      volume_chain_check_base (c, where, layer, m, bm) == -1)
     return NULL;
   return overlay_store_new (layer, top, *base, m->size, m->chunk_size);
 }

@@ -18,6 +18,7 @@
  *     volume_chain_push (&c, WHERE, layer, B)         cycle? too deep?
  *     read B's metadata: absent -> volume_chain_missing (&c, WHERE, B)
  *     volume_chain_overlay (&c, WHERE, layer, ...)      the right base?
+ *     (or volume_chain_check_base, when nothing is to be read)
  */
 #ifndef SHARDKIT_VOLUME_CHAIN_H
 #define SHARDKIT_VOLUME_CHAIN_H
@@ -34,6 +35,13 @@
  * deletes a volume whose chain is broken (a base deleted by hand).
  */
 #define VOLUME_OPEN_OWN_CHUNKS  2
+/* The metadata, the lock or lease, and the chain of bases checked
+ * from their metadata, but no chunk listed: no overlay, no engine (the
+ * volume's own store still works).  What snapshot and clone need, and
+ * a server's start-up check: it costs the same for a volume of any
+ * size.
+ */
+#define VOLUME_OPEN_META_ONLY   4
 
 struct volume_chain {
   const char *names[OVERLAY_MAX_DEPTH + 2];     /* top first; borrowed */
@@ -67,6 +75,16 @@ extern int volume_chain_push (struct volume_chain *c, const char *where,
  */
 extern int volume_chain_missing (const struct volume_chain *c,
                                  const char *where, const char *base);
+
+/* LAYER's metadata *M names the base whose metadata is *BM: refuse a
+ * base whose uuid is not base-uuid= (another volume of that name) or
+ * whose size or chunk size differ.  Returns 0, or -1 after nbdkit_error
+ * (EINVAL).
+ */
+extern int volume_chain_check_base (const struct volume_chain *c,
+                                    const char *where, const char *layer,
+                                    const struct volume_meta *m,
+                                    const struct volume_meta *bm);
 
 /* Once LAYER's base is open (BM its metadata, BASE its store, NULL if
  * opening it failed): check it and

@@ -5,8 +5,9 @@ and delete refused with one line naming the lease holder while
 s3-object serves the volume read-write, changing nothing; a snapshot is
 served read-only beside its volume; deleting a snapshot that clones
 depend on is refused naming them, and info lists a volume's snapshots
-and clones; snapshot and clone take a fixed handful of requests, none
-carrying chunk data, however many chunks the volume holds."""
+and clones; snapshot and clone take a fixed handful of requests (no
+listing), none carrying chunk data, however many chunks the volume
+holds."""
 
 import types
 
@@ -61,8 +62,9 @@ check(j["snapshot"] is True and all(x in j["dependents"]
       "info lists the clones: %s" % j)
 
 # Requests of a snapshot and a clone, through a recording proxy: no
-# chunk object is read, written or copied, and a handful of requests
-# (metadata, the lease, one listing page per 1000 chunks) do it all.
+# chunk object is read, written or copied, nothing is listed, and a
+# handful of requests on metadata and the lease do it all, however many
+# chunks the volume has.
 store = BucketStore(s3, "n")
 ok("create", store.where, "big", "64M", "--chunk-size=64K", s3=s3)
 write(store, "big", [("w", 0, b"x" * (40 * MiB))])      # 640 chunks
@@ -78,7 +80,10 @@ for args in (("snapshot", store.where, "big", "bsnap"),
     chunky = [r for r in reqs if r.key.endswith(".chunk")]
     check(chunky == [], "%s: no chunk object touched: %s"
           % (args[0], [(r.method, r.key) for r in chunky]))
-    check(len(reqs) <= 16, "%s: %d requests: %s" % (
+    listings = [r for r in reqs if "list-type" in r.query]
+    check(listings == [], "%s: nothing listed: %s"
+          % (args[0], [r.target for r in listings]))
+    check(len(reqs) <= 12, "%s: %d requests: %s" % (
         args[0], len(reqs), [(r.method, r.target) for r in reqs]))
     print("%s of a volume of 640 chunks: %d requests" % (args[0], len(reqs)))
 proxy.close()

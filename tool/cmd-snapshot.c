@@ -153,7 +153,8 @@ cmd_snapshot (struct where *w, char **args)
   if (check_name_free (w, snap) == -1)
     return EXIT_ERROR;
   /* Read-write: the lock, and the whole chain checked. */
-  if (w->ops->open (w, vol, TOOL_OPEN_WRITE, 1, &tv) == -1)
+  if (w->ops->open (w, vol, TOOL_OPEN_WRITE | TOOL_OPEN_META_ONLY, 1,
+                    &tv) == -1)
     return EXIT_ERROR;
   vm = tv.meta;
   if (vm.read_only) {
@@ -222,7 +223,8 @@ cmd_clone (struct where *w, char **args)
   /* Opened (read-only) to check its chain before anything depends on
    * it.
    */
-  if (w->ops->open (w, snap, TOOL_OPEN_READ, 1, &tv) == -1)
+  if (w->ops->open (w, snap, TOOL_OPEN_READ | TOOL_OPEN_META_ONLY, 1,
+                    &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
   w->ops->close (&tv);
@@ -262,7 +264,8 @@ cmd_rollback (struct where *w, char **args)
 
   if (check_new_name (snap) == -1)
     return EXIT_ERROR;
-  if (w->ops->open (w, vol, TOOL_OPEN_WRITE, 1, &tv) == -1)
+  if (w->ops->open (w, vol, TOOL_OPEN_WRITE | TOOL_OPEN_META_ONLY, 1,
+                    &tv) == -1)
     return EXIT_ERROR;
   m = tv.meta;
   if (m.read_only) {

@@ -203,8 +203,7 @@ dir_open (struct where *w, const char *name, unsigned how, unsigned parallel,
   }
   /* A local store gains nothing from the engine's parallel path. */
   v = file_volume_open (p->fd, p->path, name, !write,
-                        how & TOOL_OPEN_OWN_CHUNKS ?
-                        VOLUME_OPEN_OWN_CHUNKS : 0, NULL,
+                        volume_open_flags (how), NULL,
                         TOOL_MAX_OPEN_FILES);
   if (v == NULL)
     return -1;

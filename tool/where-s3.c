@@ -192,7 +192,7 @@ s3w_open (struct where *w, const char *name, unsigned how, unsigned parallel,
     }
   }
   v = s3_volume_open (p->client, p->prefix, name, !write,
-                      how & TOOL_OPEN_OWN_CHUNKS ? VOLUME_OPEN_OWN_CHUNKS : 0,
+                      volume_open_flags (how),
                       NULL, parallel, &lease);
   if (v == NULL)
     return -1;

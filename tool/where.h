@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "chunk-engine.h"
+#include "volume-chain.h"
 #include "volume-meta.h"
 
 struct where;
@@ -59,6 +60,19 @@ struct tool_volume {
  * its own store): delete, which must work on a broken chain too.
  */
 #define TOOL_OPEN_OWN_CHUNKS  2
+/* The metadata, lock or lease and the chain's checks only, nothing
+ * listed: engine is NULL and view is its own store (snapshot, clone,
+ * rollback: the same few requests for a volume of any size).
+ */
+#define TOOL_OPEN_META_ONLY   4
+
+/* The flags of file_volume_open and s3_volume_open for HOW. */
+static inline unsigned
+volume_open_flags (unsigned how)
+{
+  return (how & TOOL_OPEN_OWN_CHUNKS ? VOLUME_OPEN_OWN_CHUNKS : 0) |
+    (how & TOOL_OPEN_META_ONLY ? VOLUME_OPEN_META_ONLY : 0);
+}
 
 struct where_ops {
   const char *kind;             /* "directory", "bucket" */

@@ -327,7 +327,9 @@ bucket_prepare (const char *name, const struct volume_create *create)
   /* A broken chain of bases, too: open it read-only once. */
   if (r == 0 && m.base[0]) {
     struct s3_volume *v = s3_volume_open (c, prefix, name, true,
-                                          VOLUME_OPEN_SERVE, NULL, 1, NULL);
+                                          VOLUME_OPEN_SERVE |
+                                          VOLUME_OPEN_META_ONLY,
+                                          NULL, 1, NULL);
     if (v == NULL)
       r = -1;
     s3_volume_close (v);

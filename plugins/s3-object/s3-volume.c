@@ -572,7 +572,7 @@ static struct s3_volume *open_layer (struct s3_client *c, const char *prefix,
 
 /* Open V's base (v->meta.base=), and the overlay of V over it. */
 static int
-open_base (struct s3_volume *v, struct volume_chain *chain)
+open_base (struct s3_volume *v, unsigned flags, struct volume_chain *chain)
 {
   const struct volume_meta *m = &v->meta;
   char where[400];
@@ -581,7 +581,11 @@ open_base (struct s3_volume *v, struct volume_chain *chain)
   if (volume_chain_push (chain, where, v->name, m->base) == -1)
     return -1;
   v->base = open_layer (v->client, v->prefix, m->base, true,
-                        VOLUME_OPEN_SERVE, NULL, NULL, chain);
+                        VOLUME_OPEN_SERVE | (flags & VOLUME_OPEN_META_ONLY),
+                        NULL, NULL, chain);
+  if (flags & VOLUME_OPEN_META_ONLY)
+    return v->base && volume_chain_check_base (chain, where, v->name, m,
+                                               &v->base->meta) == 0 ? 0 : -1;
   v->overlay = volume_chain_overlay (chain, where, v->name, m,
                                      v->base ? &v->base->meta : NULL,
                                      v->store, v->base ? &v->base->store : NULL);
@@ -668,7 +672,7 @@ open_layer (struct s3_client *c, const char *prefix, const char *name,
   v->sub_block = s3_sub_block_size (v->meta.chunk_size);
   v->store = (struct chunk_store) { .ops = &s3_store_ops, .opaque = v };
   if (v->meta.base[0] && !(flags & VOLUME_OPEN_OWN_CHUNKS) &&
-      open_base (v, chain) == -1)
+      open_base (v, flags, chain) == -1)
     goto err;
   return v;
 
@@ -690,6 +694,8 @@ s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
   v = open_layer (c, prefix, name, readonly, flags, create, lease, &chain);
   if (v == NULL)
     return NULL;
+  if (flags & VOLUME_OPEN_META_ONLY)
+    return v;
   v->engine = chunk_engine_new (name, v->store.ops, v->store.opaque,
                                 v->meta.size, v->meta.chunk_size);
   if (v->engine == NULL ||

@@ -336,8 +336,9 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
     struct file_volume *v;
 
     volume_chain_start (&chain, name);
-    v = open_layer (dirfd, dirname, name, true, VOLUME_OPEN_SERVE,
-                                        NULL, 1, &chain);
+    v = open_layer (dirfd, dirname, name, true,
+                    VOLUME_OPEN_SERVE | VOLUME_OPEN_META_ONLY, NULL, 1,
+                    &chain);
     if (v == NULL)
       return -1;
     file_volume_close (v);
@@ -348,7 +349,7 @@ file_volume_prepare (int dirfd, const char *dirname, const char *name,
 
 /* Open V's base (v->meta.base=), and the overlay of V over it. */
 static int
-open_base (struct file_volume *v, size_t max_open_files,
+open_base (struct file_volume *v, unsigned flags, size_t max_open_files,
            struct volume_chain *chain)
 {
   const struct volume_meta *m = &v->meta;
@@ -356,7 +357,12 @@ open_base (struct file_volume *v, size_t max_open_files,
   if (volume_chain_push (chain, v->dirname, v->name, m->base) == -1)
     return -1;
   v->base = open_layer (v->dirfd, v->dirname, m->base, true,
-                        VOLUME_OPEN_SERVE, NULL, max_open_files, chain);
+                        VOLUME_OPEN_SERVE | (flags & VOLUME_OPEN_META_ONLY),
+                        NULL, max_open_files, chain);
+  if (flags & VOLUME_OPEN_META_ONLY)
+    return v->base && volume_chain_check_base (chain, v->dirname, v->name,
+                                               m, &v->base->meta) == 0 ?
+      0 : -1;
   v->overlay = volume_chain_overlay (chain, v->dirname, v->name, m,
                                      v->base ? &v->base->meta : NULL,
                                      v->store, v->base ? &v->base->store : NULL);
@@ -467,7 +473,7 @@ open_layer (int dirfd, const char *dirname, const char *name, bool readonly,
   }
   v->store = (struct chunk_store) { .ops = &file_store_ops, .opaque = v };
   if (v->meta.base[0] && !(flags & VOLUME_OPEN_OWN_CHUNKS) &&
-      open_base (v, max_open_files, chain) == -1)
+      open_base (v, flags, max_open_files, chain) == -1)
     goto err;
   return v;
 
@@ -500,6 +506,8 @@ file_volume_open (int dirfd, const char *dirname, const char *name,
                                  create, max_open_files);
   if (v == NULL)
     return NULL;
+  if (flags & VOLUME_OPEN_META_ONLY)
+    return v;
   v->engine = chunk_engine_new (name, v->store.ops, v->store.opaque,
                                 v->meta.size, v->meta.chunk_size);
   if (v->engine == NULL) {
