@@ -181,9 +181,11 @@ worker (void *arg)
   return NULL;
 }
 
-/* Refuse, naming the holder, while anybody holds a location. */
+/* Refuse, naming the holder, while anybody holds a location (of those
+ * whose metadata could be read: OK; the others fail the open).
+ */
 static int
-check_not_served (const struct set_where *s, const char *name)
+check_not_served (const struct set_where *s, const char *name, const int *ok)
 {
   unsigned i;
 
@@ -192,6 +194,8 @@ check_not_served (const struct set_where *s, const char *name)
     char who[512];
     int r;
 
+    if (ok[i] != 1)
+      continue;
     memset (&w, 0, sizeof w);
     r = where_dir_open (s->path[i], &w);
     if (r == 0)
@@ -254,7 +258,7 @@ cmd_scrub (struct where *w, char **args)
   if (set_where_parse (w->display, &s) == -1)
     return EXIT_ERROR;
   if (set_where_read_meta (&s, name, m, ok, why) == -1 ||
-      check_not_served (&s, name) == -1)
+      check_not_served (&s, name, ok) == -1)
     goto out;
   if (s.n == 1) {
     tool_error ("volume '%s' in %s has one location: nothing to compare "
