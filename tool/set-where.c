@@ -13,6 +13,7 @@
 
 #include "cleanup.h"
 #include "file-volume.h"
+#include "set-location.h"
 #include "set-where.h"
 #include "tool.h"
 
@@ -43,12 +44,7 @@ set_where_parse (const char *spec, struct set_where *s)
     /* A directory that is gone is still a location: reported, not an
      * error of usage.
      */
-    path = realpath (p, NULL);
-    if (path == NULL && errno == ENOENT) {
-      CLEANUP_FREE char *cwd = p[0] == '/' ? NULL : get_current_dir_name ();
-      if (asprintf (&path, "%s%s%s", cwd ? cwd : "", cwd ? "/" : "", p) == -1)
-        path = NULL;
-    }
+    path = set_location_path (p);
     if (path == NULL) {
       tool_error ("%s: %m", p);
       return -1;

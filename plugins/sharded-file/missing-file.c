@@ -168,6 +168,26 @@ missing_files_free (struct missing_files *f)
   free (f);
 }
 
+/* Open the record on HOLDER of what LOC lacks (its name into FNAME,
+ * FILE_NAME_MAX bytes) for reading.  Returns the descriptor, -2 if
+ * there is none, -1 after nbdkit_error.
+ */
+static int
+open_to_read (struct missing_files *f, unsigned holder, unsigned loc,
+              char *fname)
+{
+  int fd;
+
+  file_name (f, loc, fname, FILE_NAME_MAX);
+  fd = openat (f->dirfds[holder], fname,
+               O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd == -1 && errno == ENOENT)
+    return -2;
+  if (fd == -1)
+    nbdkit_error ("%s/%s: open: %m", f->dirnames[holder], fname);
+  return fd;
+}
+
 static int
 mf_load (void *opaque, unsigned holder, unsigned loc,
          void (*found) (void *arg, uint64_t n), void *arg)
@@ -180,15 +200,9 @@ mf_load (void *opaque, unsigned holder, unsigned loc,
   struct stat st;
   size_t len, got = 0, pos;
 
-  file_name (f, loc, fname, sizeof fname);
-  fd = openat (f->dirfds[holder], fname,
-               O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd == -1) {
-    if (errno == ENOENT)
-      return 0;
-    nbdkit_error ("%s/%s: open: %m", f->dirnames[holder], fname);
-    return -1;
-  }
+  fd = open_to_read (f, holder, loc, fname);
+  if (fd < 0)
+    return fd == -2 ? 0 : -1;
   if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode)) {
     nbdkit_error ("%s/%s: not a regular file", f->dirnames[holder], fname);
     errno = EIO;
@@ -406,15 +420,9 @@ missing_file_started (struct missing_files *f, unsigned holder, unsigned loc,
   struct stat st;
   ssize_t got;
 
-  file_name (f, loc, fname, sizeof fname);
-  fd = openat (f->dirfds[holder], fname,
-               O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd == -1) {
-    if (errno == ENOENT)
-      return 0;
-    nbdkit_error ("%s/%s: open: %m", f->dirnames[holder], fname);
-    return -1;
-  }
+  fd = open_to_read (f, holder, loc, fname);
+  if (fd < 0)
+    return fd == -2 ? 0 : -1;
   if (fstat (fd, &st) == -1) {
     nbdkit_error ("%s/%s: fstat: %m", f->dirnames[holder], fname);
     return -1;

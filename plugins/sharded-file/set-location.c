@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -62,6 +63,23 @@ open_volume (const char *path, const char *name, bool readonly,
   }
   *fdp = fd;
   return v;
+}
+
+char *
+set_location_path (const char *value)
+{
+  char *path = realpath (value, NULL);
+
+  if (path == NULL && errno == ENOENT) {
+    char *cwd = value[0] == '/' ? NULL : get_current_dir_name ();
+    if (value[0] != '/' && cwd == NULL)
+      return NULL;
+    if (asprintf (&path, "%s%s%s", cwd ? cwd : "", cwd ? "/" : "",
+                  value) == -1)
+      path = NULL;
+    free (cwd);
+  }
+  return path;
 }
 
 static void

@@ -43,6 +43,13 @@ struct set_location {
   char why[256];                /* why it did not answer */
 };
 
+/* The absolute path of the location given as VALUE (dir=, or in the
+ * volume tool's DIR1,DIR2,...), which may not exist: a set goes on
+ * without it, and finds it there when it is back.  Returns a string to
+ * free, or NULL with errno.
+ */
+extern char *set_location_path (const char *value);
+
 /* Open volume NAME in the directory PATH into L (see file_volume_open
  * for READONLY, FLAGS, MAX_OPEN_FILES).  Returns 0 if it answers, 1 if
  * it does not (L->why says why; nothing logged for a directory or a

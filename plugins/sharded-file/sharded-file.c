@@ -28,6 +28,7 @@
 #include "duration.h"
 #include "file-set.h"
 #include "params.h"
+#include "set-location.h"
 #include "volume-layer.h"
 #include "volume-meta.h"
 #include "volume-name.h"
@@ -79,17 +80,11 @@ add_dir (const char *value)
                   MIRROR_MAX_LOCATIONS);
     return -1;
   }
-  path = realpath (value, NULL);
   /* A location of a set may be missing at start-up (degraded open,
-   * file-set.h): kept as an absolute path, found again when it is back.
-   * config_complete refuses a single dir= that is not there.
+   * file-set.h): config_complete refuses a single dir= that is not
+   * there.
    */
-  if (path == NULL && errno == ENOENT) {
-    CLEANUP_FREE char *cwd = value[0] == '/' ? NULL : get_current_dir_name ();
-    if (asprintf (&path, "%s%s%s", cwd ? cwd : "", cwd ? "/" : "",
-                  value) == -1)
-      path = NULL;
-  }
+  path = set_location_path (value);
   if (path == NULL) {
     nbdkit_error ("dir=%s: %m", value);
     return -1;
