@@ -60,6 +60,9 @@ struct mirror_store {
   pthread_cond_t run_cond;      /* kicked, or stopping */
   bool kicked, stopping;
   struct timespec last_probe[MIRROR_MAX_LOCATIONS];
+  /* The lag in the debug log (log_lag), the catch-up thread's own. */
+  time_t behind_since[MIRROR_MAX_LOCATIONS];
+  time_t last_lag_log;
 };
 
 static struct thread_buffer scratch = THREAD_BUFFER_INIT;
@@ -644,16 +647,14 @@ catch_up_location (struct mirror_store *m, unsigned loc)
   return missing_set_count (m->missing, loc) ? 1 : 0;
 }
 
-/* Probe a down location, at most once per INTERVAL_NS.  True if it
- * answers (and lacks everything, if it says it may have lost writes).
+/* Has INTERVAL_NS passed since LOC was last probed or checked?  If so
+ * the clock starts again.
  */
 static bool
-probe (struct mirror_store *m, unsigned loc, uint64_t interval_ns)
+probe_due (struct mirror_store *m, unsigned loc, uint64_t interval_ns)
 {
   struct timespec now;
   uint64_t since;
-  uint32_t failed = 0;
-  int r;
 
   clock_gettime (CLOCK_MONOTONIC, &now);
   since = (uint64_t) (now.tv_sec - m->last_probe[loc].tv_sec) * 1000000000 +
@@ -661,11 +662,39 @@ probe (struct mirror_store *m, unsigned loc, uint64_t interval_ns)
   if (m->last_probe[loc].tv_sec && since < interval_ns)
     return false;
   m->last_probe[loc] = now;
+  return true;
+}
+
+/* Probe a down location, at most once per INTERVAL_NS.  True if it
+ * answers (and lacks everything, if it says it may have lost writes).
+ */
+static bool
+probe (struct mirror_store *m, unsigned loc, uint64_t interval_ns)
+{
+  uint32_t failed = 0;
+  int r;
+
+  if (!probe_due (m, loc, interval_ns))
+    return false;
   r = m->c.probe ? m->c.probe (m->c.probe_opaque, loc) : -1;
   if (r == 1)
     r = missing_set_add (m->missing, BIT (loc), MISSING_ALL,
                          up_mask (m) & ~BIT (loc), &failed);
   return r == 0;
+}
+
+/* An up location whose directory went (renamed away, removed) still
+ * takes writes through its descriptor, out of sight: down with it, so
+ * that what it misses from now on is recorded.
+ */
+static bool
+moved (struct mirror_store *m, unsigned loc, uint64_t interval_ns)
+{
+  if (m->c.moved == NULL || !probe_due (m, loc, interval_ns) ||
+      !m->c.moved (m->c.probe_opaque, loc))
+    return false;
+  mark_down (m, loc, ENOENT, "looking at its path");
+  return true;
 }
 
 static int
@@ -675,6 +704,10 @@ catch_up_pass (struct mirror_store *m, uint64_t interval_ns)
   unsigned loc;
 
   for (loc = 0; loc < m->c.nloc; ++loc) {
+    if (mirror_store_is_up (m, loc) && moved (m, loc, interval_ns)) {
+      more = 1;
+      continue;
+    }
     if (!mirror_store_is_up (m, loc)) {
       if (!probe (m, loc, interval_ns)) {
         more = 1;
@@ -694,6 +727,41 @@ mirror_store_catch_up (struct mirror_store *m)
   return catch_up_pass (m, 0);
 }
 
+/* The lag of each location that lacks chunks, every LAG_EVERY probe
+ * intervals (see mirror-store.h).
+ */
+#define LAG_EVERY 10
+static void
+log_lag (struct mirror_store *m, uint64_t probe_interval_ns)
+{
+  const time_t now = time (NULL);
+  time_t every = (time_t) (LAG_EVERY * probe_interval_ns / 1000000000);
+  bool due;
+  unsigned loc;
+
+  every = every < 1 ? 1 : every > 60 ? 60 : every;
+  due = now - m->last_lag_log >= every;
+  for (loc = 0; loc < m->c.nloc; ++loc) {
+    const uint64_t lacking = missing_set_count (m->missing, loc);
+
+    if (lacking == 0) {
+      m->behind_since[loc] = 0;
+      continue;
+    }
+    if (m->behind_since[loc] == 0)
+      m->behind_since[loc] = now;
+    if (due)
+      nbdkit_debug ("%s: location %u (%s)%s is behind: %" PRIu64 " chunks, "
+                    "%" PRIu64 " bytes, for %lds", m->name, loc,
+                    m->c.loc_name[loc],
+                    mirror_store_is_up (m, loc) ? "" : ", down,", lacking,
+                    lacking * m->chunk_size,
+                    (long) (now - m->behind_since[loc]));
+  }
+  if (due)
+    m->last_lag_log = now;
+}
+
 void
 mirror_store_run (struct mirror_store *m, uint64_t probe_interval_ns)
 {
@@ -701,6 +769,7 @@ mirror_store_run (struct mirror_store *m, uint64_t probe_interval_ns)
 
   for (;;) {
     catch_up_pass (m, probe_interval_ns);
+    log_lag (m, probe_interval_ns);
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&m->run_lock);
     if (!m->kicked && !m->stopping) {
       clock_gettime (CLOCK_REALTIME, &until);

@@ -82,6 +82,12 @@ struct mirror_config {
    * is caught up in full), -1 if not.  Called from the catch-up only.
    */
   int (*probe) (void *opaque, unsigned loc);
+  /* Optional.  Is location LOC, up, gone from where it was (a directory
+   * renamed away or removed: its open descriptor would go on working)?
+   * Called from the catch-up at most once per probe interval; true
+   * marks it down, and the probe finds it again.
+   */
+  bool (*moved) (void *opaque, unsigned loc);
   void *probe_opaque;
 };
 
@@ -117,7 +123,11 @@ extern int mirror_store_catch_up (struct mirror_store *m);
 
 /* The catch-up thread's loop: passes of mirror_store_catch_up, a pass
  * at least every PROBE_INTERVAL_NS and at once when an async write
- * leaves work, until mirror_store_stop.
+ * leaves work, until mirror_store_stop.  While a location lacks
+ * chunks, a debug line every 10 probe intervals (1 s to 60 s) says how
+ * far behind it is: chunks and bytes (chunks x chunk size) and how long
+ * it has been behind, as seen by this process (since the volume was
+ * opened, for records found at open).
  */
 extern void mirror_store_run (struct mirror_store *m,
                               uint64_t probe_interval_ns);

@@ -8,7 +8,8 @@ TOOL_TESTS = \
 	test-tool-snapshot-bad-input.py \
 	test-tool-snapshot-no-copy.py \
 	test-tool-snapshot-rollback-flatten.py \
-	test-tool-copy-bad-input.py
+	test-tool-copy-bad-input.py \
+	test-tool-mirror-status-scrub.py
 TESTS += $(TOOL_TESTS)
 EXTRA_DIST += $(TOOL_TESTS) tool_test.py
 TOOL_S3_TESTS = \

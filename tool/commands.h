@@ -30,6 +30,9 @@ extern int cmd_info (struct where *w, char **args);
 extern int cmd_du (struct where *w, char **args);
 /* cmd-check.c */
 extern int cmd_check (struct where *w, char **args);
+/* cmd-status.c, cmd-scrub.c: a set of directories (set-where.h). */
+extern int cmd_status (struct where *w, char **args);
+extern int cmd_scrub (struct where *w, char **args);
 /* cmd-copy.c */
 extern int cmd_copy (struct where *w, char **args);
 

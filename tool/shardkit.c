@@ -43,39 +43,49 @@ struct command {
   unsigned min_args, max_args;
   bool first_is_name;
   unsigned options;             /* OPT_* */
+  /* WHERE is the directories of a set, DIR1,DIR2,... (set-where.h),
+   * which the command opens itself: W has only its display.
+   */
+  bool set_where;
   const char *summary;
   int (*run) (struct where *w, char **args);
 };
 
 static const struct command commands[] = {
-  { "create", "NAME SIZE", 2, 2, true, OPT_CHUNK_SIZE,
+  { "create", "NAME SIZE", 2, 2, true, OPT_CHUNK_SIZE, false,
     "create a volume of SIZE bytes (--chunk-size, default 4M)", cmd_create },
-  { "list", "", 0, 0, false, OPT_JSON,
+  { "list", "", 0, 0, false, OPT_JSON, false,
     "list the volumes: size, chunk size, chunks, allocated", cmd_list },
-  { "info", "NAME", 1, 1, true, OPT_JSON,
+  { "info", "NAME", 1, 1, true, OPT_JSON, false,
     "everything about a volume, and who holds it", cmd_info },
-  { "du", "[NAME]", 0, 1, true, OPT_JSON,
+  { "du", "[NAME]", 0, 1, true, OPT_JSON, false,
     "bytes the volumes take in the store", cmd_du },
-  { "delete", "NAME", 1, 1, true, OPT_JOBS,
+  { "delete", "NAME", 1, 1, true, OPT_JOBS, false,
     "delete a volume that is not in use", cmd_delete },
-  { "resize", "NAME SIZE", 2, 2, true, OPT_FORCE | OPT_JOBS,
+  { "resize", "NAME SIZE", 2, 2, true, OPT_FORCE | OPT_JOBS, false,
     "grow a volume (shrink it with --force)", cmd_resize },
-  { "check", "NAME", 1, 1, true, OPT_JSON | OPT_JOBS,
+  { "check", "NAME", 1, 1, true, OPT_JSON | OPT_JOBS, false,
     "read every chunk and verify it; exit 1 if any is bad", cmd_check },
-  { "snapshot", "NAME SNAP", 2, 2, true, 0,
+  { "snapshot", "NAME SNAP", 2, 2, true, 0, false,
     "freeze NAME's data as read-only volume SNAP (no data copied)",
     cmd_snapshot },
-  { "clone", "SNAP NAME", 2, 2, true, 0,
+  { "clone", "SNAP NAME", 2, 2, true, 0, false,
     "a new writable volume NAME whose data starts as snapshot SNAP's",
     cmd_clone },
-  { "rollback", "NAME SNAP", 2, 2, true, 0,
+  { "rollback", "NAME SNAP", 2, 2, true, 0, false,
     "drop NAME's writes since its latest snapshot SNAP", cmd_rollback },
-  { "flatten", "NAME", 1, 1, true, 0,
+  { "flatten", "NAME", 1, 1, true, 0, false,
     "copy into NAME every chunk it reads from its snapshots, drop its base",
     cmd_flatten },
-  { "copy", "NAME DEST", 2, 2, true, OPT_JSON | OPT_JOBS,
+  { "copy", "NAME DEST", 2, 2, true, OPT_JSON | OPT_JOBS, false,
     "copy NAME with its snapshots to DEST (a directory or bucket)",
     cmd_copy },
+  { "status", "NAME", 1, 1, true, OPT_JSON, true,
+    "each location of a set: up, right, how far behind; exit 1 if any is "
+    "not", cmd_status },
+  { "scrub", "NAME", 1, 1, true, OPT_JOBS, true,
+    "compare every copy of every chunk of a set, repair what differs or "
+    "lacks", cmd_scrub },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -89,7 +99,8 @@ usage (FILE *fp)
            "\n"
            "WHERE is a directory of volumes, or s3://BUCKET[/PREFIX]; so is\n"
            "copy's DEST (the --endpoint, --region and --profile given serve\n"
-           "both).\n"
+           "both).  For status and scrub, the directories of a set in its\n"
+           "order: DIR1,DIR2,...\n"
            "\n"
            "Commands:\n");
   for (i = 0; i < NR_COMMANDS; ++i) {
@@ -106,7 +117,8 @@ usage (FILE *fp)
            "  -f, --force         allow resize to shrink (discarding data)\n"
            "  -j, --jobs=N        chunks worked on at once (default 4)\n"
            "  --json              machine-readable output (list, info, du, "
-           "check, copy)\n"
+           "check, copy,\n"
+           "                      status)\n"
            "  --progress, --no-progress  progress bar (default: on a "
            "terminal)\n"
            "  --endpoint=URL      S3 server (default: AWS in --region)\n"
@@ -290,7 +302,14 @@ main (int argc, char *argv[])
       !volume_name_is_valid (argv[optind + 1], &why))
     return usage_error ("'%s': %s", argv[optind + 1], why);
 
-  if (where_open (argv[optind], &w) == -1) {
+  if (cmd->set_where) {
+    memset (&w, 0, sizeof w);
+    if ((w.display = strdup (argv[optind])) == NULL) {
+      tool_error ("strdup: %m");
+      return EXIT_ERROR;
+    }
+  }
+  else if (where_open (argv[optind], &w) == -1) {
     where_close (&w);
     return EXIT_ERROR;
   }

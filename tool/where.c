@@ -23,14 +23,14 @@ where_open (const char *spec, struct where *w)
 void
 where_close (struct where *w)
 {
-  if (w->ops == NULL)
-    return;
-  if (strcmp (w->ops->kind, "bucket") == 0)
+  /* Without ops: only a display (a set's WHERE, shardkit.c). */
+  if (w->ops && strcmp (w->ops->kind, "bucket") == 0)
     where_s3_close (w);
-  else
+  else if (w->ops)
     where_dir_close (w);
   free (w->display);
   free (w->place);
+  w->display = w->place = NULL;
   w->ops = NULL;
 }
 

@@ -4,10 +4,13 @@
 #include <config.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <nbdkit-plugin.h>
 
@@ -17,12 +20,19 @@
 #include "file-volume.h"
 #include "missing-file.h"
 #include "mirror-store.h"
+#include "set-location.h"
 #include "volume-meta.h"
+
+#define BIT(i) (UINT32_C (1) << (i))
 
 struct file_set {
   unsigned nloc;
-  struct file_volume *loc[MIRROR_MAX_LOCATIONS];
+  struct file_volume *loc[MIRROR_MAX_LOCATIONS]; /* one location */
   /* Several locations only: */
+  struct file_set_config c;
+  char *name;
+  struct volume_meta meta;      /* of the first location that answered */
+  struct set_location place[MIRROR_MAX_LOCATIONS];
   struct missing_files *records;
   struct mirror_store *mirror;
   struct chunk_engine *engine;
@@ -94,20 +104,26 @@ static int
 create_set (const struct file_set_config *c, const char *name,
             const struct volume_create *create)
 {
-  uint32_t exists = 0;
+  uint32_t exists = 0, silent = 0;
   struct volume_meta m;
   unsigned i;
 
+  /* A location that does not answer (directory gone, metadata
+   * unreadable) is left to the open, which may go on without it.
+   */
   for (i = 0; i < c->nloc; ++i) {
-    int r = file_volume_read_meta (c->dirfds[i], c->dirnames[i], name, &m);
+    CLEANUP_CLOSE int fd = open (c->dirnames[i],
+                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int r = fd == -1 ? -1 :
+      file_volume_read_meta (fd, c->dirnames[i], name, &m);
     if (r == -1)
-      return -1;
+      silent |= BIT (i);
     if (r == 1)
-      exists |= UINT32_C (1) << i;
+      exists |= BIT (i);
   }
   if (exists) {
     for (i = 0; i < c->nloc; ++i)
-      if (!(exists & (UINT32_C (1) << i))) {
+      if (!(exists & BIT (i)) && !(silent & BIT (i))) {
         nbdkit_error ("volume '%s' exists in some dir= but not in %s: the "
                       "locations of a set are created together, and a "
                       "replacement location is not supported yet",
@@ -119,6 +135,13 @@ create_set (const struct file_set_config *c, const char *name,
   }
   if (create == NULL || create->size == 0)
     return 0;                   /* opening it says that it does not exist */
+  if (silent) {
+    nbdkit_error ("volume '%s' cannot be created: %s does not answer (the "
+                  "locations of a set are created together)", name,
+                  c->dirnames[__builtin_ctz (silent)]);
+    errno = EIO;
+    return -1;
+  }
   if (volume_meta_init (&m, create->size, create->chunk_size ?
                         create->chunk_size : CHUNK_SIZE_DEFAULT) == -1) {
     nbdkit_error ("cannot make metadata for volume '%s': %m", name);
@@ -127,12 +150,51 @@ create_set (const struct file_set_config *c, const char *name,
   strcpy (m.redundancy, VOLUME_REDUNDANCY_MIRROR);
   m.set_size = c->nloc;
   for (i = 0; i < c->nloc; ++i) {
+    CLEANUP_CLOSE int fd = open (c->dirnames[i],
+                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     m.set_index = i;
-    if (file_volume_create_meta (c->dirfds[i], c->dirnames[i], name,
-                                 &m) == -1)
+    if (fd == -1) {
+      nbdkit_error ("%s: %m", c->dirnames[i]);
+      return -1;
+    }
+    if (file_volume_create_meta (fd, c->dirnames[i], name, &m) == -1)
       return -1;
   }
   return 0;
+}
+
+/* The fewest locations that must answer (mirror-store.h). */
+static unsigned
+min_up (const struct file_set_config *c)
+{
+  return mirror_store_min_up (c->nloc, c->mode == MIRROR_ASYNC ? 1 :
+                              c->write_quorum ? c->write_quorum : c->nloc);
+}
+
+/* Enough of them answered (the bits of UP), or one line naming those
+ * that did not, with why (WHY[i]).
+ */
+static int
+enough_up (const struct file_set_config *c, const char *name, uint32_t up,
+           char why[][256])
+{
+  char list[1024] = "";
+  size_t used = 0;
+  unsigned i;
+
+  if ((unsigned) __builtin_popcount (up) >= min_up (c))
+    return 0;
+  for (i = 0; i < c->nloc; ++i)
+    if (!(up & BIT (i)) && used < sizeof list)
+      used += (size_t) snprintf (list + used, sizeof list - used, "%s%s",
+                                 used ? "; " : "", why[i]);
+  nbdkit_error ("volume '%s': %d of %u locations answer, fewer than the %u "
+                "it needs (write-quorum=%u): did not answer: %s", name,
+                __builtin_popcount (up), c->nloc, min_up (c),
+                c->mode == MIRROR_ASYNC ? 1 :
+                c->write_quorum ? c->write_quorum : c->nloc, list);
+  errno = EIO;
+  return -1;
 }
 
 int
@@ -140,28 +202,82 @@ file_set_prepare (const struct file_set_config *c, const char *name,
                   const struct volume_create *create)
 {
   struct volume_meta first, m;
+  char why[MIRROR_MAX_LOCATIONS][256];
+  uint32_t up = 0;
   unsigned i;
 
   if (c->nloc == 1)
     return file_volume_prepare (c->dirfds[0], c->dirnames[0], name, create);
   if (create_set (c, name, create) == -1)
     return -1;
+  /* A location that does not answer is not an error while enough do;
+   * one that answers must be the right one, and not in use.
+   */
   for (i = 0; i < c->nloc; ++i) {
-    if (file_volume_prepare (c->dirfds[i], c->dirnames[i], name,
-                             i == 0 ? create : NULL) == -1 ||
-        file_volume_read_meta (c->dirfds[i], c->dirnames[i], name,
-                               i == 0 ? &first : &m) != 1 ||
-        check_location (c, name, i, i == 0 ? &first : &m, &first) == -1)
+    CLEANUP_CLOSE int fd = open (c->dirnames[i],
+                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1) {
+      snprintf (why[i], sizeof why[i], "%s: %s", c->dirnames[i],
+                strerror (errno));
+      continue;
+    }
+    if (file_volume_prepare (fd, c->dirnames[i], name,
+                             up ? NULL : create) == -1 ||
+        file_volume_read_meta (fd, c->dirnames[i], name,
+                               up ? &m : &first) != 1) {
+      if (errno == EWOULDBLOCK)
+        return -1;
+      snprintf (why[i], sizeof why[i], "%s: its volume '%s' cannot be "
+                "read", c->dirnames[i], name);
+      continue;
+    }
+    if (check_location (c, name, i, up ? &m : &first, &first) == -1)
       return -1;
+    up |= BIT (i);
   }
-  return 0;
+  return enough_up (c, name, up, why);
 }
 
+/* Does location LOC answer again (mirror_config.probe)?  Where its
+ * path names the directory held, as file_volume_probe says.  Where it
+ * never answered, or its path names another directory now, the volume
+ * is opened there afresh and checked; a location down since the open
+ * lacks what the records say (loaded from the others), one that came
+ * back as another directory may be any old copy: caught up in full.
+ */
 static int
 probe (void *opaque, unsigned loc)
 {
   struct file_set *s = opaque;
-  return file_volume_probe (s->loc[loc]);
+  struct set_location *l = &s->place[loc];
+  struct file_volume *v;
+  bool was_open = l->v != NULL;
+  int fd;
+
+  if (!set_location_moved (l))
+    return file_volume_probe (l->v);
+  v = set_location_reopen (l, s->name, s->c.max_open_files, &fd);
+  if (v == NULL)
+    return -1;
+  if (check_location (&s->c, s->name, loc, &v->meta, &s->meta) == -1) {
+    file_volume_close (v);
+    close (fd);
+    return -1;
+  }
+  if (set_location_install (l, v, fd) == -1)
+    return -1;                  /* closed V */
+  missing_files_set_dirfd (s->records, loc, fd);
+  nbdkit_debug ("%s: location %u (%s) opened again%s", s->name, loc,
+                l->path, was_open ? " (another directory: caught up in "
+                "full)" : "");
+  return was_open ? 1 : 0;
+}
+
+static bool
+moved (void *opaque, unsigned loc)
+{
+  struct file_set *s = opaque;
+  return set_location_moved (&s->place[loc]);
 }
 
 static void *
@@ -176,10 +292,12 @@ catch_up_thread (void *arg)
 /* Several locations: the mirror over them, and its catch-up thread. */
 static int
 open_mirror (struct file_set *s, const struct file_set_config *c,
-             const char *name, bool readonly)
+             const char *name, bool readonly, uint32_t down)
 {
-  const struct volume_meta *m = &s->loc[0]->meta;
+  const struct volume_meta *m = &s->meta;
+  int dirfds[MIRROR_MAX_LOCATIONS];
   struct mirror_config mc = {
+    .down = down,
     .nloc = c->nloc,
     .mode = c->mode,
     .write_quorum = c->write_quorum ? c->write_quorum : c->nloc,
@@ -187,19 +305,22 @@ open_mirror (struct file_set *s, const struct file_set_config *c,
     .threads = c->threads,
     .log = &missing_file_ops,
     .probe = probe,
+    .moved = moved,
     .probe_opaque = s,
   };
   struct chunk_store store;
   unsigned i;
   int err;
 
-  s->records = missing_files_new (name, m->uuid, c->nloc, c->dirfds,
+  for (i = 0; i < c->nloc; ++i)
+    dirfds[i] = s->place[i].dirfd;
+  s->records = missing_files_new (name, m->uuid, c->nloc, dirfds,
                                   c->dirnames, readonly);
   if (s->records == NULL)
     return -1;
   mc.log_opaque = s->records;
   for (i = 0; i < c->nloc; ++i) {
-    mc.loc[i] = s->loc[i]->store;
+    mc.loc[i] = (struct chunk_store) { &set_location_ops, &s->place[i] };
     mc.loc_name[i] = c->dirnames[i];
   }
   s->mirror = mirror_store_new (name, &mc, m->size, m->chunk_size);
@@ -210,7 +331,7 @@ open_mirror (struct file_set *s, const struct file_set_config *c,
                                 m->chunk_size);
   if (s->engine == NULL)
     return -1;
-  if (readonly)
+  if (readonly || c->no_catch_up_thread)
     return 0;
   s->probe_interval_ns = c->probe_interval_ns;
   err = pthread_create (&s->catch_up, NULL, catch_up_thread, s);
@@ -257,22 +378,47 @@ file_set_open (const struct file_set_config *c, const char *name,
     return s;
   }
 
+  s->c = *c;
+  if ((s->name = strdup (name)) == NULL) {
+    nbdkit_error ("strdup: %m");
+    goto err;
+  }
   if (!readonly && create_set (c, name, create) == -1)
     goto err;
-  for (i = 0; i < c->nloc; ++i) {
-    s->loc[i] = file_volume_open_location (c->dirfds[i], c->dirnames[i],
-                                           name, readonly, VOLUME_OPEN_SERVE,
-                                           NULL,
-                                           c->max_open_files);
-    if (s->loc[i] == NULL ||
-        check_location (c, name, i, &s->loc[i]->meta,
-                        &s->loc[0]->meta) == -1)
+  /* Degraded open: a location that does not answer starts down (and is
+   * probed, and caught up when it answers) while enough others do.
+   */
+  {
+    char why[MIRROR_MAX_LOCATIONS][256];
+    uint32_t up = 0;
+    int first = -1;
+
+    for (i = 0; i < c->nloc; ++i) {
+      struct set_location *l = &s->place[i];
+      int r = set_location_open (l, c->dirnames[i], name, readonly,
+                                 VOLUME_OPEN_SERVE, c->max_open_files);
+      if (r == -1)
+        goto err;
+      if (r == 1) {
+        memcpy (why[i], l->why, sizeof why[i]);
+        nbdkit_debug ("%s: location %u did not answer: %s: it starts down",
+                      name, i, l->why);
+        continue;
+      }
+      if (first == -1) {
+        first = (int) i;
+        s->meta = l->v->meta;
+      }
+      if (check_location (c, name, i, &l->v->meta, &s->meta) == -1)
+        goto err;
+      up |= BIT (i);
+    }
+    if (enough_up (c, name, up, why) == -1 ||
+        volume_check_create (name, c->dirnames[first], &s->meta,
+                             create) == -1 ||
+        open_mirror (s, c, name, readonly, ~up & ((1u << c->nloc) - 1)) == -1)
       goto err;
   }
-  if (volume_check_create (name, c->dirnames[0], &s->loc[0]->meta,
-                           create) == -1 ||
-      open_mirror (s, c, name, readonly) == -1)
-    goto err;
   return s;
 
  err:
@@ -296,8 +442,12 @@ file_set_close (struct file_set *s)
     mirror_store_free (s->mirror);
   }
   missing_files_free (s->records);
-  for (i = 0; i < s->nloc; ++i)
+  for (i = 0; i < s->nloc; ++i) {
     file_volume_close (s->loc[i]);
+    if (s->place[i].path)
+      set_location_close (&s->place[i]);
+  }
+  free (s->name);
   free (s);
 }
 
@@ -310,5 +460,26 @@ file_set_engine (struct file_set *s)
 bool
 file_set_read_only (struct file_set *s)
 {
-  return s->loc[0]->meta.read_only;
+  /* A set holds no snapshots (check_location). */
+  return s->nloc == 1 && s->loc[0]->meta.read_only;
+}
+
+const struct volume_meta *
+file_set_meta (struct file_set *s)
+{
+  return s->nloc == 1 ? &s->loc[0]->meta : &s->meta;
+}
+
+struct mirror_store *
+file_set_mirror (struct file_set *s)
+{
+  return s->mirror;
+}
+
+struct chunk_store
+file_set_location_store (struct file_set *s, unsigned i)
+{
+  if (s->nloc == 1)
+    return s->loc[0]->store;
+  return (struct chunk_store) { &set_location_ops, &s->place[i] };
 }

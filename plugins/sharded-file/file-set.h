@@ -9,6 +9,14 @@
  * over their stores, with the record of what each lacks in NAME.missing.L
  * files (missing-file.h), is the engine's store; and a thread catches
  * the locations up in the background.
+ *
+ * A set opens degraded: a location that does not answer (its directory
+ * gone, its metadata unreadable; set-location.h) starts down as long as
+ * mirror_store_min_up of them answer, which between them hold every
+ * record of what each location lacks.  Fewer: refused with one line
+ * naming those that did not answer.  Its directory is found again by
+ * its path (dir= is kept as given, and opened by each set itself, so
+ * that a directory that comes back is the one opened).
  */
 #ifndef SHARDKIT_FILE_SET_H
 #define SHARDKIT_FILE_SET_H
@@ -30,6 +38,8 @@ struct file_set_config {
   unsigned threads;             /* the mirror's writer threads */
   uint64_t probe_interval_ns;
   size_t max_open_files;        /* per location */
+  /* The volume tool runs the catch-up itself (scrub). */
+  bool no_catch_up_thread;
 };
 
 struct file_set;
@@ -53,5 +63,14 @@ extern void file_set_close (struct file_set *s);
 
 extern struct chunk_engine *file_set_engine (struct file_set *s);
 extern bool file_set_read_only (struct file_set *s);
+
+/* For the volume tool's scrub: the volume's metadata, the mirror (NULL
+ * for one location), and location I's own store (which fails with EIO
+ * while the location is down: mirror_store_is_up says).
+ */
+extern const struct volume_meta *file_set_meta (struct file_set *s);
+extern struct mirror_store *file_set_mirror (struct file_set *s);
+extern struct chunk_store file_set_location_store (struct file_set *s,
+                                                  unsigned i);
 
 #endif /* SHARDKIT_FILE_SET_H */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <nbdkit-plugin.h>
@@ -24,6 +25,8 @@
 #define MAGIC "shardkit-missing"
 #define HEADER_LEN 64
 #define RECORD_LEN 16
+#define KIND_CHUNK 0
+#define KIND_STARTED 1
 #define FILE_NAME_MAX (VOLUME_NAME_MAX + 32)
 
 /* One file: location HOLDER's record of what LOC lacks. */
@@ -79,14 +82,25 @@ make_header (const struct missing_files *f, unsigned holder, unsigned loc,
 }
 
 static void
-make_record (uint64_t n, unsigned char *r)
+make_record (uint64_t n, uint32_t kind, unsigned char *r)
 {
   unsigned i;
 
   for (i = 0; i < 8; ++i)
     r[i] = (unsigned char) (n >> (8 * i));
-  put_le32 (r + 8, 0);
+  put_le32 (r + 8, kind);
   put_le32 (r + 12, crc32c (0, r, 12));
+}
+
+static uint64_t
+get_le64 (const unsigned char *p)
+{
+  uint64_t n = 0;
+  unsigned i;
+
+  for (i = 0; i < 8; ++i)
+    n |= (uint64_t) p[i] << (8 * i);
+  return n;
 }
 
 static int
@@ -154,6 +168,26 @@ missing_files_free (struct missing_files *f)
   free (f);
 }
 
+/* Open the record on HOLDER of what LOC lacks (its name into FNAME,
+ * FILE_NAME_MAX bytes) for reading.  Returns the descriptor, -2 if
+ * there is none, -1 after nbdkit_error.
+ */
+static int
+open_to_read (struct missing_files *f, unsigned holder, unsigned loc,
+              char *fname)
+{
+  int fd;
+
+  file_name (f, loc, fname, FILE_NAME_MAX);
+  fd = openat (f->dirfds[holder], fname,
+               O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd == -1 && errno == ENOENT)
+    return -2;
+  if (fd == -1)
+    nbdkit_error ("%s/%s: open: %m", f->dirnames[holder], fname);
+  return fd;
+}
+
 static int
 mf_load (void *opaque, unsigned holder, unsigned loc,
          void (*found) (void *arg, uint64_t n), void *arg)
@@ -166,15 +200,9 @@ mf_load (void *opaque, unsigned holder, unsigned loc,
   struct stat st;
   size_t len, got = 0, pos;
 
-  file_name (f, loc, fname, sizeof fname);
-  fd = openat (f->dirfds[holder], fname,
-               O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd == -1) {
-    if (errno == ENOENT)
-      return 0;
-    nbdkit_error ("%s/%s: open: %m", f->dirnames[holder], fname);
-    return -1;
-  }
+  fd = open_to_read (f, holder, loc, fname);
+  if (fd < 0)
+    return fd == -2 ? 0 : -1;
   if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode)) {
     nbdkit_error ("%s/%s: not a regular file", f->dirnames[holder], fname);
     errno = EIO;
@@ -221,18 +249,17 @@ mf_load (void *opaque, unsigned holder, unsigned loc,
   }
   for (pos = HEADER_LEN; pos + RECORD_LEN <= len; pos += RECORD_LEN) {
     const unsigned char *r = buf + pos;
-    uint64_t n = 0;
-    unsigned i;
+    const uint32_t kind = get_le32 (r + 8);
 
-    if (get_le32 (r + 12) != crc32c (0, r, 12) || get_le32 (r + 8) != 0) {
+    if (get_le32 (r + 12) != crc32c (0, r, 12) ||
+        (kind != KIND_CHUNK && kind != KIND_STARTED)) {
       nbdkit_error ("%s/%s: damaged record at byte %zu: location %u is "
                     "caught up in full", f->dirnames[holder], fname, pos, loc);
       found (arg, MISSING_ALL);
       return 0;
     }
-    for (i = 0; i < 8; ++i)
-      n |= (uint64_t) r[i] << (8 * i);
-    found (arg, n);
+    if (kind == KIND_CHUNK)
+      found (arg, get_le64 (r));
   }
   if (pos < len)
     nbdkit_debug ("%s/%s: %zu bytes of an append that never completed: "
@@ -246,7 +273,7 @@ open_record (struct missing_files *f, unsigned holder, unsigned loc,
              struct record_file *rf)
 {
   char fname[FILE_NAME_MAX];
-  unsigned char header[HEADER_LEN];
+  unsigned char header[HEADER_LEN + RECORD_LEN];
   struct stat st;
   int fd;
 
@@ -267,6 +294,7 @@ open_record (struct missing_files *f, unsigned holder, unsigned loc,
      * acknowledged, so start again).
      */
     make_header (f, holder, loc, header);
+    make_record ((uint64_t) time (NULL), KIND_STARTED, header + HEADER_LEN);
     if (ftruncate (fd, 0) == -1 || write_all (fd, header, sizeof header) == -1) {
       nbdkit_error ("%s/%s: write: %m", f->dirnames[holder], fname);
       close (fd);
@@ -309,7 +337,7 @@ mf_append (void *opaque, unsigned holder, unsigned loc,
     return -1;
   }
   for (i = 0; i < count; ++i)
-    make_record (ns[i], recs + i * RECORD_LEN);
+    make_record (ns[i], KIND_CHUNK, recs + i * RECORD_LEN);
   {
     ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&rf->lock);
     if (rf->fd == -1 && open_record (f, holder, loc, rf) == -1)
@@ -373,6 +401,39 @@ mf_clear (void *opaque, unsigned holder, unsigned loc)
     return -1;
   }
   return 0;
+}
+
+void
+missing_files_set_dirfd (struct missing_files *f, unsigned h, int dirfd)
+{
+  f->dirfds[h] = dirfd;
+}
+
+int
+missing_file_started (struct missing_files *f, unsigned holder, unsigned loc,
+                      int64_t *t)
+{
+  char fname[FILE_NAME_MAX];
+  unsigned char buf[HEADER_LEN + RECORD_LEN];
+  const unsigned char *r = buf + HEADER_LEN;
+  CLEANUP_CLOSE int fd = -1;
+  struct stat st;
+  ssize_t got;
+
+  fd = open_to_read (f, holder, loc, fname);
+  if (fd < 0)
+    return fd == -2 ? 0 : -1;
+  if (fstat (fd, &st) == -1) {
+    nbdkit_error ("%s/%s: fstat: %m", f->dirnames[holder], fname);
+    return -1;
+  }
+  got = pread (fd, buf, sizeof buf, 0);
+  if (got == (ssize_t) sizeof buf && get_le32 (r + 8) == KIND_STARTED &&
+      get_le32 (r + 12) == crc32c (0, r, 12))
+    *t = (int64_t) get_le64 (r);
+  else
+    *t = (int64_t) st.st_mtime;   /* an older file: its last change */
+  return 1;
 }
 
 const struct missing_log_ops missing_file_ops = {

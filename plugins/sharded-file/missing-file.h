@@ -13,9 +13,18 @@
  *     56   4  H, the location holding this file
  *     60   4  CRC32C of bytes 0..59
  *   then records of 16 bytes:
- *     0    8  chunk number (UINT64_MAX: every chunk, a full resync)
- *     8    4  0 (reserved)
+ *     0    8  kind 0: chunk number (UINT64_MAX: every chunk, a full
+ *             resync); kind 1: the Unix time (seconds) the file was
+ *             started at
+ *     8    4  kind: 0 a chunk L lacks, 1 the time the file was started
  *     12   4  CRC32C of bytes 0..11
+ *
+ * The first record of a file is its start time (kind 1), so that the
+ * age of the oldest record can be told (the volume tool's status, how
+ * far behind a location is); files made before kind 1 existed have
+ * none, and their age is that of their last change (mtime), less than
+ * the truth.  A reader meeting a kind it does not know takes it for
+ * damage (below): slow, never wrong.
  *
  * Appends are made durable (fdatasync, and the directory's fsync when
  * the file was created) before they return; appends from several
@@ -32,6 +41,7 @@
 #define SHARDKIT_MISSING_FILE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "missing-set.h"
 
@@ -49,6 +59,20 @@ extern struct missing_files *missing_files_new (const char *name,
                                                 const char *const *dirnames,
                                                 bool readonly);
 extern void missing_files_free (struct missing_files *f);
+
+/* Location H's directory is DIRFD from now on (it did not answer when
+ * F was made, or came back as another directory).  Only while H is
+ * down: nothing reads or writes its records meanwhile.
+ */
+extern void missing_files_set_dirfd (struct missing_files *f, unsigned h,
+                                     int dirfd);
+
+/* When was the record on HOLDER of what LOC lacks started?  Returns 1
+ * with *T (seconds since the epoch), 0 if there is no record, -1 after
+ * nbdkit_error.  For the volume tool's status.
+ */
+extern int missing_file_started (struct missing_files *f, unsigned holder,
+                                 unsigned loc, int64_t *t);
 
 /* The operations; their opaque is the struct missing_files. */
 extern const struct missing_log_ops missing_file_ops;

@@ -28,6 +28,7 @@
 #include "duration.h"
 #include "file-set.h"
 #include "params.h"
+#include "set-location.h"
 #include "volume-layer.h"
 #include "volume-meta.h"
 #include "volume-name.h"
@@ -79,7 +80,11 @@ add_dir (const char *value)
                   MIRROR_MAX_LOCATIONS);
     return -1;
   }
-  path = realpath (value, NULL);
+  /* A location of a set may be missing at start-up (degraded open,
+   * file-set.h): config_complete refuses a single dir= that is not
+   * there.
+   */
+  path = set_location_path (value);
   if (path == NULL) {
     nbdkit_error ("dir=%s: %m", value);
     return -1;
@@ -219,7 +224,10 @@ sharded_file_config_complete (void)
     return -1;
   for (i = 0; i < set.nloc; ++i) {
     set.dirfds[i] = open (dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (set.dirfds[i] == -1) {
+    /* A set opens each location by its path (file-set.h), and goes on
+     * without those that do not answer.
+     */
+    if (set.dirfds[i] == -1 && set.nloc == 1) {
       nbdkit_error ("dir=%s: %m", dirs[i]);
       return -1;
     }
@@ -252,12 +260,17 @@ file_list_exports (struct nbdkit_exports *exports)
 {
   struct dirent *d;
   DIR *dp;
+  unsigned i;
   int fd, r = 0;
 
-  /* Every location holds every volume: the first says which. */
-  fd = openat (set.dirfds[0], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  /* Every location holds every volume: the first that answers says
+   * which.
+   */
+  fd = -1;
+  for (i = 0; fd == -1 && i < set.nloc; ++i)
+    fd = open (dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd == -1 || (dp = fdopendir (fd)) == NULL) {
-    nbdkit_error ("%s: %m", dirs[0]);
+    nbdkit_error ("%s: %m", dirs[i - 1]);
     if (fd >= 0)
       close (fd);
     return -1;
@@ -275,7 +288,7 @@ file_list_exports (struct nbdkit_exports *exports)
     /* Describe it; a volume with unreadable metadata is still listed, so
      * that it is visible, and says what is wrong.
      */
-    mfd = openat (set.dirfds[0], d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    mfd = openat (dirfd (dp), d->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     len = mfd >= 0 ? read (mfd, buf, sizeof buf) : -1;
     if (mfd >= 0)
       close (mfd);
