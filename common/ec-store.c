@@ -291,7 +291,7 @@ repair (struct ec_store *s, uint64_t n, uint32_t bad, uint32_t good,
     if (!(bad & BIT (i)))
       continue;
     nbdkit_error ("%s: chunk %" PRIu64 ": fragment %u on location %u (%s) "
-                  "%s: rebuilt from the others and rewritten",
+                  "%s: rebuilding it from the others",
                   s->set.name, n, i, i, s->c.loc_name[i],
                   g->absent & BIT (i) ? "is missing" :
                   g->failed & BIT (i) ? "could not be read" :
@@ -303,6 +303,8 @@ repair (struct ec_store *s, uint64_t n, uint32_t bad, uint32_t good,
   for (i = 0; i < s->n; ++i)
     if ((bad & BIT (i)) && store_set_fix (&s->set, i, n) == 0)
       __atomic_fetch_add (&s->repairs, 1, __ATOMIC_RELAXED);
+  /* The catch-up empties the records (or retries what failed). */
+  store_set_kick (&s->set);
 }
 
 /* Copy [OFF, OFF+LEN) of the chunk out of its data fragments. */
