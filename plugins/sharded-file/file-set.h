@@ -8,7 +8,9 @@
  * a file volume of its own; a mirror store (common/mirror-store.h)
  * over their stores, with the record of what each lacks in NAME.missing.L
  * files (missing-file.h), is the engine's store; and a thread catches
- * the locations up in the background.
+ * the locations up in the background.  With redundancy=ec:K+M the set
+ * is K+M locations and the store is an erasure-coded one
+ * (common/ec-store.h): location i holds fragment i of every chunk.
  */
 #ifndef SHARDKIT_FILE_SET_H
 #define SHARDKIT_FILE_SET_H
@@ -24,6 +26,9 @@ struct file_set_config {
   unsigned nloc;
   int dirfds[MIRROR_MAX_LOCATIONS];
   const char *dirnames[MIRROR_MAX_LOCATIONS];
+  /* Erasure coding: K data + M parity fragments (ec_k 0: a mirror). */
+  unsigned ec_k, ec_m;
+  unsigned ec_min_write;        /* 0: K+1 */
   enum mirror_mode mode;
   unsigned write_quorum;        /* 0: every location */
   bool durable_all;
