@@ -17,7 +17,7 @@ test_chunk_engine_SOURCES = test-chunk-engine.c nbdkit-shim.c nbdkit-shim.h test
 test_chunk_engine_CFLAGS = $(UNIT_CFLAGS)
 test_chunk_engine_LDADD = $(UNIT_LDADD)
 
-test_mirror_store_SOURCES = test-mirror-store.c nbdkit-shim.c nbdkit-shim.h test-util.h
+test_mirror_store_SOURCES = test-mirror-store.c mem-store.h nbdkit-shim.c nbdkit-shim.h test-util.h
 test_mirror_store_CFLAGS = $(UNIT_CFLAGS)
 test_mirror_store_LDADD = $(UNIT_LDADD)
 
@@ -29,6 +29,6 @@ test_ec_codec_SOURCES = test-ec-codec.c test-util.h
 test_ec_codec_CFLAGS = $(UNIT_CFLAGS) $(ISAL_CFLAGS)
 test_ec_codec_LDADD = $(UNIT_LDADD)
 
-test_ec_store_SOURCES = test-ec-store.c nbdkit-shim.c nbdkit-shim.h test-util.h
+test_ec_store_SOURCES = test-ec-store.c mem-store.h nbdkit-shim.c nbdkit-shim.h test-util.h
 test_ec_store_CFLAGS = $(UNIT_CFLAGS) $(ISAL_CFLAGS)
 test_ec_store_LDADD = $(UNIT_LDADD)
