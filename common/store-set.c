@@ -284,7 +284,8 @@ store_set_catch_up_location (struct store_set *s, unsigned loc)
     n++;
   }
   if (fixed)
-    nbdkit_debug ("%s: caught up %" PRIu64 " chunks on location %u (%s)",
+    nbdkit_debug ("%s: caught up %" PRIu64 " chunks: copied or rebuilt "
+                  "to location %u (%s)",
                   s->name, fixed, loc, s->c.loc_name[loc]);
   if (missing_set_compact (s->missing, loc, store_set_up (s) & ~SET_BIT (loc),
                            sync_one, (void *) &s->c.loc[loc]) == -1) {
