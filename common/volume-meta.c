@@ -107,7 +107,11 @@ volume_meta_format (const struct volume_meta *m)
     snprintf (base, sizeof base, "base=%s\n", m->base);
     snprintf (buuid, sizeof buuid, "base-uuid=%s\n", m->base_uuid);
   }
-  if (m->set_size)
+  if (m->set_size && strcmp (m->redundancy, VOLUME_REDUNDANCY_EC) == 0)
+    snprintf (set, sizeof set, "redundancy=ec:%" PRIu32 "+%" PRIu32 "\n"
+              "set-size=%" PRIu32 "\nset-index=%" PRIu32 "\n",
+              m->ec_k, m->ec_m, m->set_size, m->set_index);
+  else if (m->set_size)
     snprintf (set, sizeof set, "redundancy=%s\nset-size=%" PRIu32 "\n"
               "set-index=%" PRIu32 "\n", m->redundancy, m->set_size,
               m->set_index);
@@ -123,6 +127,7 @@ volume_meta_format (const struct volume_meta *m)
                 "created=%s\n"
                 "%s%s%s%s%s%s",
                 VOLUME_META_FORMAT,
+                m->ec_k ? VOLUME_META_VERSION_EC :
                 layered ? VOLUME_META_VERSION_LAYERED : VOLUME_META_VERSION,
                 m->size, m->chunk_size, m->uuid, m->created,
                 gen, ro, data, base, buuid, set);
@@ -341,11 +346,11 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
     case K_VERSION:
       if (!parse_u64 (val, &v))
         return fail (err, errlen, "version '%.64s' is not a number", val);
-      if (v != VOLUME_META_VERSION && v != VOLUME_META_VERSION_LAYERED)
+      if (v < VOLUME_META_VERSION || v > VOLUME_META_VERSION_EC)
         return fail (err, errlen,
                      "version %" PRIu64 " is not supported: this shardkit "
-                     "reads versions %d and %d (a newer shardkit wrote it)",
-                     v, VOLUME_META_VERSION, VOLUME_META_VERSION_LAYERED);
+                     "reads versions %d to %d (a newer shardkit wrote it)",
+                     v, VOLUME_META_VERSION, VOLUME_META_VERSION_EC);
       version = v;
       break;
     case K_GENERATION:
@@ -375,13 +380,27 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
         return fail (err, errlen, "base-uuid '%.64s' is malformed", val);
       strcpy (m->base_uuid, val);
       break;
-    case K_REDUNDANCY:
-      if (strcmp (val, VOLUME_REDUNDANCY_MIRROR) != 0)
+    case K_REDUNDANCY: {
+      unsigned ek, em;
+      char tail, canon[32];
+
+      if (strcmp (val, VOLUME_REDUNDANCY_MIRROR) == 0) {
+        strcpy (m->redundancy, val);
+        break;
+      }
+      /* Written back the same, or refused (no signs, spaces, zeros). */
+      if (sscanf (val, "ec:%u+%u%c", &ek, &em, &tail) != 2 ||
+          snprintf (canon, sizeof canon, "ec:%u+%u", ek, em) < 0 ||
+          strcmp (canon, val) != 0 || ek < 1 || em < 1 || ek + em > VOLUME_SET_MAX)
         return fail (err, errlen, "redundancy '%.64s' is not supported: "
-                     "this shardkit knows '" VOLUME_REDUNDANCY_MIRROR "' (a "
-                     "newer shardkit wrote it?)", val);
-      strcpy (m->redundancy, val);
+                     "this shardkit knows '" VOLUME_REDUNDANCY_MIRROR "' and "
+                     "'ec:K+M' with K, M >= 1 and K+M <= %d (a newer "
+                     "shardkit wrote it?)", val, VOLUME_SET_MAX);
+      strcpy (m->redundancy, VOLUME_REDUNDANCY_EC);
+      m->ec_k = ek;
+      m->ec_m = em;
       break;
+    }
     case K_SET_SIZE:
       if (!parse_u64 (val, &v) || v < 2 || v > VOLUME_SET_MAX)
         return fail (err, errlen, "set-size '%.64s' is not a number from 2 "
@@ -424,7 +443,7 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
     if (!seen[k])
       return fail (err, errlen, "key '%s' is missing", keys[k]);
   for (k = K_REQUIRED; k < K_COUNT; ++k)
-    if (seen[k] && version != VOLUME_META_VERSION_LAYERED)
+    if (seen[k] && version < VOLUME_META_VERSION_LAYERED)
       return fail (err, errlen, "key '%s' needs version %d", keys[k],
                    VOLUME_META_VERSION_LAYERED);
   if (seen[K_BASE] != seen[K_BASE_UUID])
@@ -436,9 +455,19 @@ volume_meta_parse (const char *text, size_t len, struct volume_meta *m,
   if (m->set_size && m->set_index >= m->set_size)
     return fail (err, errlen, "set-index %" PRIu32 " is not below set-size "
                  "%" PRIu32, m->set_index, m->set_size);
+  if (m->ec_k && version != VOLUME_META_VERSION_EC)
+    return fail (err, errlen, "redundancy ec needs version %d",
+                 VOLUME_META_VERSION_EC);
+  if (!m->ec_k && version == VOLUME_META_VERSION_EC)
+    return fail (err, errlen, "version %d without redundancy ec:K+M",
+                 VOLUME_META_VERSION_EC);
+  if (m->ec_k && m->set_size != m->ec_k + m->ec_m)
+    return fail (err, errlen, "set-size %" PRIu32 " is not K+M of "
+                 "redundancy ec:%" PRIu32 "+%" PRIu32, m->set_size,
+                 m->ec_k, m->ec_m);
   if (m->data[0] && !m->read_only)
     return fail (err, errlen, "data= is for snapshots (read-only=1) only");
-  if (version == VOLUME_META_VERSION_LAYERED && !volume_meta_is_layered (m))
+  if (version >= VOLUME_META_VERSION_LAYERED && !volume_meta_is_layered (m))
     return fail (err, errlen, "version %d without any of its keys",
                  VOLUME_META_VERSION_LAYERED);
   if (!has_checksum && !last_known)

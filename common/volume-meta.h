@@ -34,6 +34,18 @@
  * and the same uuid= in every location (the volume's): a location of
  * another volume, or in another place of the set, is refused.
  *
+ * An erasure-coded set (each chunk as K data and M parity fragments,
+ * fragment i on location i: ec-store.h) has version 3, and
+ *
+ *   redundancy=ec:4+2    K=4 data and M=2 parity fragments
+ *   set-size=6           K+M
+ *   set-index=1          this location holds fragment 1 of every chunk
+ *
+ * Version 3 because a version 2 reader would take an unknown
+ * redundancy for damage at best, and a reader that skipped it would
+ * serve a location's fragments as a plain disk: a version 2 reader
+ * refuses version 3.  Mirrors stay version 2.
+ *
  * A version 1 reader refuses version 2 ("version 2 is not supported"),
  * which is what keeps it from serving a clone without its base.
  *
@@ -54,8 +66,10 @@
 
 #define VOLUME_META_FORMAT "shardkit-volume"
 #define VOLUME_META_VERSION 1
-/* The version of metadata with snapshot keys; the newest understood. */
+/* The version of metadata with snapshot keys. */
 #define VOLUME_META_VERSION_LAYERED 2
+/* The version of an erasure-coded location's metadata; the newest. */
+#define VOLUME_META_VERSION_EC 3
 #define VOLUME_META_MAX_BYTES 4096     /* larger files are corrupt */
 
 #define CHUNK_SIZE_MIN (UINT32_C (64) * 1024)
@@ -77,12 +91,14 @@ struct volume_meta {
   char base[VOLUME_NAME_MAX + 1]; /* read through to this volume */
   char base_uuid[37];
   /* Set of locations (set_size 0: a volume in one location). */
-  char redundancy[16];          /* "mirror" */
+  char redundancy[16];          /* "mirror" or "ec" */
+  uint32_t ec_k, ec_m;          /* "ec": K data + M parity fragments */
   uint32_t set_size;            /* 2..VOLUME_SET_MAX */
   uint32_t set_index;           /* 0..set_size-1 */
 };
 
 #define VOLUME_REDUNDANCY_MIRROR "mirror"
+#define VOLUME_REDUNDANCY_EC "ec"
 #define VOLUME_SET_MAX 8
 
 /* True if *M needs version 2 (it has any snapshot or set key). */

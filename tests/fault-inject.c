@@ -16,8 +16,8 @@
  *   fail-unlink     unlinkat fails with EIO
  *   fail-pwrite     pwrite fails with EIO on the files whose name is the
  *                   file's content (e.g. "cache.index"), others work
- *   fail-dir        everything on the directory whose path is the file's
- *                   content, and on the files in it, fails with EIO:
+ *   fail-dir        everything on the directories whose paths are the
+ *                   file's words, and on the files in them, fails with EIO:
  *                   pread, pwrite, fdatasync, fsync, openat, unlinkat
  *                   (a disk that died under one location of a set)
  * Every fdatasync and fsync is logged to $SHARDKIT_FAULT_DIR/log as
@@ -119,22 +119,34 @@ fault_on_fd (const char *name, int fd)
   return strcmp (base, want) == 0;
 }
 
-/* Is FD (or, with PATH, PATH relative to FD) in the failing dir? */
+/* Is FD (or, with PATH, PATH relative to FD) in a failing dir?  The
+ * file may name several, one per word (two locations of a set).
+ */
 static int
 in_failed_dir (int fd, const char *path)
 {
-  char want[256], target[4096];
-  size_t n;
+  const char *dir = getenv ("SHARDKIT_FAULT_DIR");
+  char fpath[4096], want[256], target[4096];
+  int found = 0;
+  FILE *f;
 
-  if (!fault_word ("fail-dir", want) || want[0] == '\0')
+  if (dir == NULL)
+    return 0;
+  snprintf (fpath, sizeof fpath, "%s/fail-dir", dir);
+  f = fopen (fpath, "r");
+  if (f == NULL)
     return 0;
   if (path && path[0] == '/')
     snprintf (target, sizeof target, "%s", path);
   else
     fd_path (fd, target, sizeof target);
-  n = strlen (want);
-  return strncmp (target, want, n) == 0 &&
-    (target[n] == '\0' || target[n] == '/');
+  while (!found && fscanf (f, "%255s", want) == 1) {
+    size_t n = strlen (want);
+    found = strncmp (target, want, n) == 0 &&
+      (target[n] == '\0' || target[n] == '/');
+  }
+  fclose (f);
+  return found;
 }
 
 static void

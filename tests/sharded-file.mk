@@ -13,7 +13,8 @@ SHARDED_FILE_TESTS = \
 	test-sharded-file-meta-checksum.py \
 	test-sharded-file-snapshot.py \
 	test-sharded-file-clone-differential.py \
-	test-sharded-file-mirror.py
+	test-sharded-file-mirror.py \
+	test-sharded-file-ec.py
 TESTS += $(SHARDED_FILE_TESTS)
 EXTRA_DIST += $(SHARDED_FILE_TESTS)
 

@@ -16,7 +16,6 @@
 
 SEED=n replays."""
 
-import glob
 import hashlib
 import os
 import random
@@ -26,6 +25,8 @@ import nbd
 
 from differential import (compare_image, flush_and_stop, new_stats,
                           run_rounds, start_against_reference)
+from set_test import missing_files, wait_caught_up
+from set_test import digest as digest_of
 from shardkit_test import (VALGRIND, Server, check, fail, fault_injector,
                            seed_from_env, start_fails, tmpdir, wait_for_output)
 
@@ -39,28 +40,8 @@ ROUNDS = 40 if VALGRIND else 160
 seed = seed_from_env()
 
 
-def digest(h, size=SIZE, step=8 * MiB):
-    d = hashlib.sha256()
-    pos = 0
-    while pos < size:
-        n = min(step, size - pos)
-        d.update(h.pread(n, pos))
-        pos += n
-    return d.hexdigest()
-
-
-def missing_files(dirs):
-    return [f for d in dirs for f in glob.glob(os.path.join(d, "*.missing.*"))]
-
-
-def wait_caught_up(srv, dirs, timeout=120 if VALGRIND else 30):
-    """Wait until no location lacks anything: every NAME.missing.L gone."""
-    deadline = time.monotonic() + timeout
-    while missing_files(dirs):
-        if time.monotonic() > deadline:
-            fail("not caught up after %ds: %s\n%s" % (
-                timeout, missing_files(dirs), srv.output()[-3000:]))
-        time.sleep(0.1)
+def digest(h):
+    return digest_of(h, SIZE)
 
 
 def check_alone(dirs, want, export="v"):

@@ -248,8 +248,8 @@ main (void)
   CHECK (volume_meta_parse (good, 5000, &m, err, sizeof err) == -1);
   expect_bad ("format", "format=qcow2\n", "format");
   expect_bad ("format", "", "format");
-  expect_bad ("version", "version=3\n", "not supported");
-  expect_bad ("version", "version=3\n", "a newer shardkit");
+  expect_bad ("version", "version=4\n", "not supported");
+  expect_bad ("version", "version=4\n", "a newer shardkit");
   /* Version 2 is that of volumes in snapshots: it needs their keys. */
   expect_bad ("version", "version=2\n", "without any of its keys");
   expect_bad ("version", "version=one\n", "version");
@@ -350,13 +350,52 @@ main (void)
     CHECK (m2.set_index == 2);
     free (t);
   }
+  /* Version 3: an erasure-coded set. */
+  {
+    struct volume_meta l;
+    char *t;
+
+    CHECK (volume_meta_init (&l, 1 << 20, 65536) == 0);
+    strcpy (l.redundancy, VOLUME_REDUNDANCY_EC);
+    l.ec_k = 4;
+    l.ec_m = 2;
+    l.set_size = 6;
+    l.set_index = 5;
+    CHECK ((t = volume_meta_format (&l)) != NULL);
+    CHECK (strstr (t, "version=3\n") && strstr (t, "redundancy=ec:4+2\n") &&
+           strstr (t, "set-size=6\n") && strstr (t, "set-index=5\n"));
+    CHECK (volume_meta_parse (t, strlen (t), &m2, err, sizeof err) == 0);
+    CHECK (m2.set_size == 6 && m2.set_index == 5 && m2.ec_k == 4 &&
+           m2.ec_m == 2 && strcmp (m2.redundancy, "ec") == 0);
+    free (t);
+  }
   /* Set keys in a version 1 file, alone, or out of range. */
   expect_bad ("version", "version=1\nredundancy=mirror\nset-size=2\n"
               "set-index=1\n", "needs version 2");
   expect_bad ("version", "version=2\nredundancy=mirror\n", "go together");
   expect_bad ("version", "version=2\nset-size=2\nset-index=0\n",
               "go together");
+  /* Erasure coding needs version 3, so that a version 2 reader never
+   * serves a location's fragments as a disk.
+   */
   expect_bad ("version", "version=2\nredundancy=ec:4+2\nset-size=6\n"
+              "set-index=0\n", "needs version 3");
+  expect_bad ("version", "version=3\nredundancy=mirror\nset-size=2\n"
+              "set-index=0\n", "without redundancy ec");
+  expect_bad ("version", "version=3\n", "without");
+  expect_bad ("version", "version=3\nredundancy=ec:4+2\nset-size=5\n"
+              "set-index=0\n", "K+M");
+  expect_bad ("version", "version=3\nredundancy=ec:0+2\nset-size=2\n"
+              "set-index=0\n", "not supported");
+  expect_bad ("version", "version=3\nredundancy=ec:2+0\nset-size=2\n"
+              "set-index=0\n", "not supported");
+  expect_bad ("version", "version=3\nredundancy=ec:02+1\nset-size=3\n"
+              "set-index=0\n", "not supported");
+  expect_bad ("version", "version=3\nredundancy=ec:2+1x\nset-size=3\n"
+              "set-index=0\n", "not supported");
+  expect_bad ("version", "version=3\nredundancy=ec:6+3\nset-size=9\n"
+              "set-index=0\n", "not supported");
+  expect_bad ("version", "version=3\nredundancy=ec\nset-size=3\n"
               "set-index=0\n", "not supported");
   expect_bad ("version", "version=2\nredundancy=mirror\nset-size=1\n"
               "set-index=0\n", "set-size");

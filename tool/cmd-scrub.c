@@ -260,6 +260,14 @@ cmd_scrub (struct where *w, char **args)
   if (set_where_read_meta (&s, name, m, ok, why) == -1 ||
       check_not_served (&s, name, ok) == -1)
     goto out;
+  for (i = 0; i < s.n; ++i)
+    if (ok[i] && m[i].ec_k) {
+      tool_error ("volume '%s' is erasure-coded (ec:%u+%u): scrub compares "
+                  "the copies of a mirror and does not rebuild fragments "
+                  "yet (reads repair a fragment that fails its digest)",
+                  name, (unsigned) m[i].ec_k, (unsigned) m[i].ec_m);
+      goto out;
+    }
   if (s.n == 1) {
     tool_error ("volume '%s' in %s has one location: nothing to compare "
                 "(shardkit check reads it)", name, s.path[0]);

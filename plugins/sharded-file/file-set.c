@@ -18,6 +18,7 @@
 #include "cleanup.h"
 #include "file-set.h"
 #include "file-volume.h"
+#include "ec-store.h"
 #include "missing-file.h"
 #include "mirror-store.h"
 #include "set-location.h"
@@ -35,6 +36,7 @@ struct file_set {
   struct set_location place[MIRROR_MAX_LOCATIONS];
   struct missing_files *records;
   struct mirror_store *mirror;
+  struct ec_store *ec;          /* or this */
   struct chunk_engine *engine;
   uint64_t probe_interval_ns;
   pthread_t catch_up;
@@ -55,6 +57,19 @@ check_location (const struct file_set_config *c, const char *name,
     nbdkit_error ("dir=%s: volume '%s' there is a single-location volume, "
                   "not a location of a set of %u (it has no set-size=)",
                   dir, name, c->nloc);
+    errno = EINVAL;
+    return -1;
+  }
+  if ((m->ec_k != 0) != (c->ec_k != 0) ||
+      (c->ec_k && (m->ec_k != c->ec_k || m->ec_m != c->ec_m))) {
+    if (m->ec_k)
+      nbdkit_error ("dir=%s: volume '%s' there is a location of an "
+                    "erasure-coded set (redundancy=ec:%" PRIu32 "+%" PRIu32
+                    "), not of this %s", dir, name, m->ec_k, m->ec_m,
+                    c->ec_k ? "erasure-coded set" : "mirror");
+    else
+      nbdkit_error ("dir=%s: volume '%s' there is a location of a mirror, "
+                    "not of an erasure-coded set", dir, name);
     errno = EINVAL;
     return -1;
   }
@@ -147,7 +162,13 @@ create_set (const struct file_set_config *c, const char *name,
     nbdkit_error ("cannot make metadata for volume '%s': %m", name);
     return -1;
   }
-  strcpy (m.redundancy, VOLUME_REDUNDANCY_MIRROR);
+  if (c->ec_k) {
+    strcpy (m.redundancy, VOLUME_REDUNDANCY_EC);
+    m.ec_k = c->ec_k;
+    m.ec_m = c->ec_m;
+  }
+  else
+    strcpy (m.redundancy, VOLUME_REDUNDANCY_MIRROR);
   m.set_size = c->nloc;
   for (i = 0; i < c->nloc; ++i) {
     CLEANUP_CLOSE int fd = open (c->dirnames[i],
@@ -163,10 +184,14 @@ create_set (const struct file_set_config *c, const char *name,
   return 0;
 }
 
-/* The fewest locations that must answer (mirror-store.h). */
+/* The fewest locations that must answer (mirror-store.h, ec-store.h). */
 static unsigned
 min_up (const struct file_set_config *c)
 {
+  if (c->ec_k)
+    return ec_store_min_up (c->ec_k, c->ec_m,
+                            c->ec_min_write ? c->ec_min_write :
+                            c->ec_m ? c->ec_k + 1 : c->ec_k);
   return mirror_store_min_up (c->nloc, c->mode == MIRROR_ASYNC ? 1 :
                               c->write_quorum ? c->write_quorum : c->nloc);
 }
@@ -188,11 +213,17 @@ enough_up (const struct file_set_config *c, const char *name, uint32_t up,
     if (!(up & BIT (i)) && used < sizeof list)
       used += (size_t) snprintf (list + used, sizeof list - used, "%s%s",
                                  used ? "; " : "", why[i]);
-  nbdkit_error ("volume '%s': %d of %u locations answer, fewer than the %u "
-                "it needs (write-quorum=%u): did not answer: %s", name,
-                __builtin_popcount (up), c->nloc, min_up (c),
-                c->mode == MIRROR_ASYNC ? 1 :
-                c->write_quorum ? c->write_quorum : c->nloc, list);
+  if (c->ec_k)
+    nbdkit_error ("volume '%s': %d of %u locations answer, fewer than the "
+                  "%u it needs (ec:%u+%u): did not answer: %s", name,
+                  __builtin_popcount (up), c->nloc, min_up (c), c->ec_k,
+                  c->ec_m, list);
+  else
+    nbdkit_error ("volume '%s': %d of %u locations answer, fewer than the "
+                  "%u it needs (write-quorum=%u): did not answer: %s", name,
+                  __builtin_popcount (up), c->nloc, min_up (c),
+                  c->mode == MIRROR_ASYNC ? 1 :
+                  c->write_quorum ? c->write_quorum : c->nloc, list);
   errno = EIO;
   return -1;
 }
@@ -285,8 +316,33 @@ catch_up_thread (void *arg)
 {
   struct file_set *s = arg;
 
-  mirror_store_run (s->mirror, s->probe_interval_ns);
+  if (s->ec)
+    ec_store_run (s->ec, s->probe_interval_ns);
+  else
+    mirror_store_run (s->mirror, s->probe_interval_ns);
   return NULL;
+}
+
+/* Erasure coding: the EC store over the locations. */
+static int
+new_ec (struct file_set *s, const struct file_set_config *c, const char *name,
+        uint32_t down)
+{
+  const struct volume_meta *m = &s->meta;
+  struct ec_config ec = {
+    .k = c->ec_k, .m = c->ec_m, .min_write = c->ec_min_write,
+    .down = down, .threads = c->threads,
+    .log = &missing_file_ops, .log_opaque = s->records,
+    .probe = probe, .moved = moved, .probe_opaque = s,
+  };
+  unsigned i;
+
+  for (i = 0; i < c->nloc; ++i) {
+    ec.loc[i] = (struct chunk_store) { &set_location_ops, &s->place[i] };
+    ec.loc_name[i] = c->dirnames[i];
+  }
+  s->ec = ec_store_new (name, &ec, m->size, m->chunk_size);
+  return s->ec ? 0 : -1;
 }
 
 /* Several locations: the mirror over them, and its catch-up thread. */
@@ -319,14 +375,21 @@ open_mirror (struct file_set *s, const struct file_set_config *c,
   if (s->records == NULL)
     return -1;
   mc.log_opaque = s->records;
-  for (i = 0; i < c->nloc; ++i) {
-    mc.loc[i] = (struct chunk_store) { &set_location_ops, &s->place[i] };
-    mc.loc_name[i] = c->dirnames[i];
+  if (c->ec_k) {
+    if (new_ec (s, c, name, down) == -1)
+      return -1;
+    store = ec_store_as_store (s->ec);
   }
-  s->mirror = mirror_store_new (name, &mc, m->size, m->chunk_size);
-  if (s->mirror == NULL)
-    return -1;
-  store = mirror_store_as_store (s->mirror);
+  else {
+    for (i = 0; i < c->nloc; ++i) {
+      mc.loc[i] = (struct chunk_store) { &set_location_ops, &s->place[i] };
+      mc.loc_name[i] = c->dirnames[i];
+    }
+    s->mirror = mirror_store_new (name, &mc, m->size, m->chunk_size);
+    if (s->mirror == NULL)
+      return -1;
+    store = mirror_store_as_store (s->mirror);
+  }
   s->engine = chunk_engine_new (name, store.ops, store.opaque, m->size,
                                 m->chunk_size);
   if (s->engine == NULL)
@@ -366,6 +429,17 @@ file_set_open (const struct file_set_config *c, const char *name,
     /* One copy of a set, alone: read it, never write it (the others
      * would not know what it got).
      */
+    /* A fragment store is no disk, even read-only. */
+    if (s->loc[0]->meta.ec_k) {
+      nbdkit_error ("volume '%s' in %s is location %" PRIu32 " of an "
+                    "erasure-coded set (redundancy=ec:%" PRIu32 "+%" PRIu32
+                    "): it holds fragments, not the volume; serve it with "
+                    "every dir= of the set and that redundancy=", name,
+                    c->dirnames[0], s->loc[0]->meta.set_index,
+                    s->loc[0]->meta.ec_k, s->loc[0]->meta.ec_m);
+      errno = EINVAL;
+      goto err;
+    }
     if (s->loc[0]->meta.set_size && !s->loc[0]->readonly) {
       nbdkit_error ("volume '%s' in %s is location %" PRIu32 " of a set of "
                     "%" PRIu32 ": serve it with every dir= of the set, or "
@@ -434,12 +508,16 @@ file_set_close (struct file_set *s)
   if (s == NULL)
     return;
   if (s->catch_up_started) {
-    mirror_store_stop (s->mirror);
+    if (s->ec)
+      ec_store_stop (s->ec);
+    else
+      mirror_store_stop (s->mirror);
     pthread_join (s->catch_up, NULL);
   }
-  if (s->mirror) {
+  if (s->mirror || s->ec) {
     chunk_engine_free (s->engine);
     mirror_store_free (s->mirror);
+    ec_store_free (s->ec);
   }
   missing_files_free (s->records);
   for (i = 0; i < s->nloc; ++i) {

@@ -17,6 +17,10 @@
  * naming those that did not answer.  Its directory is found again by
  * its path (dir= is kept as given, and opened by each set itself, so
  * that a directory that comes back is the one opened).
+ *
+ * With redundancy=ec:K+M the set is K+M locations and the store is an
+ * erasure-coded one (common/ec-store.h): location i holds fragment i of
+ * every chunk.
  */
 #ifndef SHARDKIT_FILE_SET_H
 #define SHARDKIT_FILE_SET_H
@@ -32,6 +36,9 @@ struct file_set_config {
   unsigned nloc;
   int dirfds[MIRROR_MAX_LOCATIONS];
   const char *dirnames[MIRROR_MAX_LOCATIONS];
+  /* Erasure coding: K data + M parity fragments (ec_k 0: a mirror). */
+  unsigned ec_k, ec_m;
+  unsigned ec_min_write;        /* 0: K+1 */
   enum mirror_mode mode;
   unsigned write_quorum;        /* 0: every location */
   bool durable_all;

@@ -4,7 +4,9 @@
  * Serves volumes stored as chunk files in a directory: DIR/NAME.meta and
  * DIR/NAME.<n>.chunk (see nbdkit-sharded-file-plugin(1)).  Every volume in
  * DIR is an export.  dir= given more than once makes a set of locations,
- * a mirror (file-set.h): every volume then lives in every directory.  This file is the plugin's parameters and its
+ * a mirror (file-set.h): every volume then lives in every directory; or
+ * with redundancy=ec:K+M an erasure-coded set, a fragment of every chunk
+ * in each.  This file is the plugin's parameters and its
  * namespace of volumes; the volume layer (common/volume-layer.h) does
  * the rest: all connections to one volume share one open volume (one
  * chunk engine, one descriptor cache, one lock), so multi-conn is safe.
@@ -26,6 +28,7 @@
 #include "chunk-engine.h"
 #include "cleanup.h"
 #include "duration.h"
+#include "ec-codec.h"
 #include "file-set.h"
 #include "params.h"
 #include "set-location.h"
@@ -103,6 +106,31 @@ add_dir (const char *value)
   return 0;
 }
 
+/* redundancy=ec:K+M */
+static int
+parse_ec (const char *value)
+{
+  unsigned k, m;
+  char tail, canon[32];
+
+  if (sscanf (value, "ec:%u+%u%c", &k, &m, &tail) != 2 ||
+      snprintf (canon, sizeof canon, "ec:%u+%u", k, m) < 0 ||
+      strcmp (canon, value) != 0) {
+    nbdkit_error ("redundancy=%s: expected mirror or ec:K+M (for example "
+                  "ec:4+2)", value);
+    return -1;
+  }
+  if (k < 1 || m < 1 || k + m > MIRROR_MAX_LOCATIONS) {
+    nbdkit_error ("redundancy=%s: K and M must be at least 1 and K+M at "
+                  "most %d (one dir= per fragment)", value,
+                  MIRROR_MAX_LOCATIONS);
+    return -1;
+  }
+  set.ec_k = k;
+  set.ec_m = m;
+  return 0;
+}
+
 static int
 sharded_file_config (const char *key, const char *value)
 {
@@ -113,12 +141,21 @@ sharded_file_config (const char *key, const char *value)
   if (strcmp (key, "dir") == 0)
     return add_dir (value);
   else if (strcmp (key, "redundancy") == 0) {
-    if (strcmp (value, "mirror") != 0) {
-      nbdkit_error ("redundancy=%s: not supported (this shardkit knows "
-                    "redundancy=mirror)", value);
+    if (strcmp (value, "mirror") == 0)
+      set.ec_k = set.ec_m = 0;
+    else if (parse_ec (value) == -1)
+      return -1;
+    redundancy_given = true;
+  }
+  else if (strcmp (key, "ec-min-write") == 0) {
+    if (param_unsigned ("ec-min-write", value, EC_MAX_K + EC_MAX_M,
+                        &set.ec_min_write) == -1)
+      return -1;
+    if (set.ec_min_write == 0) {
+      nbdkit_error ("ec-min-write=0: a write must reach at least K "
+                    "locations");
       return -1;
     }
-    redundancy_given = true;
   }
   else if (strcmp (key, "mirror-mode") == 0) {
     if (strcmp (value, "sync") == 0)
@@ -199,6 +236,30 @@ sharded_file_config_complete (void)
                   "locations)");
     return -1;
   }
+  if (set.ec_k) {
+    if (set.nloc != set.ec_k + set.ec_m) {
+      nbdkit_error ("redundancy=ec:%u+%u needs %u dir= (one per fragment), "
+                    "not %u", set.ec_k, set.ec_m, set.ec_k + set.ec_m,
+                    set.nloc);
+      return -1;
+    }
+    if (set.write_quorum || set.mode != MIRROR_SYNC || set.durable_all) {
+      nbdkit_error ("write-quorum=, mirror-mode= and durability= are for "
+                    "redundancy=mirror (erasure coding has ec-min-write=)");
+      return -1;
+    }
+    if (set.ec_min_write &&
+        (set.ec_min_write < set.ec_k ||
+         set.ec_min_write > set.ec_k + set.ec_m)) {
+      nbdkit_error ("ec-min-write=%u: must be from K (%u) to K+M (%u)",
+                    set.ec_min_write, set.ec_k, set.ec_k + set.ec_m);
+      return -1;
+    }
+  }
+  else if (set.ec_min_write) {
+    nbdkit_error ("ec-min-write= is for redundancy=ec:K+M");
+    return -1;
+  }
   if (set.write_quorum > set.nloc) {
     nbdkit_error ("write-quorum=%u: there are only %u locations (dir=)",
                   set.write_quorum, set.nloc);
@@ -239,6 +300,8 @@ sharded_file_config_complete (void)
   "dir=<DIRECTORY>     (required) Directory holding the volumes.\n" \
   "                    Several dir=: a mirror, every volume in each.\n" \
   "redundancy=mirror   With several dir= (the default).\n" \
+  "redundancy=ec:K+M   Erasure coding over K+M dir=, fragment i in the i-th.\n" \
+  "ec-min-write=<N>    EC: fewest fragments a write must land (K+1).\n" \
   "mirror-mode=sync|async  Acknowledge writes on every location (sync,\n" \
   "                    the default) or on the first (async).\n" \
   "write-quorum=<N>    Sync: fewest locations a write must reach (all).\n" \

@@ -1,0 +1,571 @@
+/* shardkit: the erasure-coded store.  GPL-3.0-or-later.  See ec-store.h.
+ *
+ * Locking is the mirror's (store-set.h): writes and removals hold the
+ * chunk's copy lock shared (exclusive when a location they write lacks
+ * the chunk: the write then replaces its stale fragment and clears its
+ * bit), the catch-up and read repair exclusive.  Reads take none: they
+ * skip a location whose bit says it lacks the chunk, and the bit is
+ * cleared only once its fragment is whole.  The engine above holds the
+ * chunk's own lock exclusive for writes (partial_write is false), so a
+ * read never sees half of one write and half of another, except after
+ * a crash, which the write stamps catch.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nbdkit-plugin.h>
+
+#include "chunk-engine.h"
+#include "cleanup.h"
+#include "crc32c.h"
+#include "ec-codec.h"
+#include "ec-store.h"
+#include "store-set.h"
+#include "thread-buffer.h"
+
+#define BIT(i) SET_BIT (i)
+
+struct ec_store {
+  struct store_set set;
+  struct chunk_store_ops ops;
+  struct ec_config c;
+  unsigned n;                   /* k + m */
+  struct ec_codec *codec;
+  uint64_t size;
+  uint32_t chunk_size;
+  uint64_t next_stamp;          /* atomic */
+  uint64_t repairs;             /* atomic */
+};
+
+/* Reads and writes use one, the repairs they start the other. */
+static struct thread_buffer scratch = THREAD_BUFFER_INIT;
+static struct thread_buffer fix_scratch = THREAD_BUFFER_INIT;
+
+static void
+put_le32 (uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t) v; p[1] = (uint8_t) (v >> 8);
+  p[2] = (uint8_t) (v >> 16); p[3] = (uint8_t) (v >> 24);
+}
+
+static void
+put_le64 (uint8_t *p, uint64_t v)
+{
+  put_le32 (p, (uint32_t) v);
+  put_le32 (p + 4, (uint32_t) (v >> 32));
+}
+
+static uint32_t
+get_le32 (const uint8_t *p)
+{
+  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
+    (uint32_t) p[3] << 24;
+}
+
+static uint64_t
+get_le64 (const uint8_t *p)
+{
+  return get_le32 (p) | (uint64_t) get_le32 (p + 4) << 32;
+}
+
+void
+ec_fragment_seal (uint8_t *frag, size_t frag_len, unsigned i, unsigned k,
+                  unsigned m, uint64_t n, uint64_t stamp, uint32_t len)
+{
+  uint8_t *t = frag + frag_len;
+
+  memcpy (t, EC_TRAILER_MAGIC, 4);
+  t[4] = (uint8_t) i;
+  t[5] = (uint8_t) k;
+  t[6] = (uint8_t) m;
+  t[7] = 0;
+  put_le64 (t + 8, n);
+  put_le64 (t + 16, stamp);
+  put_le32 (t + 24, len);
+  put_le32 (t + 28, crc32c (0, frag, frag_len + 28));
+}
+
+bool
+ec_fragment_check (const uint8_t *frag, size_t frag_len, unsigned i,
+                   unsigned k, unsigned m, uint64_t n, uint32_t len,
+                   uint64_t *stamp)
+{
+  const uint8_t *t = frag + frag_len;
+
+  if (memcmp (t, EC_TRAILER_MAGIC, 4) != 0 || t[4] != i || t[5] != k ||
+      t[6] != m || t[7] != 0 || get_le64 (t + 8) != n ||
+      get_le32 (t + 24) != len ||
+      get_le32 (t + 28) != crc32c (0, frag, frag_len + 28))
+    return false;
+  *stamp = get_le64 (t + 16);
+  return true;
+}
+
+static uint32_t
+span (const struct ec_store *s, uint64_t n)
+{
+  return chunk_span_of (s->size, s->chunk_size, n);
+}
+
+bool
+ec_store_is_up (const struct ec_store *s, unsigned loc)
+{
+  return store_set_up (&s->set) & BIT (loc);
+}
+
+uint64_t
+ec_store_lacking (const struct ec_store *s, unsigned loc)
+{
+  return missing_set_count (s->set.missing, loc);
+}
+
+uint64_t
+ec_store_repairs (const struct ec_store *s)
+{
+  return __atomic_load_n (&s->repairs, __ATOMIC_RELAXED);
+}
+
+/* The fragments of one chunk in one buffer: fragment i (and its
+ * trailer) at BASE + i * (FL + EC_TRAILER_LEN).
+ */
+struct frags {
+  uint64_t n;
+  uint32_t len;                 /* the chunk's */
+  size_t fl;                    /* fragment length, trailer not counted */
+  uint8_t *p[EC_STORE_MAX_LOCATIONS];
+  uint8_t *base;
+};
+
+static int
+frags_get (struct ec_store *s, struct thread_buffer *tb, uint64_t n,
+           struct frags *f)
+{
+  unsigned i;
+
+  f->n = n;
+  f->len = span (s, n);
+  f->fl = ec_fragment_len (s->c.k, f->len);
+  f->base = thread_buffer_get (tb, s->n * (f->fl + EC_TRAILER_LEN));
+  if (f->base == NULL) {
+    nbdkit_error ("%s: malloc: %m", s->set.name);
+    return -1;
+  }
+  for (i = 0; i < s->n; ++i)
+    f->p[i] = f->base + i * (f->fl + EC_TRAILER_LEN);
+  return 0;
+}
+
+/* What reading some fragments of a chunk found. */
+struct gathered {
+  uint32_t read;                /* locations read */
+  uint32_t good;                /* sound, and of the chosen write */
+  uint32_t absent;              /* "does not exist" */
+  uint32_t failed;              /* read error */
+  uint32_t bad;                 /* digest failed, or another write's */
+  uint64_t stamp;               /* the chosen write */
+  uint64_t stamps[EC_STORE_MAX_LOCATIONS];
+  uint32_t sound;               /* digest good, any write */
+};
+
+/* Read the fragments of F->n on the locations in WANT into F, whole,
+ * and check them; adds to *G.  Then choose the write the most sound
+ * fragments agree on (a crash may leave two).
+ */
+static void
+gather (struct ec_store *s, struct frags *f, uint32_t want,
+        struct gathered *g)
+{
+  int results[EC_STORE_MAX_LOCATIONS];
+  const struct set_op op = {
+    .kind = SET_OP_READ, .n = f->n, .bufs = (void *const *) f->p,
+    .len = (uint32_t) (f->fl + EC_TRAILER_LEN),
+  };
+  unsigned i, j, best = 0;
+
+  if (want)
+    store_set_fan_out (&s->set, &op, want, false, results, NULL);
+  g->read |= want;
+  for (i = 0; i < s->n; ++i) {
+    if (!(want & BIT (i)))
+      continue;
+    if (results[i] == -1)
+      g->failed |= BIT (i);
+    else if (results[i] == 1)
+      g->absent |= BIT (i);
+    else if (ec_fragment_check (f->p[i], f->fl, i, s->c.k, s->c.m, f->n,
+                                f->len, &g->stamps[i]))
+      g->sound |= BIT (i);
+    else
+      g->bad |= BIT (i);
+  }
+  /* The stamp with the most sound fragments. */
+  g->good = 0;
+  for (i = 0; i < s->n; ++i) {
+    uint32_t same = 0;
+    if (!(g->sound & BIT (i)))
+      continue;
+    for (j = 0; j < s->n; ++j)
+      if ((g->sound & BIT (j)) && g->stamps[j] == g->stamps[i])
+        same |= BIT (j);
+    if (store_set_count (same) > best) {
+      best = store_set_count (same);
+      g->good = same;
+      g->stamp = g->stamps[i];
+    }
+  }
+}
+
+/* Rebuild the fragments not in G->good from those that are.  0, or -1
+ * with errno EIO when fewer than K are.
+ */
+static int
+rebuild (struct ec_store *s, struct frags *f, const struct gathered *g)
+{
+  bool present[EC_STORE_MAX_LOCATIONS];
+  unsigned i;
+
+  for (i = 0; i < s->n; ++i)
+    present[i] = g->good & BIT (i);
+  return ec_rebuild (s->codec, f->p, present, f->fl);
+}
+
+/* The store_set's fix: rebuild LOC's fragment of chunk n from K others
+ * and write it, or remove it if no location holds the chunk.  Called
+ * with n's copy lock held exclusive.
+ */
+static int
+ec_fix (void *owner, unsigned loc, uint64_t n)
+{
+  struct ec_store *s = owner;
+  const struct chunk_store *dst = &s->c.loc[loc];
+  const uint32_t sources =
+    store_set_up (&s->set) & ~store_set_lacking (&s->set, n) & ~BIT (loc);
+  struct gathered g = { 0 };
+  struct frags f;
+  int r;
+
+  if (frags_get (s, &fix_scratch, n, &f) == -1)
+    return -1;
+  gather (s, &f, sources, &g);
+  if (g.sound == 0 && g.failed == 0 && g.bad == 0)
+    r = dst->ops->remove (dst->opaque, &n, 1, false);
+  else if (store_set_count (g.good) < s->c.k || rebuild (s, &f, &g) == -1) {
+    thread_buffer_put (&fix_scratch, f.base);
+    nbdkit_error ("%s: chunk %" PRIu64 ": fragment %u (%s) cannot be "
+                  "rebuilt: only %u sound fragments of one write among the "
+                  "others, %u needed", s->set.name, n, loc,
+                  s->c.loc_name[loc], store_set_count (g.good), s->c.k);
+    errno = EIO;
+    return -1;
+  }
+  else {
+    ec_fragment_seal (f.p[loc], f.fl, loc, s->c.k, s->c.m, n, g.stamp, f.len);
+    r = dst->ops->write (dst->opaque, n, f.p[loc],
+                         (uint32_t) (f.fl + EC_TRAILER_LEN), 0, false);
+  }
+  thread_buffer_put (&fix_scratch, f.base);
+  if (r == -1) {
+    store_set_mark_down (&s->set, loc, errno, "rebuilding a fragment");
+    return -1;
+  }
+  return 0;
+}
+
+/* Read repair: the locations in BAD (up, not recorded as lacking n)
+ * gave no good fragment of chunk n, the locations in GOOD did.  Record
+ * them as lacking it and rebuild their fragments now.
+ */
+static void
+repair (struct ec_store *s, uint64_t n, uint32_t bad, uint32_t good,
+        const struct gathered *g)
+{
+  uint32_t failed = 0;
+  unsigned i;
+
+  for (i = 0; i < s->n; ++i) {
+    if (!(bad & BIT (i)))
+      continue;
+    nbdkit_error ("%s: chunk %" PRIu64 ": fragment %u on location %u (%s) "
+                  "%s: rebuilding it from the others",
+                  s->set.name, n, i, i, s->c.loc_name[i],
+                  g->absent & BIT (i) ? "is missing" :
+                  g->failed & BIT (i) ? "could not be read" :
+                  g->bad & BIT (i) ? "fails its digest" :
+                  "is of another (interrupted) write");
+  }
+  if (missing_set_add (s->set.missing, bad, n, good, &failed) == -1)
+    return;
+  for (i = 0; i < s->n; ++i)
+    if ((bad & BIT (i)) && store_set_fix (&s->set, i, n) == 0)
+      __atomic_fetch_add (&s->repairs, 1, __ATOMIC_RELAXED);
+  /* The catch-up empties the records (or retries what failed). */
+  store_set_kick (&s->set);
+}
+
+/* Copy [OFF, OFF+LEN) of the chunk out of its data fragments. */
+static void
+copy_out (const struct frags *f, void *buf, uint32_t len, uint32_t off)
+{
+  uint8_t *p = buf;
+
+  while (len > 0) {
+    const size_t i = off / f->fl, at = off % f->fl;
+    const uint32_t part = (uint32_t) (f->fl - at < len ? f->fl - at : len);
+
+    memcpy (p, f->p[i] + at, part);
+    p += part;
+    off += part;
+    len -= part;
+  }
+}
+
+static int
+ec_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
+{
+  struct ec_store *s = store;
+  const uint32_t cand = store_set_up (&s->set) & ~store_set_lacking (&s->set, n);
+  struct gathered g = { 0 };
+  struct frags f;
+  uint32_t need = 0, bad;
+  unsigned i;
+
+  if (frags_get (s, &scratch, n, &f) == -1)
+    return -1;
+  /* The data fragments that hold the bytes asked for, if all can. */
+  if (len > 0)
+    for (i = off / f.fl; i <= (off + len - 1) / f.fl; ++i)
+      need |= BIT (i);
+  if ((need & cand) == need) {
+    gather (s, &f, need, &g);
+    if (g.good == need) {
+      copy_out (&f, buf, len, off);
+      thread_buffer_put (&scratch, f.base);
+      return 0;
+    }
+  }
+  /* Some are missing or bad: read every other fragment. */
+  gather (s, &f, cand & ~g.read, &g);
+  if (g.sound == 0 && g.failed == 0 && g.bad == 0) {
+    thread_buffer_put (&scratch, f.base);
+    return 1;                   /* no location holds it */
+  }
+  if (store_set_count (g.good) < s->c.k || rebuild (s, &f, &g) == -1) {
+    thread_buffer_put (&scratch, f.base);
+    nbdkit_error ("%s: chunk %" PRIu64 ": only %u sound fragments of one "
+                  "write (%u needed): %u absent, %u unreadable, %u failing "
+                  "their digest, %u locations down or behind", s->set.name,
+                  n, store_set_count (g.good), s->c.k,
+                  store_set_count (g.absent), store_set_count (g.failed),
+                  store_set_count (g.bad), s->n - store_set_count (cand));
+    errno = EIO;
+    return -1;
+  }
+  copy_out (&f, buf, len, off);
+  thread_buffer_put (&scratch, f.base);
+  bad = cand & ~g.good;
+  if (bad)
+    repair (s, n, bad, g.good, &g);
+  return 0;
+}
+
+/* A write or removal of chunk n, to every location that is up. */
+static int
+modify (struct ec_store *s, uint64_t n, const struct frags *f, bool fua)
+{
+  const struct set_op op = {
+    .kind = f ? SET_OP_WRITE : SET_OP_REMOVE, .n = n,
+    .bufs = f ? (void *const *) f->p : NULL,
+    .len = f ? (uint32_t) (f->fl + EC_TRAILER_LEN) : 0, .fua = fua,
+  };
+  pthread_rwlock_t *lock = store_set_copy_lock (&s->set, n);
+  CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *locked = NULL;
+  uint32_t up, lacking, ok;
+  unsigned i;
+
+  /* A whole fragment replaces a stale one: exclusive, so that no fix
+   * of the old one lands after it.
+   */
+  if (store_set_up (&s->set) & store_set_lacking (&s->set, n))
+    pthread_rwlock_wrlock (lock);
+  else
+    pthread_rwlock_rdlock (lock);
+  locked = lock;
+  up = store_set_up (&s->set);
+  lacking = store_set_lacking (&s->set, n) & up;
+  ok = store_set_fan_out (&s->set, &op, up, true, NULL, NULL);
+  for (i = 0; i < s->n; ++i)
+    if (ok & lacking & BIT (i))
+      missing_set_done (s->set.missing, i, n);
+  ok = store_set_settle (&s->set, n, ok);
+  if (store_set_count (ok) < s->c.min_write) {
+    nbdkit_error ("%s: chunk %" PRIu64 ": %s reached %u location(s), "
+                  "fewer than ec-min-write=%u", s->set.name, n,
+                  f ? "write" : "removal", store_set_count (ok),
+                  s->c.min_write);
+    errno = EIO;
+    return -1;
+  }
+  if (ok != s->set.all)
+    store_set_kick (&s->set);
+  return 0;
+}
+
+static int
+ec_write (void *store, uint64_t n, const void *buf, uint32_t len,
+          uint32_t off, bool fua)
+{
+  struct ec_store *s = store;
+  const uint64_t stamp =
+    __atomic_fetch_add (&s->next_stamp, 1, __ATOMIC_RELAXED);
+  struct frags f;
+  unsigned i;
+  int r;
+
+  if (off != 0 || len != span (s, n)) {
+    nbdkit_error ("%s: chunk %" PRIu64 ": a write of part of a chunk "
+                  "reached the erasure-coded store", s->set.name, n);
+    errno = EINVAL;
+    return -1;
+  }
+  if (frags_get (s, &scratch, n, &f) == -1)
+    return -1;
+  ec_encode (s->codec, buf, len, f.p);
+  for (i = 0; i < s->n; ++i)
+    ec_fragment_seal (f.p[i], f.fl, i, s->c.k, s->c.m, n, stamp, len);
+  r = modify (s, n, &f, fua);
+  thread_buffer_put (&scratch, f.base);
+  return r;
+}
+
+static int
+ec_remove (void *store, const uint64_t *ns, size_t count, bool fua)
+{
+  size_t i;
+
+  for (i = 0; i < count; ++i)
+    if (modify (store, ns[i], NULL, fua) == -1)
+      return -1;
+  return 0;
+}
+
+static int
+ec_sync (void *store)
+{
+  struct ec_store *s = store;
+
+  return store_set_flush_reached (&s->set,
+                                  store_set_sync (&s->set,
+                                                  store_set_up (&s->set)),
+                                  s->c.min_write, "ec-min-write");
+}
+
+static int
+ec_list (void *store, void (*found) (void *opaque, uint64_t n), void *opaque)
+{
+  struct ec_store *s = store;
+  return store_set_list (&s->set, s->c.k, found, opaque);
+}
+
+int
+ec_store_catch_up (struct ec_store *s)
+{
+  return store_set_catch_up (&s->set, 0);
+}
+
+void
+ec_store_run (struct ec_store *s, uint64_t probe_interval_ns)
+{
+  store_set_run (&s->set, probe_interval_ns);
+}
+
+void
+ec_store_stop (struct ec_store *s)
+{
+  store_set_stop (&s->set);
+}
+
+struct ec_store *
+ec_store_new (const char *name, const struct ec_config *c, uint64_t size,
+              uint32_t chunk_size)
+{
+  struct store_set_config sc = {
+    .down = c->down, .threads = c->threads,
+    .log = c->log, .log_opaque = c->log_opaque,
+    .probe = c->probe, .moved = c->moved, .probe_opaque = c->probe_opaque,
+    .lag_bytes_per_chunk = ec_fragment_len (c->k, chunk_size) + EC_TRAILER_LEN,
+    .fix = ec_fix,
+  };
+  struct ec_store *s;
+  struct timespec now;
+
+  if (c->k < 1 || c->k + c->m > EC_STORE_MAX_LOCATIONS ||
+      (c->min_write && (c->min_write < c->k || c->min_write > c->k + c->m))) {
+    nbdkit_error ("%s: erasure coding %u+%u with ec-min-write=%u: K+M must "
+                  "be at most %d and ec-min-write between K and K+M",
+                  name, c->k, c->m, c->min_write, EC_STORE_MAX_LOCATIONS);
+    errno = EINVAL;
+    return NULL;
+  }
+  s = calloc (1, sizeof *s);
+  if (s == NULL) {
+    nbdkit_error ("calloc: %m");
+    return NULL;
+  }
+  s->c = *c;
+  s->n = c->k + c->m;
+  if (s->c.min_write == 0)
+    s->c.min_write = c->m ? c->k + 1 : c->k;
+  s->size = size;
+  s->chunk_size = chunk_size;
+  /* Stamps only need to differ between writes of one chunk: the clock
+   * at open is past every stamp of an earlier run (a write a
+   * nanosecond).
+   */
+  clock_gettime (CLOCK_REALTIME, &now);
+  s->next_stamp = (uint64_t) now.tv_sec * 1000000000 + (uint64_t) now.tv_nsec;
+  s->ops = (struct chunk_store_ops) {
+    .partial_write = false,
+    .read = ec_read,
+    .write = ec_write,
+    .remove = ec_remove,
+    .sync = ec_sync,
+    .list = ec_list,
+  };
+  sc.nloc = s->n;
+  sc.loc = s->c.loc;
+  sc.loc_name = s->c.loc_name;
+  sc.owner = s;
+  s->codec = ec_codec_new (c->k, c->m);
+  if (s->codec == NULL) {
+    nbdkit_error ("%s: erasure coding %u+%u: %m", name, c->k, c->m);
+    free (s);
+    return NULL;
+  }
+  if (store_set_init (&s->set, name, &sc,
+                      (size + chunk_size - 1) / chunk_size) == -1) {
+    ec_store_free (s);
+    return NULL;
+  }
+  return s;
+}
+
+void
+ec_store_free (struct ec_store *s)
+{
+  if (s == NULL)
+    return;
+  store_set_fini (&s->set);
+  ec_codec_free (s->codec);
+  free (s);
+}
+
+struct chunk_store
+ec_store_as_store (struct ec_store *s)
+{
+  return (struct chunk_store) { .ops = &s->ops, .opaque = s };
+}
