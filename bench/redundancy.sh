@@ -21,6 +21,8 @@
 #   bench/redundancy.sh [WORKDIR]
 #
 # Environment: NBDKIT, SIZE_MIB (512), REPS (3), CHUNK_SIZE (4M),
+# REQUEST_SIZE (nbdcopy --request-size=; default nbdcopy's own, 256K:
+# an EC set rewrites a whole chunk per write smaller than a chunk),
 # DROP_CACHES=1 (as root: read from a cold page cache), SETS (a subset
 # of "single mirror2 mirror3 ec21 ec42").
 set -euo pipefail
@@ -30,6 +32,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 SIZE_MIB="${SIZE_MIB:-512}"
 REPS="${REPS:-3}"
 CHUNK_SIZE="${CHUNK_SIZE:-4M}"
+copy_opts=(${REQUEST_SIZE:+--request-size=$REQUEST_SIZE})
 command -v nbdcopy >/dev/null || { echo "nbdcopy is needed (apt-get install libnbd-bin)"; exit 1; }
 
 top="$(cd "$here/.." && pwd)"
@@ -56,7 +59,7 @@ mkdir -p "$faults"
 echo "work dir: $work"
 echo "nbdkit:   $NBDKIT ($("$NBDKIT" --version 2>/dev/null | head -1))"
 echo "machine:  $(nproc) CPUs, $(uname -r), $(df -T "$work" | awk 'NR==2 {print $2}') file system"
-echo "size:     $SIZE_MIB MiB, chunk size $CHUNK_SIZE, median of $REPS"
+echo "size:     $SIZE_MIB MiB, chunk size $CHUNK_SIZE, median of $REPS, nbdcopy request size ${REQUEST_SIZE:-its default}"
 echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the start"
 echo
 head -c $((SIZE_MIB * 1048576)) /dev/urandom > "$src"
@@ -131,9 +134,9 @@ run_set() {     # NAME NLOC DOWN EXTRA...
     rm -f "$faults/fail-dir"
     start "$NBDKIT" -f -U "$work/s.sock" sharded-file "${args[@]}" "$@" \
         export=v size="${SIZE_MIB}M" chunk-size="$CHUNK_SIZE"
-    read -r w wc <<<"$(timed nbdcopy --flush "$src" "$uri")"
+    read -r w wc <<<"$(timed nbdcopy "${copy_opts[@]}" --flush "$src" "$uri")"
     drop_caches
-    read -r r rc <<<"$(timed nbdcopy "$uri" null:)"
+    read -r r rc <<<"$(timed nbdcopy "${copy_opts[@]}" "$uri" null:)"
     stop
     res[$name.w]+="$w "; res[$name.wc]+="$wc "
     res[$name.r]+="$r "; res[$name.rc]+="$rc "
@@ -142,11 +145,11 @@ run_set() {     # NAME NLOC DOWN EXTRA...
     start LD_PRELOAD="$shim" SHARDKIT_FAULT_DIR="$faults" \
         "$NBDKIT" -f -U "$work/s.sock" sharded-file "${args[@]}" "$@" export=v
     drop_caches
-    read -r h _ <<<"$(timed nbdcopy "$uri" null:)"
+    read -r h _ <<<"$(timed nbdcopy "${copy_opts[@]}" "$uri" null:)"
     : > "$faults/fail-dir"
     for ((i = 0; i < down; i++)); do echo "$work/loc$i" >> "$faults/fail-dir"; done
     drop_caches
-    read -r d dc <<<"$(timed nbdcopy "$uri" null:)"
+    read -r d dc <<<"$(timed nbdcopy "${copy_opts[@]}" "$uri" null:)"
     if ! cmp -s <(nbdcopy "$uri" - ) "$src"; then
         echo "$name: degraded read returned wrong data" >&2; exit 1
     fi
