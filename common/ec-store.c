@@ -78,6 +78,8 @@ ec_fragment_seal (uint8_t *frag, size_t frag_len, unsigned i, unsigned k,
                   unsigned m, uint64_t n, uint64_t stamp, uint32_t len)
 {
   uint8_t *t = frag + frag_len;
+  const size_t tlen = ec_trailer_len (frag_len);
+  size_t off, j;
 
   memcpy (t, EC_TRAILER_MAGIC, 4);
   t[4] = (uint8_t) i;
@@ -87,7 +89,46 @@ ec_fragment_seal (uint8_t *frag, size_t frag_len, unsigned i, unsigned k,
   put_le64 (t + 8, n);
   put_le64 (t + 16, stamp);
   put_le32 (t + 24, len);
-  put_le32 (t + 28, crc32c (0, frag, frag_len + 28));
+  for (off = 0, j = 0; off < frag_len; off += EC_SUB_BLOCK, ++j) {
+    size_t l = frag_len - off < EC_SUB_BLOCK ? frag_len - off : EC_SUB_BLOCK;
+    put_le32 (t + EC_TRAILER_HEADER + 4 * j, crc32c (0, frag + off, l));
+  }
+  /* Bytes 28..31 last: the CRC of the rest of the trailer. */
+  put_le32 (t + 28, crc32c (crc32c (0, t, 28), t + EC_TRAILER_HEADER,
+                            tlen - EC_TRAILER_HEADER));
+}
+
+bool
+ec_trailer_check (const uint8_t *t, size_t frag_len, unsigned i, unsigned k,
+                  unsigned m, uint64_t n, uint32_t len, uint64_t *stamp)
+{
+  const size_t tlen = ec_trailer_len (frag_len);
+
+  if (memcmp (t, EC_TRAILER_MAGIC, 4) != 0 || t[4] != i || t[5] != k ||
+      t[6] != m || t[7] != 0 || get_le64 (t + 8) != n ||
+      get_le32 (t + 24) != len ||
+      get_le32 (t + 28) != crc32c (crc32c (0, t, 28), t + EC_TRAILER_HEADER,
+                                   tlen - EC_TRAILER_HEADER))
+    return false;
+  *stamp = get_le64 (t + 16);
+  return true;
+}
+
+bool
+ec_fragment_check_range (const uint8_t *frag, size_t frag_len,
+                         const uint8_t *t, size_t first, size_t last)
+{
+  size_t j;
+
+  for (j = first; j <= last; ++j) {
+    const size_t off = j * EC_SUB_BLOCK;
+    const size_t l = frag_len - off < EC_SUB_BLOCK ? frag_len - off
+      : EC_SUB_BLOCK;
+    if (get_le32 (t + EC_TRAILER_HEADER + 4 * j) !=
+        crc32c (0, frag + off, l))
+      return false;
+  }
+  return true;
 }
 
 bool
@@ -95,15 +136,10 @@ ec_fragment_check (const uint8_t *frag, size_t frag_len, unsigned i,
                    unsigned k, unsigned m, uint64_t n, uint32_t len,
                    uint64_t *stamp)
 {
-  const uint8_t *t = frag + frag_len;
-
-  if (memcmp (t, EC_TRAILER_MAGIC, 4) != 0 || t[4] != i || t[5] != k ||
-      t[6] != m || t[7] != 0 || get_le64 (t + 8) != n ||
-      get_le32 (t + 24) != len ||
-      get_le32 (t + 28) != crc32c (0, frag, frag_len + 28))
-    return false;
-  *stamp = get_le64 (t + 16);
-  return true;
+  return frag_len > 0 &&
+    ec_trailer_check (frag + frag_len, frag_len, i, k, m, n, len, stamp) &&
+    ec_fragment_check_range (frag, frag_len, frag + frag_len, 0,
+                             (frag_len - 1) / EC_SUB_BLOCK);
 }
 
 static uint32_t
@@ -131,7 +167,7 @@ ec_store_repairs (const struct ec_store *s)
 }
 
 /* The fragments of one chunk in one buffer: fragment i (and its
- * trailer) at BASE + i * (FL + EC_TRAILER_LEN).
+ * trailer) at BASE + i * (FL + ec_trailer_len (FL)).
  */
 struct frags {
   uint64_t n;
@@ -150,13 +186,13 @@ frags_get (struct ec_store *s, struct thread_buffer *tb, uint64_t n,
   f->n = n;
   f->len = span (s, n);
   f->fl = ec_fragment_len (s->c.k, f->len);
-  f->base = thread_buffer_get (tb, s->n * (f->fl + EC_TRAILER_LEN));
+  f->base = thread_buffer_get (tb, s->n * (f->fl + ec_trailer_len (f->fl)));
   if (f->base == NULL) {
     nbdkit_error ("%s: malloc: %m", s->set.name);
     return -1;
   }
   for (i = 0; i < s->n; ++i)
-    f->p[i] = f->base + i * (f->fl + EC_TRAILER_LEN);
+    f->p[i] = f->base + i * (f->fl + ec_trailer_len (f->fl));
   return 0;
 }
 
@@ -183,7 +219,7 @@ gather (struct ec_store *s, struct frags *f, uint32_t want,
   int results[EC_STORE_MAX_LOCATIONS];
   const struct set_op op = {
     .kind = SET_OP_READ, .n = f->n, .bufs = (void *const *) f->p,
-    .len = (uint32_t) (f->fl + EC_TRAILER_LEN),
+    .len = (uint32_t) (f->fl + ec_trailer_len (f->fl)),
   };
   unsigned i, j, best = 0;
 
@@ -266,7 +302,7 @@ ec_fix (void *owner, unsigned loc, uint64_t n)
   else {
     ec_fragment_seal (f.p[loc], f.fl, loc, s->c.k, s->c.m, n, g.stamp, f.len);
     r = dst->ops->write (dst->opaque, n, f.p[loc],
-                         (uint32_t) (f.fl + EC_TRAILER_LEN), 0, false);
+                         (uint32_t) (f.fl + ec_trailer_len (f.fl)), 0, false);
   }
   thread_buffer_put (&fix_scratch, f.base);
   if (r == -1) {
@@ -324,6 +360,55 @@ copy_out (const struct frags *f, void *buf, uint32_t len, uint32_t off)
   }
 }
 
+/* The usual read: only the data fragments in NEED hold the bytes
+ * asked for.  Read each one's trailer and just the sub-blocks the
+ * request covers, and check them against it.  Returns 0 with the bytes
+ * in BUF, or 1 if anything is amiss (a fragment absent, unreadable,
+ * failing a digest, or of another write than the others): the caller
+ * then reads whole fragments, which tells what and repairs it.
+ */
+static int
+read_range (struct ec_store *s, struct frags *f, uint32_t need, void *buf,
+            uint32_t len, uint32_t off)
+{
+  const size_t tlen = ec_trailer_len (f->fl);
+  const uint64_t end = (uint64_t) off + len;
+  uint64_t stamp = 0, st;
+  bool first = true;
+  unsigned i;
+
+  for (i = 0; i < s->n; ++i) {
+    const struct chunk_store *loc = &s->c.loc[i];
+    uint8_t *t = f->p[i] + f->fl;
+    const uint64_t fstart = (uint64_t) i * f->fl;
+    uint64_t a, b;
+    size_t s0, s1, rd_off, rd_end;
+
+    if (!(need & BIT (i)))
+      continue;
+    /* [a, b): the bytes of fragment i the request covers. */
+    a = (off > fstart ? off : fstart) - fstart;
+    b = (end < fstart + f->fl ? end : fstart + f->fl) - fstart;
+    s0 = a / EC_SUB_BLOCK;
+    s1 = (b - 1) / EC_SUB_BLOCK;
+    rd_off = s0 * EC_SUB_BLOCK;
+    rd_end = (s1 + 1) * EC_SUB_BLOCK < f->fl ? (s1 + 1) * EC_SUB_BLOCK : f->fl;
+    if (loc->ops->read (loc->opaque, f->n, t, (uint32_t) tlen,
+                        (uint32_t) f->fl) != 0 ||
+        !ec_trailer_check (t, f->fl, i, s->c.k, s->c.m, f->n, f->len, &st) ||
+        (!first && st != stamp))
+      return 1;
+    stamp = st;
+    first = false;
+    if (loc->ops->read (loc->opaque, f->n, f->p[i] + rd_off,
+                        (uint32_t) (rd_end - rd_off), (uint32_t) rd_off) != 0 ||
+        !ec_fragment_check_range (f->p[i], f->fl, t, s0, s1))
+      return 1;
+  }
+  copy_out (f, buf, len, off);
+  return 0;
+}
+
 static int
 ec_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
 {
@@ -340,16 +425,13 @@ ec_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
   if (len > 0)
     for (i = off / f.fl; i <= (off + len - 1) / f.fl; ++i)
       need |= BIT (i);
-  if ((need & cand) == need) {
-    gather (s, &f, need, &g);
-    if (g.good == need) {
-      copy_out (&f, buf, len, off);
-      thread_buffer_put (&scratch, f.base);
-      return 0;
-    }
+  if (need && (need & cand) == need &&
+      read_range (s, &f, need, buf, len, off) == 0) {
+    thread_buffer_put (&scratch, f.base);
+    return 0;
   }
-  /* Some are missing or bad: read every other fragment. */
-  gather (s, &f, cand & ~g.read, &g);
+  /* Some are missing or bad: read every fragment whole. */
+  gather (s, &f, cand, &g);
   if (g.sound == 0 && g.failed == 0 && g.bad == 0) {
     thread_buffer_put (&scratch, f.base);
     return 1;                   /* no location holds it */
@@ -380,7 +462,7 @@ modify (struct ec_store *s, uint64_t n, const struct frags *f, bool fua)
   const struct set_op op = {
     .kind = f ? SET_OP_WRITE : SET_OP_REMOVE, .n = n,
     .bufs = f ? (void *const *) f->p : NULL,
-    .len = f ? (uint32_t) (f->fl + EC_TRAILER_LEN) : 0, .fua = fua,
+    .len = f ? (uint32_t) (f->fl + ec_trailer_len (f->fl)) : 0, .fua = fua,
   };
   pthread_rwlock_t *lock = store_set_copy_lock (&s->set, n);
   CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *locked = NULL;
@@ -497,7 +579,8 @@ ec_store_new (const char *name, const struct ec_config *c, uint64_t size,
     .down = c->down, .threads = c->threads,
     .log = c->log, .log_opaque = c->log_opaque,
     .probe = c->probe, .moved = c->moved, .probe_opaque = c->probe_opaque,
-    .lag_bytes_per_chunk = ec_fragment_len (c->k, chunk_size) + EC_TRAILER_LEN,
+    .lag_bytes_per_chunk = ec_fragment_len (c->k, chunk_size) +
+      ec_trailer_len (ec_fragment_len (c->k, chunk_size)),
     .fix = ec_fix,
   };
   struct ec_store *s;

@@ -5,9 +5,9 @@
  * A store (chunk-engine.h, "Stores nest") over K+M location stores.
  * Chunk n (LEN bytes) is encoded (ec-codec.h) into K+M fragments of
  * ec_fragment_len (K, LEN) bytes; fragment i is chunk n of location i,
- * followed by a trailer of EC_TRAILER_LEN bytes, little-endian:
+ * followed by a trailer of ec_trailer_len (FL) bytes, little-endian:
  *
- *   0   4  magic "SKEF"
+ *   0   4  magic "SKE2"
  *   4   1  fragment index i
  *   5   1  K
  *   6   1  M
@@ -17,7 +17,14 @@
  *          the chunk, another for every write (so fragments of two
  *          writes are never decoded together)
  *   24  4  LEN, the chunk's length
- *   28  4  CRC32C of the fragment bytes and trailer bytes 0..27
+ *   28  4  CRC32C of trailer bytes 0..27 and of the table that follows
+ *   32  4s the table: CRC32C of each EC_SUB_BLOCK (64 KiB) of the
+ *          fragment bytes, s = FL / 64 KiB rounded up (the last one
+ *          may be shorter)
+ *
+ * A digest per 64 KiB lets a read of a few KiB fetch the trailer and
+ * the sub-blocks it covers rather than the whole fragment (1 MiB of a
+ * 4 MiB chunk in 4+2), as s3-object's per-sub-block CRCs do.
  *
  * The location stores keep no checksums: the trailer is the fragment's
  * digest, checked on every read.  A fragment that fails it (or is
@@ -52,8 +59,16 @@
 #include "missing-set.h"
 
 #define EC_STORE_MAX_LOCATIONS 16
-#define EC_TRAILER_LEN 32
-#define EC_TRAILER_MAGIC "SKEF"
+#define EC_TRAILER_HEADER 32
+#define EC_TRAILER_MAGIC "SKE2"
+#define EC_SUB_BLOCK (64 * 1024)
+
+/* The bytes of the trailer of a fragment of FRAG_LEN bytes. */
+static inline size_t
+ec_trailer_len (size_t frag_len)
+{
+  return EC_TRAILER_HEADER + 4 * ((frag_len + EC_SUB_BLOCK - 1) / EC_SUB_BLOCK);
+}
 
 struct ec_config {
   unsigned k, m;
@@ -111,5 +126,18 @@ extern void ec_fragment_seal (uint8_t *frag, size_t frag_len, unsigned i,
 extern bool ec_fragment_check (const uint8_t *frag, size_t frag_len,
                                unsigned i, unsigned k, unsigned m,
                                uint64_t n, uint32_t len, uint64_t *stamp);
+/* True if the trailer T (of a fragment of FRAG_LEN bytes) is fragment
+ * I's of chunk N of LEN bytes and sound itself; *STAMP gets its stamp.
+ * Then ec_fragment_check_range checks sub-blocks against it.
+ */
+extern bool ec_trailer_check (const uint8_t *t, size_t frag_len, unsigned i,
+                              unsigned k, unsigned m, uint64_t n,
+                              uint32_t len, uint64_t *stamp);
+/* True if the sub-blocks FIRST..LAST of FRAG (fragment bytes, FRAG_LEN
+ * of them) match the table of the trailer T.
+ */
+extern bool ec_fragment_check_range (const uint8_t *frag, size_t frag_len,
+                                     const uint8_t *t, size_t first,
+                                     size_t last);
 
 #endif /* SHARDKIT_EC_STORE_H */
