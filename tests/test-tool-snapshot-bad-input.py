@@ -122,14 +122,14 @@ ok("delete", d, "c9")
 # A volume written by a newer shardkit: named as such, and a delete
 # elsewhere refused (it might depend on the volume).
 with open(os.path.join(d, "future.meta"), "w") as f:
-    f.write("format=shardkit-volume\nversion=3\nsize=4194304\n"
+    f.write("format=shardkit-volume\nversion=4\nsize=4194304\n"
             "chunk-size=1048576\nuuid=%s\ncreated=2026-12-01T00:00:00Z\n"
             % U1)
 ok("create", d, "p1", "1M")
 before = fingerprint(d)
 refused("delete", d, "p1", want="cannot tell whether volume 'future'")
 r = refused("info", d, "future", want="of a newer format")
-check("version 3 is not supported" in r.err, "names the version: %r" % r)
+check("version 4 is not supported" in r.err, "names the version: %r" % r)
 check(fingerprint(d) == before, "nothing changed")
 out = start_fails(["sharded-file", "dir=" + d, "export=l0"])
 check("more than 16 bases" in out, "nbdkit refuses a long chain: %s" % out)

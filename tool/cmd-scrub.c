@@ -261,7 +261,7 @@ cmd_scrub (struct where *w, char **args)
       check_not_served (&s, name, ok) == -1)
     goto out;
   for (i = 0; i < s.n; ++i)
-    if (ok[i] && m[i].ec_k) {
+    if (ok[i] == 1 && m[i].ec_k) {
       tool_error ("volume '%s' is erasure-coded (ec:%u+%u): scrub compares "
                   "the copies of a mirror and does not rebuild fragments "
                   "yet (reads repair a fragment that fails its digest)",
