@@ -58,47 +58,6 @@ make_engine (struct mirror_store *m)
   return chunk_engine_new ("test", s.ops, s.opaque, SIZE, CS);
 }
 
-/* One random request, applied to the engine and the reference. */
-static void
-random_op (struct chunk_engine *e)
-{
-  static unsigned char buf[3 * CS];
-  uint64_t off = test_rnd () % SIZE;
-  uint32_t len = 1 + (uint32_t) (test_rnd () % (3 * CS)), i;
-
-  if (test_rnd () % 3 == 0)
-    off = off / CS * CS, len = CS;
-  if (off + len > SIZE)
-    len = (uint32_t) (SIZE - off);
-  switch (test_rnd () % 5) {
-  case 0: case 1:
-    for (i = 0; i < len; ++i)
-      buf[i] = (unsigned char) test_rnd ();
-    CHECK (chunk_engine_pwrite (e, buf, len, off, test_rnd () % 8 == 0) == 0);
-    memcpy (ref + off, buf, len);
-    break;
-  case 2:
-    CHECK (chunk_engine_trim (e, len, off, false) == 0);
-    memset (ref + off, 0, len);
-    break;
-  case 3:
-    CHECK (chunk_engine_zero (e, len, off, false, false) == 0);
-    memset (ref + off, 0, len);
-    break;
-  default:
-    CHECK (chunk_engine_pread (e, buf, len, off) == 0);
-    CHECK (memcmp (buf, ref + off, len) == 0);
-  }
-}
-
-static void
-check_image (struct chunk_engine *e)
-{
-  static unsigned char buf[SIZE];
-  CHECK (chunk_engine_pread (e, buf, SIZE, 0) == 0);
-  CHECK (memcmp (buf, ref, SIZE) == 0);
-}
-
 /* Location LOC alone holds the reference image. */
 static void
 check_location (unsigned loc)
