@@ -46,8 +46,8 @@ volume_chain_missing (const struct volume_chain *c, const char *where,
   return -1;
 }
 
-int
-volume_chain_check_base (const struct volume_chain *c, const char *where,
+static int
+check_base (const struct volume_chain *c, const char *where,
                          const char *layer, const struct volume_meta *m,
                          const struct volume_meta *bm)
 {
@@ -67,14 +67,21 @@ volume_chain_check_base (const struct volume_chain *c, const char *where,
   return 0;
 }
 
-struct overlay_store *
-volume_chain_overlay (const struct volume_chain *c, const char *where,
-                      const char *layer, const struct volume_meta *m,
-                      const struct volume_meta *bm, struct chunk_store top,
-                      const struct chunk_store *base)
+int
+volume_chain_attach (const struct volume_chain *c, const char *where,
+                     const char *layer, const struct volume_meta *m,
+                     const struct volume_meta *bm,
+                     const struct chunk_store *base, unsigned flags,
+                     struct chunk_store *top, struct overlay_store **overlay)
 {
-  if (base == NULL ||
-      volume_chain_check_base (c, where, layer, m, bm) == -1)
-    return NULL;
-  return overlay_store_new (layer, top, *base, m->size, m->chunk_size);
+  if (base == NULL || check_base (c, where, layer, m, bm) == -1)
+    return -1;
+  /* Nothing will be read: no overlay, which would list both layers. */
+  if (flags & VOLUME_OPEN_META_ONLY)
+    return 0;
+  *overlay = overlay_store_new (layer, *top, *base, m->size, m->chunk_size);
+  if (*overlay == NULL)
+    return -1;
+  *top = overlay_store_as_store (*overlay);
+  return 0;
 }

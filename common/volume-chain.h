@@ -17,8 +17,8 @@
  *   for each layer with base=B:
  *     volume_chain_push (&c, WHERE, layer, B)         cycle? too deep?
  *     read B's metadata: absent -> volume_chain_missing (&c, WHERE, B)
- *     volume_chain_overlay (&c, WHERE, layer, ...)      the right base?
- *     (or volume_chain_check_base, when nothing is to be read)
+ *     volume_chain_attach (&c, WHERE, layer, ...)       the right base?
+ *                                                        (then overlay)
  */
 #ifndef SHARDKIT_VOLUME_CHAIN_H
 #define SHARDKIT_VOLUME_CHAIN_H
@@ -76,29 +76,19 @@ extern int volume_chain_push (struct volume_chain *c, const char *where,
 extern int volume_chain_missing (const struct volume_chain *c,
                                  const char *where, const char *base);
 
-/* LAYER's metadata *M names the base whose metadata is *BM: refuse a
- * base whose uuid is not base-uuid= (another volume of that name) or
- * whose size or chunk size differ.  Returns 0, or -1 after nbdkit_error
- * (EINVAL).
- */
-extern int volume_chain_check_base (const struct volume_chain *c,
-                                    const char *where, const char *layer,
-                                    const struct volume_meta *m,
-                                    const struct volume_meta *bm);
-
-/* Once LAYER's base is open (BM its metadata, BASE its store, NULL if
- * opening it failed): check it and
- * build the overlay of TOP (LAYER's own chunks) over BASE.  Returns
- * the overlay, or NULL after nbdkit_error: a base whose uuid is not
+/* Once LAYER's base is open (BM its metadata and BASE its store, both
+ * NULL if opening it failed): refuse a base whose uuid is not
  * base-uuid= (another volume of that name) or whose size or chunk size
- * differ is refused (EINVAL).
+ * differ (EINVAL).  Then, unless FLAGS has VOLUME_OPEN_META_ONLY, build
+ * the overlay of *TOP (LAYER's own chunks) over BASE: *OVERLAY gets it
+ * and *TOP becomes its store.  Returns 0, or -1 after nbdkit_error.
  */
-extern struct overlay_store *volume_chain_overlay (const struct volume_chain *c,
-                                                   const char *where,
-                                                   const char *layer,
-                                                   const struct volume_meta *m,
-                                                   const struct volume_meta *bm,
-                                                   struct chunk_store top,
-                                                   const struct chunk_store *base);
+extern int volume_chain_attach (const struct volume_chain *c,
+                                const char *where, const char *layer,
+                                const struct volume_meta *m,
+                                const struct volume_meta *bm,
+                                const struct chunk_store *base,
+                                unsigned flags, struct chunk_store *top,
+                                struct overlay_store **overlay);
 
 #endif /* SHARDKIT_VOLUME_CHAIN_H */

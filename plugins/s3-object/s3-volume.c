@@ -583,16 +583,10 @@ open_base (struct s3_volume *v, unsigned flags, struct volume_chain *chain)
   v->base = open_layer (v->client, v->prefix, m->base, true,
                         VOLUME_OPEN_SERVE | (flags & VOLUME_OPEN_META_ONLY),
                         NULL, NULL, chain);
-  if (flags & VOLUME_OPEN_META_ONLY)
-    return v->base && volume_chain_check_base (chain, where, v->name, m,
-                                               &v->base->meta) == 0 ? 0 : -1;
-  v->overlay = volume_chain_overlay (chain, where, v->name, m,
-                                     v->base ? &v->base->meta : NULL,
-                                     v->store, v->base ? &v->base->store : NULL);
-  if (v->overlay == NULL)
-    return -1;
-  v->store = overlay_store_as_store (v->overlay);
-  return 0;
+  return volume_chain_attach (chain, where, v->name, m,
+                              v->base ? &v->base->meta : NULL,
+                              v->base ? &v->base->store : NULL,
+                              flags, &v->store, &v->overlay);
 }
 
 static struct s3_volume *

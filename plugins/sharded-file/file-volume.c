@@ -359,17 +359,10 @@ open_base (struct file_volume *v, unsigned flags, size_t max_open_files,
   v->base = open_layer (v->dirfd, v->dirname, m->base, true,
                         VOLUME_OPEN_SERVE | (flags & VOLUME_OPEN_META_ONLY),
                         NULL, max_open_files, chain);
-  if (flags & VOLUME_OPEN_META_ONLY)
-    return v->base && volume_chain_check_base (chain, v->dirname, v->name,
-                                               m, &v->base->meta) == 0 ?
-      0 : -1;
-  v->overlay = volume_chain_overlay (chain, v->dirname, v->name, m,
-                                     v->base ? &v->base->meta : NULL,
-                                     v->store, v->base ? &v->base->store : NULL);
-  if (v->overlay == NULL)
-    return -1;
-  v->store = overlay_store_as_store (v->overlay);
-  return 0;
+  return volume_chain_attach (chain, v->dirname, v->name, m,
+                              v->base ? &v->base->meta : NULL,
+                              v->base ? &v->base->store : NULL,
+                              flags, &v->store, &v->overlay);
 }
 
 /* The volume tool replaces NAME.meta (snapshot, resize) under the lock
