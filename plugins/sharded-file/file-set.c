@@ -387,6 +387,12 @@ file_set_mirror (struct file_set *s)
   return s->vs.mirror;
 }
 
+struct ec_store *
+file_set_ec (struct file_set *s)
+{
+  return s->vs.ec;
+}
+
 struct chunk_store
 file_set_location_store (struct file_set *s, unsigned i)
 {
