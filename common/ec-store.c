@@ -642,6 +642,12 @@ ec_store_stop (struct ec_store *s)
   store_set_stop (&s->set);
 }
 
+void
+ec_store_compact (struct ec_store *s)
+{
+  store_set_compact (&s->set);
+}
+
 struct ec_store *
 ec_store_new (const char *name, const struct ec_config *c, uint64_t size,
               uint32_t chunk_size)

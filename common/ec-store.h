@@ -108,6 +108,7 @@ extern struct chunk_store ec_store_as_store (struct ec_store *s);
 extern int ec_store_catch_up (struct ec_store *s);
 extern void ec_store_run (struct ec_store *s, uint64_t probe_interval_ns);
 extern void ec_store_stop (struct ec_store *s);
+extern void ec_store_compact (struct ec_store *s);
 extern bool ec_store_is_up (const struct ec_store *s, unsigned loc);
 extern uint64_t ec_store_lacking (const struct ec_store *s, unsigned loc);
 

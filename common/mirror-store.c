@@ -165,7 +165,7 @@ modify (struct mirror_store *m, struct set_op op)
   const bool async = m->c.mode == MIRROR_ASYNC;
   pthread_rwlock_t *lock = store_set_copy_lock (&m->set, op.n);
   CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *locked = NULL;
-  uint32_t up = up_mask (m), lacking, targets, ok;
+  uint32_t up = up_mask (m), lacking, targets, ok, intended = 0;
   unsigned i;
   int result;
 
@@ -212,6 +212,19 @@ modify (struct mirror_store *m, struct set_op op)
       return -1;
     }
   }
+  else if (count_bits (targets) > 1) {
+    /* Sync: the write intent (missing-set.h), so that a crash in the
+     * middle of this write never leaves copies that differ unrecorded.
+     */
+    uint32_t failed = 0;
+
+    missing_set_intend (m->set.missing, targets, op.n, &failed);
+    intended = targets;
+    for (i = 0; i < m->c.nloc; ++i)
+      if (failed & BIT (i))
+        mark_down (m, i, EIO, "recording a write intent");
+    targets &= ~failed;
+  }
   ok = store_set_fan_out (&m->set, &op, targets, true, NULL, &result);
   for (i = 0; i < m->c.nloc; ++i)
     if (ok & lacking & BIT (i))
@@ -222,6 +235,8 @@ modify (struct mirror_store *m, struct set_op op)
   }
   else
     ok = store_set_settle (&m->set, op.n, ok);
+  if (intended)
+    missing_set_intend_done (m->set.missing, intended);
 
   if (count_bits (ok) < m->c.write_quorum) {
     nbdkit_error ("%s: chunk %" PRIu64 ": %s reached %u location(s), "
@@ -414,6 +429,12 @@ mirror_store_stop (struct mirror_store *m)
   store_set_stop (&m->set);
 }
 
+void
+mirror_store_compact (struct mirror_store *m)
+{
+  store_set_compact (&m->set);
+}
+
 int
 mirror_store_sync_all (struct mirror_store *m)
 {
@@ -430,6 +451,44 @@ mirror_store_sync_all (struct mirror_store *m)
   return store_set_flush_reached (&m->set, store_set_sync (&m->set, up),
                                   m->c.nloc,
                         "durability=all");
+}
+
+/* Chunks a crash may have left different on the locations (write
+ * intents found at load, missing-set.h): one location that holds each
+ * is its source, every other is recorded as lacking it (durably, on the
+ * source), and the catch-up copies it.  Any location that holds it is
+ * right: the write in flight was never acknowledged, and an
+ * acknowledged one is on every location not recorded as lacking it.
+ */
+static int
+reconcile_intents (struct mirror_store *m)
+{
+  uint64_t n = 0, count = 0;
+
+  while ((n = missing_set_next_intent (m->set.missing, n)) != MISSING_ALL) {
+    uint32_t holders = up_mask (m) & ~lacking_mask (m, n), lack, failed = 0;
+
+    if (holders) {
+      holders = BIT (primary (holders));
+      lack = m->set.all & ~holders & ~lacking_mask (m, n);
+      if (lack) {
+        if (m->c.readonly)
+          missing_set_assume (m->set.missing, lack, n);
+        else if (missing_set_add (m->set.missing, lack, n, holders,
+                                  &failed) == -1)
+          return -1;
+        count++;
+      }
+    }
+    n++;
+  }
+  if (count) {
+    nbdkit_debug ("%s: %" PRIu64 " chunks were being written when the "
+                  "last server stopped: copied from one location to the "
+                  "others", m->set.name, count);
+    kick (m);
+  }
+  return 0;
 }
 
 struct mirror_store *
@@ -483,7 +542,8 @@ mirror_store_new (const char *name, const struct mirror_config *c,
   sc.loc_name = m->c.loc_name;
   sc.owner = m;
   if (store_set_init (&m->set, name, &sc,
-                      (size + chunk_size - 1) / chunk_size) == -1) {
+                      (size + chunk_size - 1) / chunk_size) == -1 ||
+      reconcile_intents (m) == -1) {
     mirror_store_free (m);
     return NULL;
   }

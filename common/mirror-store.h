@@ -70,6 +70,8 @@ struct mirror_config {
    * (durability=all), not only the primary.
    */
   bool durable_all;
+  /* The records are only read (a read-only server). */
+  bool readonly;
   /* Worker threads for the side-by-side writes; 0: one after the
    * other in the caller.
    */
@@ -132,6 +134,8 @@ extern int mirror_store_catch_up (struct mirror_store *m);
 extern void mirror_store_run (struct mirror_store *m,
                               uint64_t probe_interval_ns);
 extern void mirror_store_stop (struct mirror_store *m);
+/* At a clean close, after mirror_store_stop: store_set_compact. */
+extern void mirror_store_compact (struct mirror_store *m);
 
 /* Wait until every up location lacks nothing (durability=all flushes in
  * async mode), then sync them all.  Returns 0, or -1 with errno.

@@ -20,8 +20,17 @@ struct missing_set {
   uint64_t nr_chunks;
   const struct missing_log_ops *ops;
   void *opaque;
+  /* Chunks a write intent found at load names (missing_set_intend):
+   * the owner reconciles them before serving.
+   */
+  uint8_t *pending;
   struct {
     uint8_t *bits;              /* bit n: lacks chunk n */
+    /* Bit n: a write intent "lacks n" is in the records (sync writes,
+     * missing_set_intend), though the location does not lack n.
+     * Emptied with the records.
+     */
+    uint8_t *intent;
     uint64_t count;             /* bits set (atomic) */
     bool records;               /* the records may hold entries (atomic) */
     /* Adds hold it shared, a compaction exclusive: the records are
@@ -54,10 +63,17 @@ missing_set_new (const char *name, unsigned nloc, uint64_t nr_chunks,
   s->nr_chunks = nr_chunks;
   s->ops = ops;
   s->opaque = opaque;
+  s->pending = calloc (bytes ? bytes : 1, 1);
+  if (s->pending == NULL) {
+    nbdkit_error ("calloc: %m");
+    missing_set_free (s);
+    return NULL;
+  }
   for (i = 0; i < nloc; ++i) {
     pthread_rwlock_init (&s->loc[i].lock, NULL);
     s->loc[i].bits = calloc (bytes ? bytes : 1, 1);
-    if (s->loc[i].bits == NULL) {
+    s->loc[i].intent = calloc (bytes ? bytes : 1, 1);
+    if (s->loc[i].bits == NULL || s->loc[i].intent == NULL) {
       nbdkit_error ("calloc: %m");
       missing_set_free (s);
       return NULL;
@@ -73,8 +89,10 @@ missing_set_free (struct missing_set *s)
 
   if (s == NULL)
     return;
+  free (s->pending);
   for (i = 0; i < s->nloc; ++i) {
     free (s->loc[i].bits);
+    free (s->loc[i].intent);
     pthread_rwlock_destroy (&s->loc[i].lock);
   }
   free (s->name);
@@ -166,6 +184,29 @@ found_missing (void *arg, uint64_t n)
   l->any = true;
 }
 
+struct intents {
+  struct missing_set *s;
+  uint64_t count;
+};
+
+static void
+found_intent (void *arg, uint64_t n)
+{
+  struct intents *in = arg;
+  uint64_t i;
+
+  if (n == MISSING_ALL) {
+    for (i = 0; i < in->s->nr_chunks; ++i)
+      found_intent (arg, i);
+    return;
+  }
+  if (n >= in->s->nr_chunks)
+    return;
+  if (!(in->s->pending[n >> 3] & (1u << (n & 7))))
+    in->count++;
+  in->s->pending[n >> 3] |= (uint8_t) (1u << (n & 7));
+}
+
 int
 missing_set_load (struct missing_set *s, uint32_t holders)
 {
@@ -174,6 +215,18 @@ missing_set_load (struct missing_set *s, uint32_t holders)
   for (h = 0; h < s->nloc; ++h) {
     if (!(holders & (UINT32_C (1) << h)))
       continue;
+    /* Its own record: the write intents (missing_set_intend). */
+    {
+      struct intents in = { .s = s };
+      if (s->ops->load (s->opaque, h, h, found_intent, &in) == -1)
+        return -1;
+      if (in.count) {
+        s->loc[h].records = true;
+        nbdkit_debug ("%s: location %u records write intents for %" PRIu64
+                      " chunks (a crash while they were written)",
+                      s->name, h, in.count);
+      }
+    }
     for (loc = 0; loc < s->nloc; ++loc) {
       struct loading l = { .s = s, .loc = loc };
       if (loc == h)
@@ -259,8 +312,66 @@ missing_set_compact (struct missing_set *s, unsigned loc, uint32_t holders,
     if (h != loc && (holders & (UINT32_C (1) << h)) &&
         s->ops->clear (s->opaque, h, loc) == -1)
       return -1;
+  /* Its write intents too (what they were about is synced now). */
+  if (s->ops->clear (s->opaque, loc, loc) == -1)
+    return -1;
+  memset (s->loc[loc].intent, 0, (size_t) ((s->nr_chunks + 7) / 8));
   __atomic_store_n (&s->loc[loc].records, false, __ATOMIC_RELEASE);
   nbdkit_debug ("%s: location %u is caught up: its records emptied",
                 s->name, loc);
   return 1;
+}
+
+int
+missing_set_intend (struct missing_set *s, uint32_t targets, uint64_t n,
+                    uint32_t *failed)
+{
+  const uint8_t bit = (uint8_t) (1u << (n & 7));
+  unsigned h;
+
+  for (h = 0; h < s->nloc; ++h) {
+    if (!(targets & (UINT32_C (1) << h)))
+      continue;
+    pthread_rwlock_rdlock (&s->loc[h].lock);
+    if (__atomic_load_n (&s->loc[h].intent[n >> 3], __ATOMIC_ACQUIRE) & bit)
+      continue;                 /* recorded since the last compaction */
+    if (s->ops->append (s->opaque, h, h, &n, 1) == -1) {
+      *failed |= UINT32_C (1) << h;
+      continue;
+    }
+    __atomic_store_n (&s->loc[h].records, true, __ATOMIC_RELEASE);
+    __atomic_fetch_or (&s->loc[h].intent[n >> 3], bit, __ATOMIC_ACQ_REL);
+  }
+  return 0;
+}
+
+void
+missing_set_intend_done (struct missing_set *s, uint32_t targets)
+{
+  unsigned h;
+
+  for (h = 0; h < s->nloc; ++h)
+    if (targets & (UINT32_C (1) << h))
+      pthread_rwlock_unlock (&s->loc[h].lock);
+}
+
+uint64_t
+missing_set_next_intent (const struct missing_set *s, uint64_t from)
+{
+  uint64_t n;
+
+  for (n = from; n < s->nr_chunks; ++n)
+    if (s->pending[n >> 3] & (1u << (n & 7)))
+      return n;
+  return MISSING_ALL;
+}
+
+void
+missing_set_assume (struct missing_set *s, uint32_t locs, uint64_t n)
+{
+  unsigned loc;
+
+  for (loc = 0; loc < s->nloc; ++loc)
+    if (locs & (UINT32_C (1) << loc))
+      set_bit (s, loc, n);
 }

@@ -115,4 +115,36 @@ extern int missing_set_compact (struct missing_set *s, unsigned loc,
 extern bool missing_set_has_records (const struct missing_set *s,
                                      unsigned loc);
 
+/* The write intent of a write to several locations at once (a sync
+ * mirror).  A crash while chunk N is being written to the locations in
+ * TARGETS may leave it new on some and old on others, with nothing
+ * recorded: the write was never acknowledged, so either is right, but
+ * the copies must not differ (two reads would not agree).  So before
+ * the write each target records N in its own record (holder and
+ * location the same), durably, as md's write-intent bitmap; once per
+ * chunk until the compaction empties the records, which waits for the
+ * writes in flight (each holds the targets' locks from here to
+ * missing_set_intend_done) and syncs the locations first.  At load the
+ * intents found are pending (missing_set_next_intent): before serving,
+ * the owner picks one location that holds each such chunk and records
+ * every other as lacking it, so that the catch-up copies one version
+ * everywhere.  A target whose record failed goes into *FAILED (the
+ * caller marks it down and leaves it out of the write).  Returns 0.
+ */
+extern int missing_set_intend (struct missing_set *s, uint32_t targets,
+                               uint64_t n, uint32_t *failed);
+extern void missing_set_intend_done (struct missing_set *s,
+                                     uint32_t targets);
+/* Record that the locations in LOCS lack chunk N in this process only
+ * (a read-only server, which writes no record, reconciling the write
+ * intents: the next read-write open does it again, durably).
+ */
+extern void missing_set_assume (struct missing_set *s, uint32_t locs,
+                                uint64_t n);
+/* The first chunk >= FROM a write intent found at load names, or
+ * MISSING_ALL.
+ */
+extern uint64_t missing_set_next_intent (const struct missing_set *s,
+                                         uint64_t from);
+
 #endif /* SHARDKIT_MISSING_SET_H */

@@ -269,9 +269,33 @@ sync_one (void *arg)
   return st->ops->sync (st->opaque);
 }
 
+/* Before the records about a location go (the compaction): what it
+ * was given must be durable, and so must what the others hold, whose
+ * copies the records (and a sync mirror's write intents) were about:
+ * after a power cut the copies must still agree.  A location whose sync
+ * fails is down and lacks every chunk (store_set_sync); LOC's own
+ * failure keeps the records.
+ */
+struct compaction {
+  struct store_set *s;
+  unsigned loc;
+};
+
+static int
+sync_for_compaction (void *arg)
+{
+  struct compaction *c = arg;
+
+  if (sync_one ((void *) &c->s->c.loc[c->loc]) == -1)
+    return -1;
+  store_set_sync (c->s, store_set_up (c->s) & ~SET_BIT (c->loc));
+  return 0;
+}
+
 int
 store_set_catch_up_location (struct store_set *s, unsigned loc)
 {
+  struct compaction comp = { s, loc };
   uint64_t n = 0, fixed = 0;
 
   while ((n = missing_set_next (s->missing, loc, n)) != MISSING_ALL) {
@@ -288,11 +312,26 @@ store_set_catch_up_location (struct store_set *s, unsigned loc)
                   "to location %u (%s)",
                   s->name, fixed, loc, s->c.loc_name[loc]);
   if (missing_set_compact (s->missing, loc, store_set_up (s) & ~SET_BIT (loc),
-                           sync_one, (void *) &s->c.loc[loc]) == -1) {
+                           sync_for_compaction, &comp) == -1) {
     store_set_mark_down (s, loc, errno, "sync after catching up");
     return -1;
   }
   return missing_set_count (s->missing, loc) ? 1 : 0;
+}
+
+void
+store_set_compact (struct store_set *s)
+{
+  unsigned loc;
+
+  for (loc = 0; loc < s->c.nloc; ++loc) {
+    struct compaction comp = { s, loc };
+    if ((store_set_up (s) & SET_BIT (loc)) &&
+        missing_set_compact (s->missing, loc,
+                             store_set_up (s) & ~SET_BIT (loc),
+                             sync_for_compaction, &comp) == -1)
+      store_set_mark_down (s, loc, errno, "sync at close");
+  }
 }
 
 /* Has INTERVAL_NS passed since LOC was last probed or checked?  If so

@@ -181,6 +181,12 @@ extern int store_set_catch_up_location (struct store_set *s, unsigned loc);
  */
 extern int store_set_catch_up (struct store_set *s, uint64_t interval_ns);
 
+/* Empty the records of every up location that lacks nothing (after
+ * syncing the locations, as the catch-up does): at a clean close, so
+ * that the next open finds no write intents to reconcile.
+ */
+extern void store_set_compact (struct store_set *s);
+
 /* The catch-up thread's loop, until store_set_stop. */
 extern void store_set_run (struct store_set *s, uint64_t probe_interval_ns);
 extern void store_set_stop (struct store_set *s);

@@ -177,7 +177,7 @@ volume_set_store_open (struct volume_set_store *vs,
       .nloc = p->nloc, .down = l->down, .mode = p->mode,
       .write_quorum = p->write_quorum ? p->write_quorum : p->nloc,
       .durable_all = p->durable_all, .threads = p->threads,
-      .log = l->log, .log_opaque = l->log_opaque,
+      .log = l->log, .log_opaque = l->log_opaque, .readonly = l->readonly,
       .probe = l->probe, .moved = l->moved, .probe_opaque = l->probe_opaque,
     };
     for (i = 0; i < p->nloc; ++i) {
@@ -233,6 +233,11 @@ volume_set_store_close (struct volume_set_store *vs)
       mirror_store_stop (vs->mirror);
     pthread_join (vs->catch_up, NULL);
     vs->catch_up_started = false;
+    /* A clean close leaves no write intents for the next open. */
+    if (vs->ec)
+      ec_store_compact (vs->ec);
+    else
+      mirror_store_compact (vs->mirror);
   }
   if (vs->engine)
     chunk_engine_free (vs->engine);

@@ -115,6 +115,7 @@ struct volume_set_locations {
   uint32_t down;                /* did not answer at open */
   const struct missing_log_ops *log;
   void *log_opaque;
+  bool readonly;                /* the records are only read */
   int (*probe) (void *opaque, unsigned loc);    /* as store_set's */
   bool (*moved) (void *opaque, unsigned loc);   /* optional */
   void *probe_opaque;

@@ -404,6 +404,7 @@ open_store (struct s3_set *s, uint32_t down)
 {
   struct volume_set_locations l = {
     .down = down, .log = &records_ops, .log_opaque = s,
+    .readonly = s->readonly,
     .probe = probe, .moved = moved, .probe_opaque = s,
   };
   struct s3_client *clients[VOLUME_SET_MAX_LOCATIONS] = { NULL };

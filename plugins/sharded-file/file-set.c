@@ -225,6 +225,7 @@ open_store (struct file_set *s, const struct file_set_config *c,
   struct volume_set_locations l = {
     .down = down,
     .log = &missing_file_ops,
+    .readonly = readonly,
     .probe = probe,
     .moved = moved,
     .probe_opaque = s,
