@@ -343,6 +343,77 @@ repair (struct ec_store *s, uint64_t n, uint32_t bad, uint32_t good,
   store_set_kick (&s->set);
 }
 
+int
+ec_store_scrub_chunk (struct ec_store *s, uint64_t n,
+                      struct ec_scrub_result *r)
+{
+  pthread_rwlock_t *lock = store_set_copy_lock (&s->set, n);
+  CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *locked = NULL;
+  struct gathered g = { 0 };
+  struct frags f;
+  uint32_t fix, ok;
+  unsigned i;
+  int ret = 0;
+
+  memset (r, 0, sizeof *r);
+  if (frags_get (s, &fix_scratch, n, &f) == -1)
+    return -1;
+  /* Exclusive, as a fix: no write, removal or read repair of n lands
+   * between what is read here and what is rewritten.
+   */
+  pthread_rwlock_wrlock (lock);
+  locked = lock;
+  r->read = store_set_up (&s->set) & ~store_set_lacking (&s->set, n);
+  gather (s, &f, r->read, &g);
+  r->good = g.good;
+  r->absent = g.absent;
+  r->unreadable = g.failed;
+  r->bad = g.bad;
+  r->other_write = g.sound & ~g.good;
+  fix = r->read & ~g.good;
+  if (g.sound == 0 && g.failed == 0 && g.bad == 0)
+    r->state = EC_SCRUB_ABSENT;
+  else if (store_set_count (r->read & ~g.absent) < s->c.k)
+    r->state = EC_SCRUB_CUT_SHORT;
+  else if (store_set_count (g.good) < s->c.k)
+    r->state = EC_SCRUB_UNRECOVERABLE;
+  else if (fix == 0)
+    r->state = EC_SCRUB_SOUND;
+  else if (rebuild (s, &f, &g) == -1) {
+    nbdkit_error ("%s: chunk %" PRIu64 ": cannot rebuild from %u sound "
+                  "fragments: %m", s->set.name, n, store_set_count (g.good));
+    ret = -1;
+  }
+  else {
+    const struct set_op op = {
+      .kind = SET_OP_WRITE, .n = n, .bufs = (void *const *) f.p,
+      .len = (uint32_t) (f.fl + ec_trailer_len (f.fl)),
+    };
+
+    for (i = 0; i < s->n; ++i)
+      if (fix & BIT (i))
+        ec_fragment_seal (f.p[i], f.fl, i, s->c.k, s->c.m, n, g.stamp,
+                          f.len);
+    ok = store_set_fan_out (&s->set, &op, fix, true, NULL, NULL);
+    r->state = EC_SCRUB_REPAIRED;
+    r->rewritten = ok & ~g.absent;
+    r->restored = ok & g.absent;
+    r->write_failed = fix & ~ok;
+    __atomic_fetch_add (&s->repairs, store_set_count (ok),
+                        __ATOMIC_RELAXED);
+    if (r->write_failed) {
+      nbdkit_error ("%s: chunk %" PRIu64 ": %u rebuilt fragment(s) could "
+                    "not be written (location %u, %s, first)", s->set.name,
+                    n, store_set_count (r->write_failed),
+                    (unsigned) __builtin_ctz (r->write_failed),
+                    s->c.loc_name[__builtin_ctz (r->write_failed)]);
+      ret = -1;
+    }
+  }
+  thread_buffer_put (&fix_scratch, f.base);
+  return ret;
+}
+
 /* Copy [OFF, OFF+LEN) of the chunk out of its data fragments. */
 static void
 copy_out (const struct frags *f, void *buf, uint32_t len, uint32_t off)

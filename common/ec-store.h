@@ -114,6 +114,43 @@ extern uint64_t ec_store_lacking (const struct ec_store *s, unsigned loc);
 /* Counters for tests and the debug log. */
 extern uint64_t ec_store_repairs (const struct ec_store *s);
 
+/* What ec_store_scrub_chunk found and did, a bit per location. */
+enum ec_scrub_state {
+  EC_SCRUB_ABSENT,              /* no location holds a fragment */
+  EC_SCRUB_SOUND,               /* every fragment read is good */
+  EC_SCRUB_REPAIRED,            /* some were not: rebuilt and rewritten */
+  EC_SCRUB_CUT_SHORT,           /* fewer than K locations hold one */
+  EC_SCRUB_UNRECOVERABLE,       /* K or more do, fewer than K good */
+};
+
+struct ec_scrub_result {
+  enum ec_scrub_state state;
+  uint32_t read;                /* up and not recorded as lacking it */
+  uint32_t good;                /* sound, of the write chosen */
+  uint32_t absent;              /* no fragment */
+  uint32_t unreadable;          /* read error */
+  uint32_t bad;                 /* failed its trailer or a sub-block CRC */
+  uint32_t other_write;         /* sound, but of another write */
+  uint32_t rewritten;           /* present but not good: rewritten */
+  uint32_t restored;            /* absent: written */
+  uint32_t write_failed;        /* the rewrite failed (marked down) */
+};
+
+/* Scrub chunk N: read every fragment of it on every location that is
+ * up and not recorded as lacking it (those are the catch-up's), whole,
+ * and check each (ec_fragment_check); with K good ones of one write,
+ * rebuild every other one (bad, unreadable, of another write, absent)
+ * and write it, all under N's copy lock held exclusive (no write or
+ * read repair of N meanwhile).  Fewer than K locations with a fragment
+ * (what a write or removal cut short by a crash leaves; list() does not
+ * count the chunk) or fewer than K good ones: nothing is written, the
+ * state says which.  *R says what was found and done.  Returns 0 (also
+ * then), or -1 after nbdkit_error (out of memory, or a rewrite failed:
+ * R->write_failed).
+ */
+extern int ec_store_scrub_chunk (struct ec_store *s, uint64_t n,
+                                 struct ec_scrub_result *r);
+
 /* Fill the trailer at FRAG + FRAG_LEN of fragment I of chunk N.  For
  * tests and tools that check fragments.
  */

@@ -42,6 +42,11 @@
  * size.
  */
 #define VOLUME_OPEN_META_ONLY   4
+/* A location of a set, opened by the set (volume-set.h): its set keys
+ * are expected, and it gets no engine of its own (the set's store is
+ * the engine's).
+ */
+#define VOLUME_OPEN_LOCATION    8
 
 struct volume_chain {
   const char *names[OVERLAY_MAX_DEPTH + 2];     /* top first; borrowed */

@@ -6,7 +6,8 @@
  * right; a fragment corrupted at rest is detected, rebuilt and
  * rewritten by a read; writes below ec-min-write fail with EIO; after
  * locations come back the catch-up makes every fragment of every
- * location equal to a fresh encode of the reference.
+ * location equal to a fresh encode of the reference; the scrub of a
+ * chunk (ec_store_scrub_chunk) racing requests, and at rest.
  * GPL-3.0-or-later.
  */
 #include <config.h>
@@ -278,6 +279,151 @@ test_catch_up (void)
   ec_store_free (s);
 }
 
+/* ec_store_scrub_chunk.  Racing random requests (its exclusive copy
+ * lock against writes and removals) it finds every chunk sound or
+ * absent and changes nothing.  At rest it rewrites a corrupted fragment
+ * and one of an older write, restores a deleted one, leaves a chunk
+ * with fragments on fewer than K locations, and changes nothing of a
+ * chunk with M+1 bad fragments.
+ */
+struct scrub_race {
+  struct ec_store *s;
+  bool stop;
+  unsigned wrong;
+  unsigned passes;
+};
+
+static void *
+scrub_loop (void *arg)
+{
+  struct scrub_race *r = arg;
+  struct ec_scrub_result res;
+  uint64_t n;
+
+  while (!__atomic_load_n (&r->stop, __ATOMIC_ACQUIRE)) {
+    for (n = 0; n < NR; ++n)
+      if (ec_store_scrub_chunk (r->s, n, &res) == -1 ||
+          (res.state != EC_SCRUB_ABSENT && res.state != EC_SCRUB_SOUND)) {
+        fprintf (stderr, "chunk %" PRIu64 ": scrub state %d\n", n,
+                 (int) res.state);
+        __atomic_fetch_add (&r->wrong, 1, __ATOMIC_RELAXED);
+      }
+    __atomic_fetch_add (&r->passes, 1, __ATOMIC_RELAXED);
+  }
+  return NULL;
+}
+
+static void
+write_chunk (struct chunk_engine *e, uint64_t n)
+{
+  static unsigned char buf[CS];
+  unsigned i;
+
+  for (i = 0; i < CS; ++i)
+    buf[i] = (unsigned char) test_rnd ();
+  CHECK (chunk_engine_pwrite (e, buf, CS, n * CS, false) == 0);
+  memcpy (ref + n * CS, buf, CS);
+}
+
+static void
+test_scrub (void)
+{
+  struct scrub_race race = { 0 };
+  struct ec_scrub_result r;
+  struct ec_store *s;
+  struct chunk_engine *e;
+  static unsigned char old7[CS], good9[EC_STORE_MAX_LOCATIONS][CS];
+  static unsigned char bad9[EC_STORE_MAX_LOCATIONS][CS];
+  const uint32_t all = (1u << (K + M)) - 1;
+  pthread_t t;
+  unsigned i;
+  int k;
+
+  printf ("%u+%u: scrub, racing requests, then at rest\n", K, M);
+  reset ();
+  s = make_ec (0);
+  e = make_engine (s);
+  CHECK (s && e);
+  race.s = s;
+  slow = true;                  /* widen the windows */
+  CHECK (pthread_create (&t, NULL, scrub_loop, &race) == 0);
+  for (k = 0; k < 300; ++k)
+    random_op (e);
+  while (__atomic_load_n (&race.passes, __ATOMIC_RELAXED) < 2)
+    random_op (e);
+  __atomic_store_n (&race.stop, true, __ATOMIC_RELEASE);
+  pthread_join (t, NULL);
+  slow = false;
+  CHECK (race.wrong == 0);
+  CHECK (ec_store_repairs (s) == 0);
+  check_image (e);
+  check_fragments ();
+
+  /* At rest. */
+  write_chunk (e, 2);
+  write_chunk (e, 5);
+  write_chunk (e, 7);
+  write_chunk (e, 9);
+  memcpy (old7, stores[K - 1].chunks[7], CS);
+  write_chunk (e, 7);
+  CHECK (chunk_engine_trim (e, CS, 11 * CS, false) == 0);
+  memset (ref + 11 * CS, 0, CS);
+  check_fragments ();
+  for (i = 0; i < K + M; ++i)
+    memcpy (good9[i], stores[i].chunks[9], CS);
+  stores[0].chunks[2][100] ^= 1;                /* fails its digest */
+  free (stores[1].chunks[5]);                   /* lost */
+  stores[1].chunks[5] = NULL;
+  memcpy (stores[K - 1].chunks[7], old7, CS);   /* of the write before */
+  for (i = 0; i <= M; ++i)                      /* M+1 bad */
+    stores[i].chunks[9][3] ^= 0x10;
+  for (i = 0; i < K + M; ++i)
+    memcpy (bad9[i], stores[i].chunks[9], CS);
+  stores[0].chunks[11] = calloc (1, CS);        /* a stray fragment */
+  memcpy (stores[0].chunks[11], stores[0].chunks[5], CS);
+
+  shim_quiet = 1;
+  CHECK (ec_store_scrub_chunk (s, 2, &r) == 0);
+  CHECK (r.state == EC_SCRUB_REPAIRED && r.read == all &&
+         r.bad == 1u && r.rewritten == 1u && r.restored == 0 &&
+         r.good == (all & ~1u));
+  CHECK (ec_store_scrub_chunk (s, 5, &r) == 0);
+  CHECK (r.state == EC_SCRUB_REPAIRED && r.absent == 2u &&
+         r.restored == 2u && r.rewritten == 0);
+  CHECK (ec_store_scrub_chunk (s, 7, &r) == 0);
+  CHECK (r.state == EC_SCRUB_REPAIRED && r.bad == 0 &&
+         r.other_write == 1u << (K - 1) && r.rewritten == 1u << (K - 1));
+  CHECK (ec_store_scrub_chunk (s, 9, &r) == 0);
+  CHECK (r.state == EC_SCRUB_UNRECOVERABLE &&
+         r.bad == (1u << (M + 1)) - 1 && r.rewritten == 0 &&
+         r.restored == 0);
+  for (i = 0; i < K + M; ++i)
+    CHECK (memcmp (stores[i].chunks[9], bad9[i], CS) == 0);
+  CHECK (ec_store_scrub_chunk (s, 11, &r) == 0);
+  CHECK (r.state == EC_SCRUB_CUT_SHORT && r.absent == (all & ~1u) &&
+         r.rewritten == 0 && r.restored == 0);
+  CHECK (stores[0].chunks[11] != NULL);
+  for (i = 1; i < K + M; ++i)
+    CHECK (stores[i].chunks[11] == NULL);
+  CHECK (ec_store_scrub_chunk (s, 0, &r) == 0);
+  CHECK (r.state == EC_SCRUB_ABSENT || r.state == EC_SCRUB_SOUND);
+  shim_quiet = 0;
+  CHECK (ec_store_repairs (s) == 3);
+
+  /* Chunk 9 put right by hand, the stray gone: every fragment is a
+   * fresh encode's again.
+   */
+  for (i = 0; i < K + M; ++i)
+    memcpy (stores[i].chunks[9], good9[i], CS);
+  free (stores[0].chunks[11]);
+  stores[0].chunks[11] = NULL;
+  check_fragments ();
+  check_image (e);
+  check_records_empty ();
+  chunk_engine_free (e);
+  ec_store_free (s);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -293,6 +439,7 @@ main (int argc, char *argv[])
     test_random ();
     test_repair ();
     test_catch_up ();
+    test_scrub ();
   }
   reset ();
   for (i = 0; i < NLOC_MAX; ++i)

@@ -10,7 +10,8 @@
   gone it is refused with one line naming them;
 - `shardkit scrub`: a byte flipped in one copy of a chunk, a stray chunk
   in one location and a chunk file removed from one are repaired (the
-  files are fixed, the summary says so); with 2 locations that disagree
+  files are fixed, the summary says so, per chunk and per location, and
+  --json); with 2 locations that disagree
   it repairs nothing and exits 1; while served it is refused, naming
   the holder."""
 
@@ -175,8 +176,17 @@ def scrub():
     check(open(chunk_file(dirs[2], 2), "rb").read() == b"C" * CHUNK,
           "the missing chunk is restored")
     check(not os.path.exists(chunk_file(dirs[0], 9)), "the stray is gone")
+    check("v: chunk 1: location 1 (%s): copy differed: rewritten" % dirs[1]
+          in r.out and
+          "v: location 2 (%s): 0 copied from the records, 0 rewritten, "
+          "1 restored, 0 removed" % dirs[2] in r.out,
+          "repairs per chunk and per location: %r" % r)
     r = ok("scrub", where(dirs), "v")
     check("0 rewritten" in r.out and "0 restored" in r.out, "clean: %r" % r)
+    j = ok("scrub", where(dirs), "v", "--json").json()
+    check(j["ok"] and j["redundancy"] == "mirror" and j["chunks"] == 4 and
+          j["rewritten"] == 0 and j["repairs"] == [] and
+          [loc["path"] for loc in j["locations"]] == dirs, "json: %s" % j)
     ok("status", where(dirs), "v")
     for d in dirs:
         srv = Server(["sharded-file", "dir=" + d, "export=v"], readonly=True)

@@ -9,7 +9,8 @@ TOOL_TESTS = \
 	test-tool-snapshot-no-copy.py \
 	test-tool-snapshot-rollback-flatten.py \
 	test-tool-copy-bad-input.py \
-	test-tool-mirror-status-scrub.py
+	test-tool-mirror-status-scrub.py \
+	test-tool-ec-scrub.py
 TESTS += $(TOOL_TESTS)
 EXTRA_DIST += $(TOOL_TESTS) tool_test.py
 TOOL_S3_TESTS = \

@@ -22,7 +22,23 @@
  *     touched: a problem reported, exit 1;
  *  3. every location is synced.
  *
- * --jobs=N compares N chunks at once.
+ * An erasure-coded set (redundancy=ec:K+M, ec-store.h) has no copies to
+ * compare: each fragment carries its own digest (its trailer and a
+ * CRC32C per 64 KiB).  There, after the same catch-up (1: it rebuilds
+ * the fragments the records say a location lacks), every chunk some
+ * location holds a fragment of is scrubbed by the EC store itself
+ * (ec_store_scrub_chunk, under the chunk's exclusive copy lock): every
+ * fragment read whole and checked, and those that fail, cannot be
+ * read, are of another write than K good ones, or are missing, rebuilt
+ * from K good ones and rewritten.  A chunk with fragments on fewer than
+ * K locations (what a write or removal cut short by a crash leaves: the
+ * volume reads it as absent) is reported and left as it is: those
+ * fragments may be all that is left of a chunk that lost more than M.
+ * One with K or more but fewer than K good ones of one write cannot be
+ * rebuilt: reported, nothing changed, exit 1.
+ *
+ * --jobs=N scrubs N chunks at once.  --json: one document (the same
+ * for both kinds of set).
  */
 #include <config.h>
 
@@ -38,6 +54,7 @@
 #include "chunk-engine.h"
 #include "cleanup.h"
 #include "commands.h"
+#include "ec-store.h"
 #include "file-set.h"
 #include "mirror-store.h"
 #include "parallel.h"
@@ -46,17 +63,29 @@
 #include "where.h"
 
 #define TOOL_MAX_OPEN_FILES 64
+#define BIT(i) (UINT32_C (1) << (i))
+#define COUNT(mask) ((unsigned) __builtin_popcount (mask))
 
 struct scrub {
   struct file_set *set;
+  struct ec_store *ec;          /* erasure coding, or NULL: a mirror */
+  unsigned k, m;                /* ec:K+M */
   unsigned nloc;
+  const struct set_where *where;
   uint64_t size;
   uint32_t chunk_size;
   uint64_t nr_chunks;
   uint8_t *held;                /* a bit per chunk: some location has it */
   struct chunk_store loc[MIRROR_MAX_LOCATIONS];
-  _Atomic uint64_t next, compared, rewritten, restored, removed;
-  struct problems problems;
+  _Atomic uint64_t next, compared, rewritten, restored, removed, cut_short;
+  /* The same per location, and what the records said each lacked. */
+  _Atomic uint64_t loc_rewritten[MIRROR_MAX_LOCATIONS];
+  _Atomic uint64_t loc_restored[MIRROR_MAX_LOCATIONS];
+  _Atomic uint64_t loc_removed[MIRROR_MAX_LOCATIONS];
+  uint64_t loc_caught_up[MIRROR_MAX_LOCATIONS];
+  struct problems repairs;      /* what was repaired, per chunk */
+  struct problems cut;          /* EC: chunks cut short, left */
+  struct problems problems;     /* not repaired */
 };
 
 static void
@@ -84,7 +113,7 @@ repair (struct scrub *c, uint64_t n, const int *r, void *const *buf,
         uint32_t span, unsigned i, unsigned good)
 {
   const struct chunk_store *s = &c->loc[i];
-  char what[160];
+  char what[600];
   int ret;
 
   error_capture_begin ();
@@ -99,12 +128,24 @@ repair (struct scrub *c, uint64_t n, const int *r, void *const *buf,
     return;
   }
   error_capture_end ();
-  if (r[good] == 1)
+  if (r[good] == 1) {
     atomic_fetch_add (&c->removed, 1);
-  else if (r[i] == 1)
+    atomic_fetch_add (&c->loc_removed[i], 1);
+  }
+  else if (r[i] == 1) {
     atomic_fetch_add (&c->restored, 1);
-  else
+    atomic_fetch_add (&c->loc_restored[i], 1);
+  }
+  else {
     atomic_fetch_add (&c->rewritten, 1);
+    atomic_fetch_add (&c->loc_rewritten[i], 1);
+  }
+  snprintf (what, sizeof what, "location %u (%s): %s", i, c->where->path[i],
+            r[good] == 1 ? "a stray copy: removed" :
+            r[i] == 1 ? "copy missing: restored" :
+            r[i] == -1 ? "copy unreadable: rewritten" :
+            "copy differed: rewritten");
+  problems_add (&c->repairs, n, what);
 }
 
 static void
@@ -155,6 +196,95 @@ compare (struct scrub *c, uint64_t n, void **buf)
       repair (c, n, r, buf, span, i, best);
 }
 
+/* The locations in MASK, as "0 (/a), 2 (/c)". */
+static const char *
+name_locations (const struct scrub *c, uint32_t mask, char *buf, size_t len)
+{
+  size_t used = 0;
+  unsigned i;
+
+  buf[0] = '\0';
+  for (i = 0; i < c->nloc && used < len; ++i)
+    if (mask & BIT (i))
+      used += (size_t) snprintf (buf + used, len - used, "%s%u (%s)",
+                                 used ? ", " : "", i, c->where->path[i]);
+  return buf;
+}
+
+/* Erasure coding: the EC store checks chunk n's fragments and rebuilds
+ * what is wrong; here what it did is counted and told.
+ */
+static void
+scrub_ec (struct scrub *c, uint64_t n)
+{
+  struct ec_scrub_result r;
+  char what[1200], locs[900];
+  const char *err;
+  unsigned i;
+  int ret;
+
+  error_capture_begin ();
+  ret = ec_store_scrub_chunk (c->ec, n, &r);
+  err = error_capture_end ();
+  switch (r.state) {
+  case EC_SCRUB_ABSENT:
+  case EC_SCRUB_SOUND:
+    break;
+  case EC_SCRUB_CUT_SHORT:
+    atomic_fetch_add (&c->cut_short, 1);
+    snprintf (what, sizeof what, "fragments on %u location(s) only, %s, "
+              "fewer than the %u a chunk needs: a write or removal cut "
+              "short by a crash (the volume reads the chunk as absent): "
+              "left as they are", COUNT (r.read & ~r.absent),
+              name_locations (c, r.read & ~r.absent, locs, sizeof locs),
+              c->k);
+    problems_add (&c->cut, n, what);
+    break;
+  case EC_SCRUB_UNRECOVERABLE:
+    snprintf (what, sizeof what, "only %u good fragment(s) of one write, "
+              "%u needed (%u missing, %u unreadable, %u failing their "
+              "digest, %u of another write): cannot be rebuilt, nothing "
+              "changed", COUNT (r.good), c->k,
+              COUNT (r.absent), COUNT (r.unreadable),
+              COUNT (r.bad), COUNT (r.other_write));
+    problems_add (&c->problems, n, what);
+    break;
+  case EC_SCRUB_REPAIRED:
+    for (i = 0; i < c->nloc; ++i) {
+      const uint32_t b = BIT (i);
+      if (!((r.rewritten | r.restored) & b))
+        continue;
+      if (r.restored & b) {
+        atomic_fetch_add (&c->restored, 1);
+        atomic_fetch_add (&c->loc_restored[i], 1);
+      }
+      else {
+        atomic_fetch_add (&c->rewritten, 1);
+        atomic_fetch_add (&c->loc_rewritten[i], 1);
+      }
+      snprintf (what, sizeof what, "location %u (%s): fragment %s: rebuilt "
+                "from %u good ones and %s", i, c->where->path[i],
+                r.absent & b ? "missing" :
+                r.unreadable & b ? "unreadable" :
+                r.bad & b ? "fails its digest" : "of another write",
+                COUNT (r.good),
+                r.restored & b ? "restored" : "rewritten");
+      problems_add (&c->repairs, n, what);
+    }
+    if (r.write_failed) {
+      snprintf (what, sizeof what, "location(s) %s: the rebuilt fragment "
+                "could not be written: %s",
+                name_locations (c, r.write_failed, locs, sizeof locs), err);
+      problems_add (&c->problems, n, what);
+    }
+    return;
+  }
+  if (ret == -1) {
+    snprintf (what, sizeof what, "scrub failed: %s", err);
+    problems_add (&c->problems, n, what);
+  }
+}
+
 static void *
 worker (void *arg)
 {
@@ -163,7 +293,7 @@ worker (void *arg)
   unsigned i;
   uint64_t n;
 
-  for (i = 0; i < c->nloc; ++i)
+  for (i = 0; i < c->nloc && !c->ec; ++i)
     if ((buf[i] = malloc (c->chunk_size)) == NULL) {
       problems_fail (&c->problems);
       goto out;
@@ -171,7 +301,10 @@ worker (void *arg)
   while ((n = atomic_fetch_add (&c->next, 1)) < c->nr_chunks) {
     if (!(c->held[n >> 3] & (1u << (n & 7))))
       continue;
-    compare (c, n, buf);
+    if (c->ec)
+      scrub_ec (c, n);
+    else
+      compare (c, n, buf);
     atomic_fetch_add (&c->compared, 1);
     progress_add (1);
   }
@@ -222,20 +355,100 @@ count_held (const struct scrub *c)
 }
 
 static void
-report (const struct scrub *c, const char *name, uint64_t caught_up)
+json_list (const char *key, const struct problems *p, const char *field)
 {
   size_t i;
 
+  printf (",\"%s\":[", key);
+  for (i = 0; i < p->len; ++i) {
+    printf ("%s{\"chunk\":%" PRIu64 ",\"%s\":", i ? "," : "",
+            p->v[i].chunk, field);
+    json_string (stdout, p->v[i].what);
+    printf ("}");
+  }
+  printf ("]");
+}
+
+static void
+report_json (const struct scrub *c, const char *name, uint64_t caught_up)
+{
+  char red[32];
+  unsigned i;
+
+  if (c->ec)
+    snprintf (red, sizeof red, "ec:%u+%u", c->k, c->m);
+  else
+    snprintf (red, sizeof red, "mirror");
+  printf ("{\"name\":");
+  json_string (stdout, name);
+  printf (",\"redundancy\":\"%s\",\"ok\":%s,\"chunks\":%" PRIu64
+          ",\"caught_up\":%" PRIu64 ",\"rewritten\":%" PRIu64
+          ",\"restored\":%" PRIu64 ",\"removed\":%" PRIu64
+          ",\"cut_short\":%" PRIu64 ",\"not_repaired\":%zu",
+          red, c->problems.len ? "false" : "true", (uint64_t) c->compared,
+          caught_up, (uint64_t) c->rewritten, (uint64_t) c->restored,
+          (uint64_t) c->removed, (uint64_t) c->cut_short, c->problems.len);
+  printf (",\"locations\":[");
+  for (i = 0; i < c->nloc; ++i) {
+    printf ("%s{\"index\":%u,\"path\":", i ? "," : "", i);
+    json_string (stdout, c->where->path[i]);
+    printf (",\"caught_up\":%" PRIu64 ",\"rewritten\":%" PRIu64
+            ",\"restored\":%" PRIu64 ",\"removed\":%" PRIu64 "}",
+            c->loc_caught_up[i], (uint64_t) c->loc_rewritten[i],
+            (uint64_t) c->loc_restored[i], (uint64_t) c->loc_removed[i]);
+  }
+  printf ("]");
+  json_list ("repairs", &c->repairs, "what");
+  json_list ("cut_short_chunks", &c->cut, "what");
+  json_list ("problems", &c->problems, "error");
+  printf ("}\n");
+}
+
+static void
+report (const struct scrub *c, const char *name, uint64_t caught_up)
+{
+  size_t i;
+  unsigned l;
+
+  if (opts.json) {
+    report_json (c, name, caught_up);
+    return;
+  }
+  for (i = 0; i < c->repairs.len; ++i)
+    printf ("%s: chunk %" PRIu64 ": %s\n", name, c->repairs.v[i].chunk,
+            c->repairs.v[i].what);
+  for (i = 0; i < c->cut.len; ++i)
+    printf ("%s: chunk %" PRIu64 ": %s\n", name, c->cut.v[i].chunk,
+            c->cut.v[i].what);
   for (i = 0; i < c->problems.len; ++i)
     printf ("%s: chunk %" PRIu64 ": %s\n", name, c->problems.v[i].chunk,
             c->problems.v[i].what);
-  printf ("scrub %s: %u locations, %" PRIu64 " chunks compared; repaired: %"
-          PRIu64 " copied from the records, %" PRIu64 " rewritten (differed), "
-          "%" PRIu64 " restored (missing), %" PRIu64 " removed (stray); %zu "
-          "not repaired: %s\n", name, c->nloc, (uint64_t) c->compared,
-          caught_up, (uint64_t) c->rewritten, (uint64_t) c->restored,
-          (uint64_t) c->removed, c->problems.len,
-          c->problems.len ? "BAD" : "ok");
+  /* Per location, those that got anything. */
+  for (l = 0; l < c->nloc; ++l)
+    if (c->loc_caught_up[l] || c->loc_rewritten[l] || c->loc_restored[l] ||
+        c->loc_removed[l])
+      printf ("%s: location %u (%s): %" PRIu64 " %s from the records, %"
+              PRIu64 " rewritten, %" PRIu64 " restored, %" PRIu64
+              " removed\n", name, l, c->where->path[l], c->loc_caught_up[l],
+              c->ec ? "rebuilt" : "copied", (uint64_t) c->loc_rewritten[l],
+              (uint64_t) c->loc_restored[l], (uint64_t) c->loc_removed[l]);
+  if (c->ec)
+    printf ("scrub %s: %u locations (ec:%u+%u), %" PRIu64 " chunks checked; "
+            "repaired: %" PRIu64 " rebuilt from the records, %" PRIu64
+            " rewritten (bad fragment), %" PRIu64 " restored (missing "
+            "fragment); %" PRIu64 " cut short (left as they are); %zu not "
+            "repaired: %s\n", name, c->nloc, c->k, c->m,
+            (uint64_t) c->compared, caught_up, (uint64_t) c->rewritten,
+            (uint64_t) c->restored, (uint64_t) c->cut_short, c->problems.len,
+            c->problems.len ? "BAD" : "ok");
+  else
+    printf ("scrub %s: %u locations, %" PRIu64 " chunks compared; repaired: %"
+            PRIu64 " copied from the records, %" PRIu64 " rewritten "
+            "(differed), %" PRIu64 " restored (missing), %" PRIu64 " removed "
+            "(stray); %zu not repaired: %s\n", name, c->nloc,
+            (uint64_t) c->compared, caught_up, (uint64_t) c->rewritten,
+            (uint64_t) c->restored, (uint64_t) c->removed, c->problems.len,
+            c->problems.len ? "BAD" : "ok");
 }
 
 int
@@ -248,39 +461,38 @@ cmd_scrub (struct where *w, char **args)
   int ok[MIRROR_MAX_LOCATIONS];
   struct file_set_config fc = { 0 };
   struct scrub c = { 0 };
-  struct mirror_store *mirror;
+  struct mirror_store *mirror = NULL;
   uint64_t caught_up = 0;
   char label[300];
-  int r = EXIT_ERROR;
+  int r = EXIT_ERROR, first;
   unsigned i;
 
   problems_init (&c.problems);
+  problems_init (&c.repairs);
+  problems_init (&c.cut);
+  c.where = &s;
   if (set_where_parse (w->display, &s) == -1)
     return EXIT_ERROR;
-  if (set_where_read_meta (&s, name, m, ok, why) == -1 ||
+  if ((first = set_where_read_meta (&s, name, m, ok, why)) == -1 ||
       check_not_served (&s, name, ok) == -1)
     goto out;
-  for (i = 0; i < s.n; ++i)
-    if (ok[i] == 1 && m[i].ec_k) {
-      tool_error ("volume '%s' is erasure-coded (ec:%u+%u): scrub compares "
-                  "the copies of a mirror and does not rebuild fragments "
-                  "yet (reads repair a fragment that fails its digest)",
-                  name, (unsigned) m[i].ec_k, (unsigned) m[i].ec_m);
-      goto out;
-    }
   if (s.n == 1) {
     tool_error ("volume '%s' in %s has one location: nothing to compare "
                 "(shardkit check reads it)", name, s.path[0]);
     goto out;
   }
-  /* Every location must answer: write quorum 1 (mirror_store_min_up),
-   * and writes go to all of them.
+  /* Every location must answer.  A mirror: write quorum 1
+   * (mirror_store_min_up), and writes go to all of them.  Erasure
+   * coding: as the metadata says (file_set_open checks every location
+   * against it).
    */
   fc.nloc = s.n;
   for (i = 0; i < s.n; ++i) {
     fc.dirnames[i] = s.path[i];
     fc.dirfds[i] = -1;
   }
+  fc.ec_k = m[first].ec_k;
+  fc.ec_m = m[first].ec_m;
   fc.mode = MIRROR_SYNC;
   fc.write_quorum = 1;
   fc.max_open_files = TOOL_MAX_OPEN_FILES;
@@ -289,12 +501,15 @@ cmd_scrub (struct where *w, char **args)
   if (c.set == NULL)
     goto out;
   mirror = file_set_mirror (c.set);
+  c.ec = file_set_ec (c.set);
+  c.k = fc.ec_k;
+  c.m = fc.ec_m;
   c.nloc = s.n;
   c.size = file_set_meta (c.set)->size;
   c.chunk_size = file_set_meta (c.set)->chunk_size;
   c.nr_chunks = (c.size + c.chunk_size - 1) / c.chunk_size;
   for (i = 0; i < s.n; ++i) {
-    if (!mirror_store_is_up (mirror, i)) {
+    if (c.ec ? !ec_store_is_up (c.ec, i) : !mirror_store_is_up (mirror, i)) {
       tool_error ("volume '%s': location %u (%s) does not answer: scrub "
                   "needs every location", name, i, s.path[i]);
       goto out;
@@ -302,16 +517,24 @@ cmd_scrub (struct where *w, char **args)
     c.loc[i] = file_set_location_store (c.set, i);
   }
 
-  /* 1. What the records say each location lacks. */
-  for (i = 0; i < s.n; ++i)
-    caught_up += mirror_store_lacking (mirror, i);
-  if (caught_up && mirror_store_catch_up (mirror) != 0) {
-    tool_error ("volume '%s': the copies the records ask for could not all "
-                "be made", name);
+  /* 1. What the records say each location lacks: copied (a mirror) or
+   * rebuilt from K others (erasure coding).
+   */
+  for (i = 0; i < s.n; ++i) {
+    c.loc_caught_up[i] = c.ec ? ec_store_lacking (c.ec, i)
+      : mirror_store_lacking (mirror, i);
+    caught_up += c.loc_caught_up[i];
+  }
+  if (caught_up &&
+      (c.ec ? ec_store_catch_up (c.ec) : mirror_store_catch_up (mirror)) != 0) {
+    tool_error ("volume '%s': the %s the records ask for could not all "
+                "be made", name, c.ec ? "fragments" : "copies");
     goto out;
   }
 
-  /* 2. Every chunk some location holds, copy against copy. */
+  /* 2. Every chunk some location holds: copy against copy, or each
+   * fragment against its digest.
+   */
   c.held = calloc ((size_t) ((c.nr_chunks + 7) / 8) + 1, 1);
   if (c.held == NULL) {
     tool_error ("calloc: %m");
@@ -324,7 +547,7 @@ cmd_scrub (struct where *w, char **args)
   progress_start (label, count_held (&c));
   run_workers (opts.jobs ? opts.jobs : 1, worker, &c);
   progress_end ();
-  if (c.problems.failed) {
+  if (c.problems.failed || c.repairs.failed || c.cut.failed) {
     tool_error ("out of memory");
     goto out;
   }
@@ -334,12 +557,16 @@ cmd_scrub (struct where *w, char **args)
     if (c.loc[i].ops->sync (c.loc[i].opaque) == -1)
       goto out;
   problems_sort (&c.problems);
+  problems_sort (&c.repairs);
+  problems_sort (&c.cut);
   report (&c, name, caught_up);
   r = c.problems.len ? EXIT_PROBLEMS : EXIT_OK;
  out:
   file_set_close (c.set);
   free (c.held);
   problems_free (&c.problems);
+  problems_free (&c.repairs);
+  problems_free (&c.cut);
   set_where_free (&s);
   return r;
 }

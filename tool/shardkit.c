@@ -83,9 +83,9 @@ static const struct command commands[] = {
   { "status", "NAME", 1, 1, true, OPT_JSON, true,
     "each location of a set: up, right, how far behind; exit 1 if any is "
     "not", cmd_status },
-  { "scrub", "NAME", 1, 1, true, OPT_JOBS, true,
-    "compare every copy of every chunk of a set, repair what differs or "
-    "lacks", cmd_scrub },
+  { "scrub", "NAME", 1, 1, true, OPT_JSON | OPT_JOBS, true,
+    "check every copy or fragment of every chunk of a set, repair what "
+    "is bad or lacks", cmd_scrub },
 };
 #define NR_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -24,6 +24,7 @@
 #include "cleanup.h"
 #include "s3-digest.h"
 #include "s3-lease.h"
+#include "s3-missing.h"
 #include "s3-store.h"
 #include "s3-volume.h"
 #include "s3-xml.h"
@@ -330,10 +331,13 @@ s3_store_write (void *store, uint64_t n, const void *buf, uint32_t len,
     nbdkit_error ("asprintf: %m");
     return -1;
   }
-  /* Whole chunks only, or a whiteout (a layered volume's zero-length
-   * chunk that hides its base's: see overlay-store.h).
+  /* Whole chunks only: the object is these LEN bytes and reads as
+   * zeros after them (as trailing zeros, below).  Shorter than the
+   * chunk: an erasure-coded location's fragment (ec-store.h), or a
+   * whiteout (a layered volume's zero-length chunk that hides its
+   * base's: see overlay-store.h).
    */
-  if (off != 0 || (len != chunk_span (v, n) && len != 0)) {
+  if (off != 0 || len > chunk_span (v, n)) {
     nbdkit_error ("s3: internal error: partial chunk write");
     errno = EINVAL;
     return -1;
@@ -513,7 +517,8 @@ list_classify (void *opaque, const char *key, uint64_t size, const char **why)
     }
     return S3_KEY_OURS;
   }
-  if (strcmp (rest, "meta") == 0 || strcmp (rest, "lease") == 0)
+  if (strcmp (rest, "meta") == 0 || strcmp (rest, "lease") == 0 ||
+      s3_missing_suffix (rest))
     return S3_KEY_OTHER;
   if (volume_name_owns_file (key + ctx->prefixlen))
     return S3_KEY_FOREIGN;

@@ -632,12 +632,23 @@ open_layer (struct s3_client *c, const char *prefix, const char *name,
   /* One location of a mirror (sharded-file's set of dir=, synced into
    * a bucket): served alone, its writes would never reach the others.
    */
-  if (v->meta.set_size && !readonly) {
+  if (v->meta.set_size && !readonly && !(flags & VOLUME_OPEN_LOCATION)) {
     nbdkit_error ("volume '%s' is location %" PRIu32 " of a set of %"
-                  PRIu32 " (redundancy=%s): s3-object serves it read-only "
-                  "only", name, v->meta.set_index, v->meta.set_size,
-                  v->meta.redundancy);
+                  PRIu32 " (redundancy=%s): serve it with every location "
+                  "of its set, or read-only (-r) alone", name,
+                  v->meta.set_index, v->meta.set_size, v->meta.redundancy);
     errno = EROFS;
+    goto err;
+  }
+  /* A fragment store is no disk, even read-only. */
+  if (v->meta.ec_k && (flags & VOLUME_OPEN_SERVE) &&
+      !(flags & VOLUME_OPEN_LOCATION)) {
+    nbdkit_error ("volume '%s' is location %" PRIu32 " of an erasure-coded "
+                  "set (redundancy=ec:%" PRIu32 "+%" PRIu32 "): it holds "
+                  "fragments, not the volume; serve it with every location "
+                  "of the set and that redundancy=", name,
+                  v->meta.set_index, v->meta.ec_k, v->meta.ec_m);
+    errno = EINVAL;
     goto err;
   }
   /* A server serves a snapshot read-only, however it is asked to. */
@@ -688,7 +699,7 @@ s3_volume_open (struct s3_client *c, const char *prefix, const char *name,
   v = open_layer (c, prefix, name, readonly, flags, create, lease, &chain);
   if (v == NULL)
     return NULL;
-  if (flags & VOLUME_OPEN_META_ONLY)
+  if (flags & (VOLUME_OPEN_META_ONLY | VOLUME_OPEN_LOCATION))
     return v;
   v->engine = chunk_engine_new (name, v->store.ops, v->store.opaque,
                                 v->meta.size, v->meta.chunk_size);

@@ -23,6 +23,7 @@
 #include "mirror-store.h"
 #include "set-location.h"
 #include "volume-meta.h"
+#include "volume-set.h"
 
 #define BIT(i) (UINT32_C (1) << (i))
 
@@ -34,81 +35,30 @@ struct file_set {
   char *name;
   struct volume_meta meta;      /* of the first location that answered */
   struct set_location place[MIRROR_MAX_LOCATIONS];
+  struct volume_set_params p;   /* c, as the common set code takes it */
   struct missing_files *records;
-  struct mirror_store *mirror;
-  struct ec_store *ec;          /* or this */
+  struct volume_set_store vs;
   struct chunk_engine *engine;
-  uint64_t probe_interval_ns;
-  pthread_t catch_up;
-  bool catch_up_started;
 };
 
-/* Location I's metadata *M against the set's: its place, and the same
- * volume as location 0's FIRST.  Returns 0, or -1 after one line.
- */
-static int
-check_location (const struct file_set_config *c, const char *name,
-                unsigned i, const struct volume_meta *m,
-                const struct volume_meta *first)
+/* The set's parameters as common/volume-set.h takes them. */
+static void
+params_of (const struct file_set_config *c, struct volume_set_params *p)
 {
-  const char *dir = c->dirnames[i];
+  unsigned i;
 
-  if (m->set_size == 0) {
-    nbdkit_error ("dir=%s: volume '%s' there is a single-location volume, "
-                  "not a location of a set of %u (it has no set-size=)",
-                  dir, name, c->nloc);
-    errno = EINVAL;
-    return -1;
-  }
-  if ((m->ec_k != 0) != (c->ec_k != 0) ||
-      (c->ec_k && (m->ec_k != c->ec_k || m->ec_m != c->ec_m))) {
-    if (m->ec_k)
-      nbdkit_error ("dir=%s: volume '%s' there is a location of an "
-                    "erasure-coded set (redundancy=ec:%" PRIu32 "+%" PRIu32
-                    "), not of this %s", dir, name, m->ec_k, m->ec_m,
-                    c->ec_k ? "erasure-coded set" : "mirror");
-    else
-      nbdkit_error ("dir=%s: volume '%s' there is a location of a mirror, "
-                    "not of an erasure-coded set", dir, name);
-    errno = EINVAL;
-    return -1;
-  }
-  if (m->set_size != c->nloc) {
-    nbdkit_error ("dir=%s: volume '%s' there is a location of a set of %"
-                  PRIu32 ", not %u: give every dir= of its set", dir, name,
-                  m->set_size, c->nloc);
-    errno = EINVAL;
-    return -1;
-  }
-  if (strcmp (m->uuid, first->uuid) != 0) {
-    nbdkit_error ("dir=%s: volume '%s' there belongs to another set (uuid "
-                  "%s; the first dir='s has %s)", dir, name, m->uuid,
-                  first->uuid);
-    errno = EINVAL;
-    return -1;
-  }
-  if (m->set_index != i) {
-    nbdkit_error ("dir=%s: volume '%s' there is location %" PRIu32 " of its "
-                  "set, given as location %u: give the dir= of a set in "
-                  "its order", dir, name, m->set_index, i);
-    errno = EINVAL;
-    return -1;
-  }
-  if (m->size != first->size || m->chunk_size != first->chunk_size) {
-    nbdkit_error ("dir=%s: volume '%s' there has another size or chunk "
-                  "size than in the first dir= (damaged metadata?)",
-                  dir, name);
-    errno = EINVAL;
-    return -1;
-  }
-  if (m->base[0] || m->read_only) {
-    nbdkit_error ("dir=%s: volume '%s' there is a snapshot or a clone: "
-                  "those are not supported in a set of locations yet",
-                  dir, name);
-    errno = ENOTSUP;
-    return -1;
-  }
-  return 0;
+  volume_set_params_init (p);
+  p->nloc = c->nloc;
+  for (i = 0; i < c->nloc; ++i)
+    p->loc_name[i] = c->dirnames[i];
+  p->ec_k = c->ec_k;
+  p->ec_m = c->ec_m;
+  p->ec_min_write = c->ec_min_write;
+  p->mode = c->mode;
+  p->write_quorum = c->write_quorum;
+  p->durable_all = c->durable_all;
+  p->threads = c->threads;
+  p->probe_interval_ns = c->probe_interval_ns;
 }
 
 /* With several locations: create the set if it exists nowhere and
@@ -120,6 +70,7 @@ create_set (const struct file_set_config *c, const char *name,
             const struct volume_create *create)
 {
   uint32_t exists = 0, silent = 0;
+  struct volume_set_params p;
   struct volume_meta m;
   unsigned i;
 
@@ -162,18 +113,11 @@ create_set (const struct file_set_config *c, const char *name,
     nbdkit_error ("cannot make metadata for volume '%s': %m", name);
     return -1;
   }
-  if (c->ec_k) {
-    strcpy (m.redundancy, VOLUME_REDUNDANCY_EC);
-    m.ec_k = c->ec_k;
-    m.ec_m = c->ec_m;
-  }
-  else
-    strcpy (m.redundancy, VOLUME_REDUNDANCY_MIRROR);
-  m.set_size = c->nloc;
+  params_of (c, &p);
   for (i = 0; i < c->nloc; ++i) {
     CLEANUP_CLOSE int fd = open (c->dirnames[i],
                                  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    m.set_index = i;
+    volume_set_meta_shape (&p, i, &m);
     if (fd == -1) {
       nbdkit_error ("%s: %m", c->dirnames[i]);
       return -1;
@@ -184,59 +128,17 @@ create_set (const struct file_set_config *c, const char *name,
   return 0;
 }
 
-/* The fewest locations that must answer (mirror-store.h, ec-store.h). */
-static unsigned
-min_up (const struct file_set_config *c)
-{
-  if (c->ec_k)
-    return ec_store_min_up (c->ec_k, c->ec_m,
-                            c->ec_min_write ? c->ec_min_write :
-                            c->ec_m ? c->ec_k + 1 : c->ec_k);
-  return mirror_store_min_up (c->nloc, c->mode == MIRROR_ASYNC ? 1 :
-                              c->write_quorum ? c->write_quorum : c->nloc);
-}
-
-/* Enough of them answered (the bits of UP), or one line naming those
- * that did not, with why (WHY[i]).
- */
-static int
-enough_up (const struct file_set_config *c, const char *name, uint32_t up,
-           char why[][256])
-{
-  char list[1024] = "";
-  size_t used = 0;
-  unsigned i;
-
-  if ((unsigned) __builtin_popcount (up) >= min_up (c))
-    return 0;
-  for (i = 0; i < c->nloc; ++i)
-    if (!(up & BIT (i)) && used < sizeof list)
-      used += (size_t) snprintf (list + used, sizeof list - used, "%s%s",
-                                 used ? "; " : "", why[i]);
-  if (c->ec_k)
-    nbdkit_error ("volume '%s': %d of %u locations answer, fewer than the "
-                  "%u it needs (ec:%u+%u): did not answer: %s", name,
-                  __builtin_popcount (up), c->nloc, min_up (c), c->ec_k,
-                  c->ec_m, list);
-  else
-    nbdkit_error ("volume '%s': %d of %u locations answer, fewer than the "
-                  "%u it needs (write-quorum=%u): did not answer: %s", name,
-                  __builtin_popcount (up), c->nloc, min_up (c),
-                  c->mode == MIRROR_ASYNC ? 1 :
-                  c->write_quorum ? c->write_quorum : c->nloc, list);
-  errno = EIO;
-  return -1;
-}
-
 int
 file_set_prepare (const struct file_set_config *c, const char *name,
                   const struct volume_create *create)
 {
   struct volume_meta first, m;
+  struct volume_set_params p;
   char why[MIRROR_MAX_LOCATIONS][256];
   uint32_t up = 0;
   unsigned i;
 
+  params_of (c, &p);
   if (c->nloc == 1)
     return file_volume_prepare (c->dirfds[0], c->dirnames[0], name, create);
   if (create_set (c, name, create) == -1)
@@ -262,11 +164,12 @@ file_set_prepare (const struct file_set_config *c, const char *name,
                 "read", c->dirnames[i], name);
       continue;
     }
-    if (check_location (c, name, i, up ? &m : &first, &first) == -1)
+    if (volume_set_check_location (&p, name, i, up ? &m : &first,
+                                   &first) == -1)
       return -1;
     up |= BIT (i);
   }
-  return enough_up (c, name, up, why);
+  return volume_set_enough_up (&p, name, up, why);
 }
 
 /* Does location LOC answer again (mirror_config.probe)?  Where its
@@ -290,7 +193,8 @@ probe (void *opaque, unsigned loc)
   v = set_location_reopen (l, s->name, s->c.max_open_files, &fd);
   if (v == NULL)
     return -1;
-  if (check_location (&s->c, s->name, loc, &v->meta, &s->meta) == -1) {
+  if (volume_set_check_location (&s->p, s->name, loc, &v->meta,
+                                 &s->meta) == -1) {
     file_volume_close (v);
     close (fd);
     return -1;
@@ -311,100 +215,38 @@ moved (void *opaque, unsigned loc)
   return set_location_moved (&s->place[loc]);
 }
 
-static void *
-catch_up_thread (void *arg)
-{
-  struct file_set *s = arg;
-
-  if (s->ec)
-    ec_store_run (s->ec, s->probe_interval_ns);
-  else
-    mirror_store_run (s->mirror, s->probe_interval_ns);
-  return NULL;
-}
-
-/* Erasure coding: the EC store over the locations. */
+/* Several locations: the mirror or EC store over them, the records of
+ * what each lacks, and (serving read-write) the catch-up thread.
+ */
 static int
-new_ec (struct file_set *s, const struct file_set_config *c, const char *name,
-        uint32_t down)
+open_store (struct file_set *s, const struct file_set_config *c,
+            const char *name, bool readonly, uint32_t down)
 {
-  const struct volume_meta *m = &s->meta;
-  struct ec_config ec = {
-    .k = c->ec_k, .m = c->ec_m, .min_write = c->ec_min_write,
-    .down = down, .threads = c->threads,
-    .log = &missing_file_ops, .log_opaque = s->records,
-    .probe = probe, .moved = moved, .probe_opaque = s,
-  };
-  unsigned i;
-
-  for (i = 0; i < c->nloc; ++i) {
-    ec.loc[i] = (struct chunk_store) { &set_location_ops, &s->place[i] };
-    ec.loc_name[i] = c->dirnames[i];
-  }
-  s->ec = ec_store_new (name, &ec, m->size, m->chunk_size);
-  return s->ec ? 0 : -1;
-}
-
-/* Several locations: the mirror over them, and its catch-up thread. */
-static int
-open_mirror (struct file_set *s, const struct file_set_config *c,
-             const char *name, bool readonly, uint32_t down)
-{
-  const struct volume_meta *m = &s->meta;
-  int dirfds[MIRROR_MAX_LOCATIONS];
-  struct mirror_config mc = {
+  struct volume_set_locations l = {
     .down = down,
-    .nloc = c->nloc,
-    .mode = c->mode,
-    .write_quorum = c->write_quorum ? c->write_quorum : c->nloc,
-    .durable_all = c->durable_all,
-    .threads = c->threads,
     .log = &missing_file_ops,
     .probe = probe,
     .moved = moved,
     .probe_opaque = s,
   };
-  struct chunk_store store;
+  int dirfds[MIRROR_MAX_LOCATIONS];
   unsigned i;
-  int err;
 
-  for (i = 0; i < c->nloc; ++i)
+  for (i = 0; i < c->nloc; ++i) {
     dirfds[i] = s->place[i].dirfd;
-  s->records = missing_files_new (name, m->uuid, c->nloc, dirfds,
+    l.store[i] = (struct chunk_store) { &set_location_ops, &s->place[i] };
+  }
+  s->records = missing_files_new (name, s->meta.uuid, c->nloc, dirfds,
                                   c->dirnames, readonly);
   if (s->records == NULL)
     return -1;
-  mc.log_opaque = s->records;
-  if (c->ec_k) {
-    if (new_ec (s, c, name, down) == -1)
-      return -1;
-    store = ec_store_as_store (s->ec);
-  }
-  else {
-    for (i = 0; i < c->nloc; ++i) {
-      mc.loc[i] = (struct chunk_store) { &set_location_ops, &s->place[i] };
-      mc.loc_name[i] = c->dirnames[i];
-    }
-    s->mirror = mirror_store_new (name, &mc, m->size, m->chunk_size);
-    if (s->mirror == NULL)
-      return -1;
-    store = mirror_store_as_store (s->mirror);
-  }
-  s->engine = chunk_engine_new (name, store.ops, store.opaque, m->size,
-                                m->chunk_size);
-  if (s->engine == NULL)
+  l.log_opaque = s->records;
+  if (volume_set_store_open (&s->vs, &s->p, name, &s->meta, &l) == -1)
     return -1;
+  s->engine = s->vs.engine;
   if (readonly || c->no_catch_up_thread)
     return 0;
-  s->probe_interval_ns = c->probe_interval_ns;
-  err = pthread_create (&s->catch_up, NULL, catch_up_thread, s);
-  if (err) {
-    errno = err;
-    nbdkit_error ("%s: pthread_create: %m", name);
-    return -1;
-  }
-  s->catch_up_started = true;
-  return 0;
+  return volume_set_store_start (&s->vs, name);
 }
 
 struct file_set *
@@ -453,6 +295,7 @@ file_set_open (const struct file_set_config *c, const char *name,
   }
 
   s->c = *c;
+  params_of (c, &s->p);
   if ((s->name = strdup (name)) == NULL) {
     nbdkit_error ("strdup: %m");
     goto err;
@@ -483,14 +326,15 @@ file_set_open (const struct file_set_config *c, const char *name,
         first = (int) i;
         s->meta = l->v->meta;
       }
-      if (check_location (c, name, i, &l->v->meta, &s->meta) == -1)
+      if (volume_set_check_location (&s->p, name, i, &l->v->meta,
+                                     &s->meta) == -1)
         goto err;
       up |= BIT (i);
     }
-    if (enough_up (c, name, up, why) == -1 ||
+    if (volume_set_enough_up (&s->p, name, up, why) == -1 ||
         volume_check_create (name, c->dirnames[first], &s->meta,
                              create) == -1 ||
-        open_mirror (s, c, name, readonly, ~up & ((1u << c->nloc) - 1)) == -1)
+        open_store (s, c, name, readonly, ~up & ((1u << c->nloc) - 1)) == -1)
       goto err;
   }
   return s;
@@ -507,18 +351,7 @@ file_set_close (struct file_set *s)
 
   if (s == NULL)
     return;
-  if (s->catch_up_started) {
-    if (s->ec)
-      ec_store_stop (s->ec);
-    else
-      mirror_store_stop (s->mirror);
-    pthread_join (s->catch_up, NULL);
-  }
-  if (s->mirror || s->ec) {
-    chunk_engine_free (s->engine);
-    mirror_store_free (s->mirror);
-    ec_store_free (s->ec);
-  }
+  volume_set_store_close (&s->vs);
   missing_files_free (s->records);
   for (i = 0; i < s->nloc; ++i) {
     file_volume_close (s->loc[i]);
@@ -551,7 +384,13 @@ file_set_meta (struct file_set *s)
 struct mirror_store *
 file_set_mirror (struct file_set *s)
 {
-  return s->mirror;
+  return s->vs.mirror;
+}
+
+struct ec_store *
+file_set_ec (struct file_set *s)
+{
+  return s->vs.ec;
 }
 
 struct chunk_store

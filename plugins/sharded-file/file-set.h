@@ -72,11 +72,15 @@ extern struct chunk_engine *file_set_engine (struct file_set *s);
 extern bool file_set_read_only (struct file_set *s);
 
 /* For the volume tool's scrub: the volume's metadata, the mirror (NULL
- * for one location), and location I's own store (which fails with EIO
- * while the location is down: mirror_store_is_up says).
+ * for one location and for erasure coding), the erasure-coded store
+ * (NULL unless redundancy=ec:K+M), and location I's own store (which
+ * fails with EIO while the location is down: mirror_store_is_up,
+ * ec_store_is_up say).
  */
+struct ec_store;
 extern const struct volume_meta *file_set_meta (struct file_set *s);
 extern struct mirror_store *file_set_mirror (struct file_set *s);
+extern struct ec_store *file_set_ec (struct file_set *s);
 extern struct chunk_store file_set_location_store (struct file_set *s,
                                                   unsigned i);
 

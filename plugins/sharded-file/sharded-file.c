@@ -35,26 +35,24 @@
 #include "volume-layer.h"
 #include "volume-meta.h"
 #include "volume-name.h"
+#include "volume-set.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 #define DEFAULT_MAX_OPEN_FILES 256
 
-#define DEFAULT_PROBE_INTERVAL (5 * NS_PER_S)
-
 static char *dirs[MIRROR_MAX_LOCATIONS];    /* dir=, in order */
 static unsigned max_open_files = DEFAULT_MAX_OPEN_FILES;
 /* The set of locations: dir_fds, mirror parameters. */
-static struct file_set_config set = {
-  .mode = MIRROR_SYNC,
-  .probe_interval_ns = DEFAULT_PROBE_INTERVAL,
-};
-static bool redundancy_given, threads_given;
+static struct file_set_config set;
+/* redundancy= and the rest, copied into set at config_complete. */
+static struct volume_set_params params;
 
 static const struct volume_ops file_volume_ops;
 
 static void
 sharded_file_load (void)
 {
+  volume_set_params_init (&params);
   volume_layer_init (&file_volume_ops);
 }
 
@@ -106,31 +104,6 @@ add_dir (const char *value)
   return 0;
 }
 
-/* redundancy=ec:K+M */
-static int
-parse_ec (const char *value)
-{
-  unsigned k, m;
-  char tail, canon[32];
-
-  if (sscanf (value, "ec:%u+%u%c", &k, &m, &tail) != 2 ||
-      snprintf (canon, sizeof canon, "ec:%u+%u", k, m) < 0 ||
-      strcmp (canon, value) != 0) {
-    nbdkit_error ("redundancy=%s: expected mirror or ec:K+M (for example "
-                  "ec:4+2)", value);
-    return -1;
-  }
-  if (k < 1 || m < 1 || k + m > MIRROR_MAX_LOCATIONS) {
-    nbdkit_error ("redundancy=%s: K and M must be at least 1 and K+M at "
-                  "most %d (one dir= per fragment)", value,
-                  MIRROR_MAX_LOCATIONS);
-    return -1;
-  }
-  set.ec_k = k;
-  set.ec_m = m;
-  return 0;
-}
-
 static int
 sharded_file_config (const char *key, const char *value)
 {
@@ -138,68 +111,11 @@ sharded_file_config (const char *key, const char *value)
 
   if (r != 0)
     return r == 1 ? 0 : -1;
+  r = volume_set_config (&params, key, value);
+  if (r != 0)
+    return r == 1 ? 0 : -1;
   if (strcmp (key, "dir") == 0)
     return add_dir (value);
-  else if (strcmp (key, "redundancy") == 0) {
-    if (strcmp (value, "mirror") == 0)
-      set.ec_k = set.ec_m = 0;
-    else if (parse_ec (value) == -1)
-      return -1;
-    redundancy_given = true;
-  }
-  else if (strcmp (key, "ec-min-write") == 0) {
-    if (param_unsigned ("ec-min-write", value, EC_MAX_K + EC_MAX_M,
-                        &set.ec_min_write) == -1)
-      return -1;
-    if (set.ec_min_write == 0) {
-      nbdkit_error ("ec-min-write=0: a write must reach at least K "
-                    "locations");
-      return -1;
-    }
-  }
-  else if (strcmp (key, "mirror-mode") == 0) {
-    if (strcmp (value, "sync") == 0)
-      set.mode = MIRROR_SYNC;
-    else if (strcmp (value, "async") == 0)
-      set.mode = MIRROR_ASYNC;
-    else {
-      nbdkit_error ("mirror-mode=%s: expected sync or async", value);
-      return -1;
-    }
-  }
-  else if (strcmp (key, "write-quorum") == 0) {
-    if (param_unsigned ("write-quorum", value, MIRROR_MAX_LOCATIONS,
-                        &set.write_quorum) == -1)
-      return -1;
-    if (set.write_quorum == 0) {
-      nbdkit_error ("write-quorum=0: at least 1 location must take a write");
-      return -1;
-    }
-  }
-  else if (strcmp (key, "durability") == 0) {
-    if (strcmp (value, "all") == 0)
-      set.durable_all = true;
-    else if (strcmp (value, "first") == 0)
-      set.durable_all = false;
-    else {
-      nbdkit_error ("durability=%s: expected first or all", value);
-      return -1;
-    }
-  }
-  else if (strcmp (key, "probe-interval") == 0) {
-    if (param_duration ("probe-interval", value,
-                        &set.probe_interval_ns) == -1)
-      return -1;
-    if (set.probe_interval_ns == 0) {
-      nbdkit_error ("probe-interval=%s: must be above 0", value);
-      return -1;
-    }
-  }
-  else if (strcmp (key, "mirror-threads") == 0) {
-    if (param_unsigned ("mirror-threads", value, 64, &set.threads) == -1)
-      return -1;
-    threads_given = true;
-  }
   else if (strcmp (key, "max-open-files") == 0) {
     if (nbdkit_parse_unsigned ("max-open-files", value, &max_open_files) == -1)
       return -1;
@@ -225,61 +141,17 @@ sharded_file_config_complete (void)
     nbdkit_error ("dir=<DIRECTORY> is required");
     return -1;
   }
-  /* The mirror's parameters mean nothing for one location: say so
-   * rather than ignore them.
-   */
-  if (set.nloc == 1 &&
-      (redundancy_given || set.write_quorum || set.mode != MIRROR_SYNC ||
-       set.durable_all || threads_given)) {
-    nbdkit_error ("redundancy=, mirror-mode=, write-quorum=, durability= "
-                  "and mirror-threads= are for several dir= (a set of "
-                  "locations)");
+  params.nloc = set.nloc;
+  if (volume_set_config_complete (&params, "dir=") == -1)
     return -1;
-  }
-  if (set.ec_k) {
-    if (set.nloc != set.ec_k + set.ec_m) {
-      nbdkit_error ("redundancy=ec:%u+%u needs %u dir= (one per fragment), "
-                    "not %u", set.ec_k, set.ec_m, set.ec_k + set.ec_m,
-                    set.nloc);
-      return -1;
-    }
-    if (set.write_quorum || set.mode != MIRROR_SYNC || set.durable_all) {
-      nbdkit_error ("write-quorum=, mirror-mode= and durability= are for "
-                    "redundancy=mirror (erasure coding has ec-min-write=)");
-      return -1;
-    }
-    if (set.ec_min_write &&
-        (set.ec_min_write < set.ec_k ||
-         set.ec_min_write > set.ec_k + set.ec_m)) {
-      nbdkit_error ("ec-min-write=%u: must be from K (%u) to K+M (%u)",
-                    set.ec_min_write, set.ec_k, set.ec_k + set.ec_m);
-      return -1;
-    }
-  }
-  else if (set.ec_min_write) {
-    nbdkit_error ("ec-min-write= is for redundancy=ec:K+M");
-    return -1;
-  }
-  if (set.write_quorum > set.nloc) {
-    nbdkit_error ("write-quorum=%u: there are only %u locations (dir=)",
-                  set.write_quorum, set.nloc);
-    return -1;
-  }
-  if (set.mode == MIRROR_ASYNC && set.write_quorum > 1) {
-    nbdkit_error ("write-quorum=%u: mirror-mode=async acknowledges a write "
-                  "once it is on the first location", set.write_quorum);
-    return -1;
-  }
-  if (set.durable_all && set.mode != MIRROR_ASYNC) {
-    nbdkit_error ("durability=all is for mirror-mode=async (a sync mirror "
-                  "flushes every location anyway)");
-    return -1;
-  }
-  /* Side-by-side writes: one thread per other location for each of a
-   * few requests at once (see bench: measured against serial writes).
-   */
-  if (!threads_given)
-    set.threads = 4 * (set.nloc - 1);
+  set.ec_k = params.ec_k;
+  set.ec_m = params.ec_m;
+  set.ec_min_write = params.ec_min_write;
+  set.mode = params.mode;
+  set.write_quorum = params.write_quorum;
+  set.durable_all = params.durable_all;
+  set.threads = params.threads;
+  set.probe_interval_ns = params.probe_interval_ns;
   set.max_open_files = max_open_files;
   if (volume_layer_config_complete () == -1)
     return -1;
@@ -299,15 +171,7 @@ sharded_file_config_complete (void)
 #define sharded_file_config_help \
   "dir=<DIRECTORY>     (required) Directory holding the volumes.\n" \
   "                    Several dir=: a mirror, every volume in each.\n" \
-  "redundancy=mirror   With several dir= (the default).\n" \
-  "redundancy=ec:K+M   Erasure coding over K+M dir=, fragment i in the i-th.\n" \
-  "ec-min-write=<N>    EC: fewest fragments a write must land (K+1).\n" \
-  "mirror-mode=sync|async  Acknowledge writes on every location (sync,\n" \
-  "                    the default) or on the first (async).\n" \
-  "write-quorum=<N>    Sync: fewest locations a write must reach (all).\n" \
-  "durability=first|all  Async: a flush waits for the first location or all.\n" \
-  "probe-interval=<T>  How often a location that is down is probed (5s).\n" \
-  "mirror-threads=<N>  Threads writing to the locations side by side.\n" \
+  VOLUME_SET_CONFIG_HELP "\n" \
   VOLUME_LAYER_CONFIG_HELP "\n" \
   "max-open-files=<N>  Open chunk files kept per volume (default 256)."
 
