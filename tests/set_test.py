@@ -178,7 +178,11 @@ class BucketLocation:
         self.proxy.add("status", status=500, code="InternalError")
 
     def recover(self):
+        """Answer again; returns how many requests the faults met."""
+        with self.proxy.lock:
+            met = sum(r.fired for r in self.proxy.rules)
         self.proxy.clear()
+        return met
 
 
 def set_args(locs, *extra, proxied=True):
@@ -290,7 +294,8 @@ def failing_run(args, locs, victims, size, chunk, conns, rounds, rng):
               % (v, locs[v].name, sf.output()[-3000:]))
     check(missing_files(locs), "nothing recorded as missing")
     for v in victims:
-        locs[v].recover()
+        check(locs[v].recover(), "no request met the faults of location %d"
+              % v)
     run_rounds(sfh, memh, size, chunk, rng, rounds // 4, stats, sf.output)
     wait_caught_up(sf, locs)
     compare_image(sfh, memh, size, chunk)

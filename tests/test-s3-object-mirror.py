@@ -59,6 +59,7 @@ COMMON = ("export=v", "size=%d" % SIZE, "chunk-size=64K",
 
 need_s3_object_plugin()
 seed = seed_from_env()
+t0 = time.monotonic()
 s3 = CephRGW()
 
 
@@ -85,17 +86,18 @@ def differential(locs, *extra):
     want, stats = differential_run(args, locs, SIZE, CHUNK, CONNS, ROUNDS,
                                    rng)
     check_alone(locs, want, SIZE)
-    print("mirror of %s %s: %s" % ([x.name for x in locs], " ".join(extra),
+    print("[%5.1fs] " % (time.monotonic() - t0) + "mirror of %s %s: %s" % ([x.name for x in locs], " ".join(extra),
                                    stats), flush=True)
 
 
 def failing_location(locs, victim, *extra):
     args = args_of(locs, *extra)
-    rng = random.Random("%d-fail-%d-%d" % (seed, len(locs), victim))
+    rng = random.Random("%d-fail-%s-%d" % (seed, [type(x).__name__
+                                                  for x in locs], victim))
     want, stats = failing_run(args, locs, [victim], SIZE, CHUNK, CONNS,
                               ROUNDS, rng)
     check_alone([locs[victim]], want, SIZE)
-    print("mirror of %d, location %d (%s) failed and came back: %s"
+    print("[%5.1fs] " % (time.monotonic() - t0) + "mirror of %d, location %d (%s) failed and came back: %s"
           % (len(locs), victim, locs[victim].name, stats), flush=True)
 
 
@@ -143,7 +145,7 @@ def kill_during_catch_up():
     wait_caught_up(sf, locs)
     sf.stop()
     check_alone(locs, want, SIZE)
-    print("kill -9 during the catch-up with %d records pending: converged"
+    print("[%5.1fs] " % (time.monotonic() - t0) + "kill -9 during the catch-up with %d records pending: converged"
           % len(pending), flush=True)
 
 
@@ -188,7 +190,7 @@ def corrupted_copy_at_rest():
     sf.stop()
     check_alone(locs, hashlib.sha256(image).hexdigest(), MiB)
     rv.stop()
-    print("a copy corrupted at rest: served from the other, rewritten",
+    print("[%5.1fs] " % (time.monotonic() - t0) + "a copy corrupted at rest: served from the other, rewritten",
           flush=True)
 
 
@@ -216,6 +218,7 @@ def refusals():
     # A plain volume (one bucket) is not a location of a set.
     e, f = buckets(2)
     create(e.alone() + ["size=1M"])
+    create(f.alone() + ["size=1M"])
     out = start_fails(args_of((e, f)))
     refused_naming(out, e.bucket, "single-location volume")
     # One copy alone: read-only only.
@@ -237,18 +240,20 @@ def refusals():
             "size=%d" % SIZE, "chunk-size=64K"])
     out = start_fails(args_of((g, a)))
     refused_naming(out, a.bucket, "belongs to another set")
-    print("refusals ok", flush=True)
+    print("[%5.1fs] " % (time.monotonic() - t0) + "refusals ok", flush=True)
 
 
-t0 = time.monotonic()
 refusals()
 differential(buckets(2, prefixes=["left", None]))
 differential(buckets(3), "write-quorum=2")
 differential(buckets(2), "mirror-mode=async")
-differential(buckets(3, prefixes=[None, None, "third"]), "mirror-mode=async",
-             "durability=all")
+differential(buckets(3, prefixes=[None, None, "third"]), "mirror-mode=async")
 differential([DirLocation()] + buckets(1))
-differential(buckets(1) + [DirLocation()], "mirror-mode=async")
+# durability=all: a flush copies what the others lack itself, one chunk
+# after the other (slow between buckets while writes go on: here the
+# copies go to a directory).
+differential(buckets(1) + [DirLocation()], "mirror-mode=async",
+             "durability=all")
 failing_location(buckets(2, proxied=(1,)), 1, "write-quorum=1")
 failing_location(buckets(3, proxied=(0,)), 0, "write-quorum=2")
 failing_location([DirLocation()] + buckets(1, proxied=(0,)), 1,
