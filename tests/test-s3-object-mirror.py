@@ -34,8 +34,11 @@ their bucket=, for that bucket only.
 SEED=n replays."""
 
 import hashlib
+import os
 import random
 import time
+
+import nbd
 
 from s3_server import CephRGW, S3rver, need_s3_object_plugin
 from set_test import (BucketLocation, DirLocation, check_alone,
@@ -149,6 +152,49 @@ def kill_during_catch_up():
           % len(pending), flush=True)
 
 
+def kill_during_writes():
+    """Sync: nbdkit killed with writes in flight (never acknowledged,
+    so either their old or their new bytes may come back), then a
+    restart: everything flushed is there, two reads of the image give
+    the same bytes, and once caught up every bucket alone holds them:
+    a write that reached one copy and not the other must not leave the
+    copies different with nothing recorded."""
+    locs = buckets(2)
+    args = args_of(locs)
+    sf = Server(args)
+    h = sf.connect()
+    rng = random.Random("%d-kill-writes" % seed)
+    image = bytearray(SIZE)
+    half = SIZE // 2
+    for _ in range(40):
+        off = rng.randrange(0, half - 300 * KiB)
+        data = rng.randbytes(rng.randint(1, 300 * KiB))
+        h.pwrite(data, off)
+        image[off:off + len(data)] = data
+    h.flush()
+    for i in range(24):
+        buf = nbd.Buffer.from_bytearray(bytearray(rng.randbytes(256 * KiB)))
+        h.aio_pwrite(buf, half + (i * 256 * KiB) % (SIZE - half - 256 * KiB))
+    while h.aio_in_flight() > 12:
+        h.poll(10)
+    sf.kill()
+    for x in locs:
+        x.drop_leases()
+    sf = Server(args)
+    h = sf.connect()
+    check(h.pread(half, 0) == bytes(image[:half]),
+          "flushed data lost after kill -9")
+    first, second = digest(h), digest(h)
+    check(first == second, "after kill -9 two reads of the image differ: "
+          "the copies hold different bytes and nothing says so")
+    h.shutdown()
+    wait_caught_up(sf, locs)
+    sf.stop()
+    check_alone(locs, first, SIZE)
+    print("[%5.1fs] " % (time.monotonic() - t0) + "kill -9 during sync "
+          "writes: flushed data intact, the copies agree", flush=True)
+
+
 def corrupted_copy_at_rest():
     """s3rver: a byte of one copy changed at rest; reads stay right,
     the bad copy is rewritten (and then holds its old bytes again)."""
@@ -243,21 +289,32 @@ def refusals():
     print("[%5.1fs] " % (time.monotonic() - t0) + "refusals ok", flush=True)
 
 
-refusals()
-differential(buckets(2, prefixes=["left", None]))
-differential(buckets(3), "write-quorum=2")
-differential(buckets(2), "mirror-mode=async")
-differential(buckets(3, prefixes=[None, None, "third"]), "mirror-mode=async")
-differential([DirLocation()] + buckets(1))
-# durability=all: a flush copies what the others lack itself, one chunk
-# after the other (slow between buckets while writes go on: here the
-# copies go to a directory).
-differential(buckets(1) + [DirLocation()], "mirror-mode=async",
-             "durability=all")
-failing_location(buckets(2, proxied=(1,)), 1, "write-quorum=1")
-failing_location(buckets(3, proxied=(0,)), 0, "write-quorum=2")
-failing_location([DirLocation()] + buckets(1, proxied=(0,)), 1,
-                 "write-quorum=1")
-kill_during_catch_up()
-corrupted_copy_at_rest()
+# ONLY=name,... runs some of them (to replay one with SEED=n).
+only = os.environ.get("ONLY")
+for name, fn in (
+        ("refusals", refusals),
+        ("diff2", lambda: differential(buckets(2, prefixes=["left", None]))),
+        ("diff3", lambda: differential(buckets(3), "write-quorum=2")),
+        ("async2", lambda: differential(buckets(2), "mirror-mode=async")),
+        ("async3", lambda: differential(
+            buckets(3, prefixes=[None, None, "third"]), "mirror-mode=async")),
+        ("mixed", lambda: differential([DirLocation()] + buckets(1))),
+        # durability=all: a flush copies what the others lack itself, one
+        # chunk after the other (slow between buckets while writes go on:
+        # here the copies go to a directory).
+        ("mixed-async", lambda: differential(
+            buckets(1) + [DirLocation()], "mirror-mode=async",
+            "durability=all")),
+        ("fail2", lambda: failing_location(
+            buckets(2, proxied=(1,)), 1, "write-quorum=1")),
+        ("fail3", lambda: failing_location(
+            buckets(3, proxied=(0,)), 0, "write-quorum=2")),
+        ("fail-mixed", lambda: failing_location(
+            [DirLocation()] + buckets(1, proxied=(0,)), 1,
+            "write-quorum=1")),
+        ("kill-catch-up", kill_during_catch_up),
+        ("rot", corrupted_copy_at_rest),
+        ("kill-writes", kill_during_writes)):
+    if not only or name in only.split(","):
+        fn()
 print("ok in %.1fs" % (time.monotonic() - t0))
