@@ -242,9 +242,12 @@ def error_lines(out, *words):
 
 
 def refused_naming(out, what, *words):
-    """OUT (a refusal) has a line naming WHAT (a location) with WORDS."""
+    """OUT (a refusal at start-up) is one error line, naming WHAT (a
+    location) with WORDS."""
     check(error_lines(out, what, *words),
           "no line naming %s with %s:\n%s" % (what, words, out))
+    check(len(error_lines(out, "error:")) == 1,
+          "more than one error line:\n" + out)
 
 
 # ---- Runs shared by the mirror and EC tests of s3-object -----------------

@@ -47,7 +47,7 @@ from set_test import (BucketLocation, DirLocation, check_alone,
                       wait_caught_up, wait_down)
 from set_test import digest as digest_of
 from shardkit_test import (VALGRIND, Server, check, seed_from_env,
-                           start_fails)
+                           start_fails, tmpdir)
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -280,6 +280,11 @@ def refusals():
         nine += ["bucket=" + a.bucket, "prefix=n%d" % n]
     out = start_fails(nine)
     check("8" in out, "nine locations:\n" + out)
+    # A bucket's key after a dir= (which has none).
+    out = start_fails(["s3-object", "dir=" + tmpdir(), "prefix=x"] +
+                      args_of((a,))[1:])
+    check(len(error_lines(out, "prefix=", "dir=")) == 1,
+          "a bucket key after dir=:\n" + out)
     # A dir= of another set beside a bucket.
     g, i = DirLocation(), DirLocation()
     create(["sharded-file", "dir=" + g.path, "dir=" + i.path, "export=v",
