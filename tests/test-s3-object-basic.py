@@ -9,7 +9,7 @@ import subprocess
 
 import nbd
 
-from s3_server import CephRGW, chunk_keys, need_s3_object_plugin
+from s3_server import CephRGW, chunk_keys, free_port, need_s3_object_plugin
 from shardkit_test import Server, check, fail, need_tool, start_fails
 
 MiB = 1024 * 1024
@@ -182,6 +182,16 @@ srv.stop()
 out = start_fails(["s3-object"] + s3.plugin_args(prefix=PREFIX) +
                   ["export=vol", "size=32M"])
 check("size" in out, "size mismatch refused: %s" % out)
+
+# A server that does not answer at start-up: a clear error once the
+# retries are spent (they sleep before nbdkit serves: nbdkit_nanosleep
+# aborted on an assertion there), never a crash.
+dead = ["endpoint=http://127.0.0.1:%d" % free_port() if a.startswith("endpoint=")
+        else a for a in s3.plugin_args(prefix=PREFIX)]
+out = start_fails(["s3-object"] + dead + ["http-retries=2", "timeout=2",
+                                          "export=vol"])
+check("Couldn't connect" in out and "Assertion" not in out,
+      "unreachable endpoint at start-up: %s" % out)
 
 # Every volume under the prefix is an export; other prefixes are apart.
 Server(["s3-object"] + s3.plugin_args(prefix=PREFIX) +

@@ -17,6 +17,7 @@ TOOL_S3_TESTS = \
 	test-tool-s3-basic.py \
 	test-tool-s3-check.py \
 	test-tool-s3-snapshot.py \
+	test-tool-s3-set-status-scrub.py \
 	test-tool-copy.py
 TESTS += $(TOOL_S3_TESTS)
 EXTRA_DIST += $(TOOL_S3_TESTS)

@@ -1,12 +1,16 @@
 /* shardkit volume tool: scrub WHERE NAME, compare every copy of every
  * chunk of a set and repair what differs or lacks (WHERE =
- * DIR1,DIR2,..., set-where.h).
+ * LOC1,LOC2,..., directories and buckets, set-where.h).
  * GPL-3.0-or-later.
  *
- * The set is opened read-write as the plugin opens it (file-set.h:
- * every location's lock, refused while a server holds one, naming it),
- * with every location: a scrub that cannot see a copy cannot judge it.
- * Then:
+ * The set is opened read-write as the plugin opens it, with every
+ * location: a scrub that cannot see a copy cannot judge it.  A set of
+ * directories as sharded-file opens it (file-set.h: every location's
+ * lock), one with buckets as s3-object does (s3-set.h: each bucket's
+ * lease, each directory's lock); refused while a server holds any,
+ * naming it.  Either way the scrub below works on what both give: the
+ * redundant store (struct volume_set_store, volume-set.h) and each
+ * location's own store.  Then:
  *
  *  1. the catch-up of the mirror (mirror-store.h) copies every chunk
  *     the records say a location lacks, and empties the records: those
@@ -58,6 +62,8 @@
 #include "file-set.h"
 #include "mirror-store.h"
 #include "parallel.h"
+#include "s3-lease.h"
+#include "s3-set.h"
 #include "set-where.h"
 #include "tool.h"
 #include "where.h"
@@ -67,11 +73,11 @@
 #define COUNT(mask) ((unsigned) __builtin_popcount (mask))
 
 struct scrub {
-  struct file_set *set;
+  struct volume_set_store *vs;  /* the set's redundant store */
   struct ec_store *ec;          /* erasure coding, or NULL: a mirror */
   unsigned k, m;                /* ec:K+M */
   unsigned nloc;
-  const struct set_where *where;
+  const char *const *where;     /* the locations' names */
   uint64_t size;
   uint32_t chunk_size;
   uint64_t nr_chunks;
@@ -140,7 +146,7 @@ repair (struct scrub *c, uint64_t n, const int *r, void *const *buf,
     atomic_fetch_add (&c->rewritten, 1);
     atomic_fetch_add (&c->loc_rewritten[i], 1);
   }
-  snprintf (what, sizeof what, "location %u (%s): %s", i, c->where->path[i],
+  snprintf (what, sizeof what, "location %u (%s): %s", i, c->where[i],
             r[good] == 1 ? "a stray copy: removed" :
             r[i] == 1 ? "copy missing: restored" :
             r[i] == -1 ? "copy unreadable: rewritten" :
@@ -207,7 +213,7 @@ name_locations (const struct scrub *c, uint32_t mask, char *buf, size_t len)
   for (i = 0; i < c->nloc && used < len; ++i)
     if (mask & BIT (i))
       used += (size_t) snprintf (buf + used, len - used, "%s%u (%s)",
-                                 used ? ", " : "", i, c->where->path[i]);
+                                 used ? ", " : "", i, c->where[i]);
   return buf;
 }
 
@@ -263,7 +269,7 @@ scrub_ec (struct scrub *c, uint64_t n)
         atomic_fetch_add (&c->loc_rewritten[i], 1);
       }
       snprintf (what, sizeof what, "location %u (%s): fragment %s: rebuilt "
-                "from %u good ones and %s", i, c->where->path[i],
+                "from %u good ones and %s", i, c->where[i],
                 r.absent & b ? "missing" :
                 r.unreadable & b ? "unreadable" :
                 r.bad & b ? "fails its digest" : "of another write",
@@ -318,22 +324,17 @@ worker (void *arg)
  * whose metadata could be read: OK; the others fail the open).
  */
 static int
-check_not_served (const struct set_where *s, const char *name, const int *ok)
+check_not_served (struct set_where *s, const char *name, const int *ok)
 {
   unsigned i;
 
   for (i = 0; i < s->n; ++i) {
-    struct where w;
     char who[512];
     int r;
 
     if (ok[i] != 1)
       continue;
-    memset (&w, 0, sizeof w);
-    r = where_dir_open (s->path[i], &w);
-    if (r == 0)
-      r = w.ops->holder (&w, name, who, sizeof who);
-    where_close (&w);
+    r = set_where_holder (s, i, name, who, sizeof who);
     if (r == -1)
       return -1;
     if (r == 1) {
@@ -391,7 +392,7 @@ report_json (const struct scrub *c, const char *name, uint64_t caught_up)
   printf (",\"locations\":[");
   for (i = 0; i < c->nloc; ++i) {
     printf ("%s{\"index\":%u,\"path\":", i ? "," : "", i);
-    json_string (stdout, c->where->path[i]);
+    json_string (stdout, c->where[i]);
     printf (",\"caught_up\":%" PRIu64 ",\"rewritten\":%" PRIu64
             ",\"restored\":%" PRIu64 ",\"removed\":%" PRIu64 "}",
             c->loc_caught_up[i], (uint64_t) c->loc_rewritten[i],
@@ -429,7 +430,7 @@ report (const struct scrub *c, const char *name, uint64_t caught_up)
         c->loc_removed[l])
       printf ("%s: location %u (%s): %" PRIu64 " %s from the records, %"
               PRIu64 " rewritten, %" PRIu64 " restored, %" PRIu64
-              " removed\n", name, l, c->where->path[l], c->loc_caught_up[l],
+              " removed\n", name, l, c->where[l], c->loc_caught_up[l],
               c->ec ? "rebuilt" : "copied", (uint64_t) c->loc_rewritten[l],
               (uint64_t) c->loc_restored[l], (uint64_t) c->loc_removed[l]);
   if (c->ec)
@@ -451,6 +452,155 @@ report (const struct scrub *c, const char *name, uint64_t caught_up)
             c->problems.len ? "BAD" : "ok");
 }
 
+/* Scrub the set C was opened over (C->vs, C->loc, C->where, the
+ * shape and size filled in): refuse unless every location is up, then
+ * the catch-up (1), every chunk (2), the syncs (3) and the report.
+ * Returns the exit status.
+ */
+static int
+scrub_set (struct scrub *c, const char *name)
+{
+  struct mirror_store *mirror = c->vs->mirror;
+  uint64_t caught_up = 0;
+  char label[300];
+  unsigned i;
+
+  c->ec = c->vs->ec;
+  c->nr_chunks = (c->size + c->chunk_size - 1) / c->chunk_size;
+  for (i = 0; i < c->nloc; ++i)
+    if (!volume_set_store_is_up (c->vs, i)) {
+      tool_error ("volume '%s': location %u (%s) does not answer: scrub "
+                  "needs every location", name, i, c->where[i]);
+      return EXIT_ERROR;
+    }
+
+  /* 1. What the records say each location lacks: copied (a mirror) or
+   * rebuilt from K others (erasure coding).
+   */
+  for (i = 0; i < c->nloc; ++i) {
+    c->loc_caught_up[i] = volume_set_store_lacking (c->vs, i);
+    caught_up += c->loc_caught_up[i];
+  }
+  if (caught_up &&
+      (c->ec ? ec_store_catch_up (c->ec) : mirror_store_catch_up (mirror))
+      != 0) {
+    tool_error ("volume '%s': the %s the records ask for could not all "
+                "be made", name, c->ec ? "fragments" : "copies");
+    return EXIT_ERROR;
+  }
+
+  /* 2. Every chunk some location holds: copy against copy, or each
+   * fragment against its digest.
+   */
+  c->held = calloc ((size_t) ((c->nr_chunks + 7) / 8) + 1, 1);
+  if (c->held == NULL) {
+    tool_error ("calloc: %m");
+    return EXIT_ERROR;
+  }
+  for (i = 0; i < c->nloc; ++i)
+    if (c->loc[i].ops->list (c->loc[i].opaque, found, c) == -1)
+      return EXIT_ERROR;
+  snprintf (label, sizeof label, "scrub %s", name);
+  progress_start (label, count_held (c));
+  run_workers (opts.jobs ? opts.jobs : 1, worker, c);
+  progress_end ();
+  if (c->problems.failed || c->repairs.failed || c->cut.failed) {
+    tool_error ("out of memory");
+    return EXIT_ERROR;
+  }
+
+  /* 3. Durable. */
+  for (i = 0; i < c->nloc; ++i)
+    if (c->loc[i].ops->sync (c->loc[i].opaque) == -1)
+      return EXIT_ERROR;
+  problems_sort (&c->problems);
+  problems_sort (&c->repairs);
+  problems_sort (&c->cut);
+  report (c, name, caught_up);
+  return c->problems.len ? EXIT_PROBLEMS : EXIT_OK;
+}
+
+/* A set of directories, opened as sharded-file opens it.  Every
+ * location must answer.  A mirror: write quorum 1 (mirror_store_min_up),
+ * and writes go to all of them.  Erasure coding: as the metadata says
+ * (file_set_open checks every location against it).
+ */
+static struct file_set *
+open_dirs (const struct set_where *s, const char *name,
+           const struct volume_meta *m, struct scrub *c)
+{
+  struct file_set_config fc = { 0 };
+  struct file_set *set;
+  unsigned i;
+
+  fc.nloc = s->n;
+  for (i = 0; i < s->n; ++i) {
+    fc.dirnames[i] = s->path[i];
+    fc.dirfds[i] = -1;
+  }
+  fc.ec_k = m->ec_k;
+  fc.ec_m = m->ec_m;
+  fc.mode = MIRROR_SYNC;
+  fc.write_quorum = 1;
+  fc.max_open_files = TOOL_MAX_OPEN_FILES;
+  fc.no_catch_up_thread = true;
+  set = file_set_open (&fc, name, false, NULL);
+  if (set == NULL)
+    return NULL;
+  c->vs = file_set_store (set);
+  c->size = file_set_meta (set)->size;
+  c->chunk_size = file_set_meta (set)->chunk_size;
+  for (i = 0; i < s->n; ++i)
+    c->loc[i] = file_set_location_store (set, i);
+  return set;
+}
+
+/* A set with buckets, opened as s3-object opens it: each bucket's
+ * lease taken (lease-wait=0: refused, naming the holder, while a
+ * server holds it), each directory's lock.  The same shape as above.
+ */
+static struct s3_set *
+open_buckets (struct set_where *s, const char *name,
+              const struct volume_meta *m, struct scrub *c)
+{
+  static const struct s3_lease_config lease = { S3_LEASE_TIME_DEFAULT, 0 };
+  struct s3_set_config sc;
+  struct s3_set *set;
+  unsigned i;
+
+  memset (&sc, 0, sizeof sc);
+  volume_set_params_init (&sc.p);
+  sc.p.nloc = s->n;
+  sc.p.ec_k = m->ec_k;
+  sc.p.ec_m = m->ec_m;
+  sc.p.mode = MIRROR_SYNC;
+  sc.p.write_quorum = 1;
+  for (i = 0; i < s->n; ++i) {
+    sc.p.loc_name[i] = s->path[i];
+    if (s->is_bucket[i]) {
+      sc.loc[i].kind = S3_LOCATION_BUCKET;
+      sc.loc[i].client = where_s3_client (&s->bucket[i], &sc.loc[i].prefix);
+    }
+    else {
+      sc.loc[i].kind = S3_LOCATION_DIR;
+      sc.loc[i].path = s->path[i];
+    }
+  }
+  sc.parallel = opts.jobs ? opts.jobs : 4;
+  sc.lease = &lease;
+  sc.max_open_files = TOOL_MAX_OPEN_FILES;
+  sc.no_catch_up_thread = true;
+  set = s3_set_open (&sc, name, false, NULL);
+  if (set == NULL)
+    return NULL;
+  c->vs = s3_set_store (set);
+  c->size = s3_set_meta (set)->size;
+  c->chunk_size = s3_set_meta (set)->chunk_size;
+  for (i = 0; i < s->n; ++i)
+    c->loc[i] = s3_set_location_store (set, i);
+  return set;
+}
+
 int
 cmd_scrub (struct where *w, char **args)
 {
@@ -459,20 +609,19 @@ cmd_scrub (struct where *w, char **args)
   struct volume_meta m[MIRROR_MAX_LOCATIONS];
   char why[MIRROR_MAX_LOCATIONS][256];
   int ok[MIRROR_MAX_LOCATIONS];
-  struct file_set_config fc = { 0 };
   struct scrub c = { 0 };
-  struct mirror_store *mirror = NULL;
-  uint64_t caught_up = 0;
-  char label[300];
+  struct file_set *dirs = NULL;
+  struct s3_set *buckets = NULL;
+  const char *err;
   int r = EXIT_ERROR, first;
   unsigned i;
 
   problems_init (&c.problems);
   problems_init (&c.repairs);
   problems_init (&c.cut);
-  c.where = &s;
   if (set_where_parse (w->display, &s) == -1)
-    return EXIT_ERROR;
+    goto out;
+  c.where = (const char *const *) s.path;
   if ((first = set_where_read_meta (&s, name, m, ok, why)) == -1 ||
       check_not_served (&s, name, ok) == -1)
     goto out;
@@ -481,88 +630,35 @@ cmd_scrub (struct where *w, char **args)
                 "(shardkit check reads it)", name, s.path[0]);
     goto out;
   }
-  /* Every location must answer.  A mirror: write quorum 1
-   * (mirror_store_min_up), and writes go to all of them.  Erasure
-   * coding: as the metadata says (file_set_open checks every location
-   * against it).
-   */
-  fc.nloc = s.n;
-  for (i = 0; i < s.n; ++i) {
-    fc.dirnames[i] = s.path[i];
-    fc.dirfds[i] = -1;
-  }
-  fc.ec_k = m[first].ec_k;
-  fc.ec_m = m[first].ec_m;
-  fc.mode = MIRROR_SYNC;
-  fc.write_quorum = 1;
-  fc.max_open_files = TOOL_MAX_OPEN_FILES;
-  fc.no_catch_up_thread = true;
-  c.set = file_set_open (&fc, name, false, NULL);
-  if (c.set == NULL)
-    goto out;
-  mirror = file_set_mirror (c.set);
-  c.ec = file_set_ec (c.set);
-  c.k = fc.ec_k;
-  c.m = fc.ec_m;
+  c.k = m[first].ec_k;
+  c.m = m[first].ec_m;
   c.nloc = s.n;
-  c.size = file_set_meta (c.set)->size;
-  c.chunk_size = file_set_meta (c.set)->chunk_size;
-  c.nr_chunks = (c.size + c.chunk_size - 1) / c.chunk_size;
-  for (i = 0; i < s.n; ++i) {
-    if (c.ec ? !ec_store_is_up (c.ec, i) : !mirror_store_is_up (mirror, i)) {
-      tool_error ("volume '%s': location %u (%s) does not answer: scrub "
-                  "needs every location", name, i, s.path[i]);
-      goto out;
-    }
-    c.loc[i] = file_set_location_store (c.set, i);
+  if (s.buckets == 0)
+    dirs = open_dirs (&s, name, &m[first], &c);
+  else {
+    /* Every location must answer: said here in one line, rather than
+     * by each request the open of a set makes to one that does not.
+     */
+    for (i = 0; i < s.n; ++i)
+      if (ok[i] != 1) {
+        tool_error ("volume '%s': location %u (%s) does not answer: scrub "
+                    "needs every location (%s)", name, i, s.path[i],
+                    why[i]);
+        goto out;
+      }
+    /* The open's last error is the one that says why it failed. */
+    error_capture_begin ();
+    buckets = open_buckets (&s, name, &m[first], &c);
+    err = error_capture_end ();
+    if (buckets == NULL && err[0])
+      tool_error ("%s", err);
   }
-
-  /* 1. What the records say each location lacks: copied (a mirror) or
-   * rebuilt from K others (erasure coding).
-   */
-  for (i = 0; i < s.n; ++i) {
-    c.loc_caught_up[i] = c.ec ? ec_store_lacking (c.ec, i)
-      : mirror_store_lacking (mirror, i);
-    caught_up += c.loc_caught_up[i];
-  }
-  if (caught_up &&
-      (c.ec ? ec_store_catch_up (c.ec) : mirror_store_catch_up (mirror)) != 0) {
-    tool_error ("volume '%s': the %s the records ask for could not all "
-                "be made", name, c.ec ? "fragments" : "copies");
+  if (dirs == NULL && buckets == NULL)
     goto out;
-  }
-
-  /* 2. Every chunk some location holds: copy against copy, or each
-   * fragment against its digest.
-   */
-  c.held = calloc ((size_t) ((c.nr_chunks + 7) / 8) + 1, 1);
-  if (c.held == NULL) {
-    tool_error ("calloc: %m");
-    goto out;
-  }
-  for (i = 0; i < s.n; ++i)
-    if (c.loc[i].ops->list (c.loc[i].opaque, found, &c) == -1)
-      goto out;
-  snprintf (label, sizeof label, "scrub %s", name);
-  progress_start (label, count_held (&c));
-  run_workers (opts.jobs ? opts.jobs : 1, worker, &c);
-  progress_end ();
-  if (c.problems.failed || c.repairs.failed || c.cut.failed) {
-    tool_error ("out of memory");
-    goto out;
-  }
-
-  /* 3. Durable. */
-  for (i = 0; i < s.n; ++i)
-    if (c.loc[i].ops->sync (c.loc[i].opaque) == -1)
-      goto out;
-  problems_sort (&c.problems);
-  problems_sort (&c.repairs);
-  problems_sort (&c.cut);
-  report (&c, name, caught_up);
-  r = c.problems.len ? EXIT_PROBLEMS : EXIT_OK;
+  r = scrub_set (&c, name);
  out:
-  file_set_close (c.set);
+  file_set_close (dirs);
+  s3_set_close (buckets);
   free (c.held);
   problems_free (&c.problems);
   problems_free (&c.repairs);

@@ -1,16 +1,19 @@
 /* shardkit volume tool: status WHERE NAME, the health of each location
- * of a set (WHERE = DIR1,DIR2,..., set-where.h).
+ * of a set (WHERE = LOC1,LOC2,..., directories and buckets,
+ * set-where.h).
  * GPL-3.0-or-later.
  *
- * It only looks, taking no lock (a server may be running): for each
- * location, whether its directory is there, whether its metadata is
- * the set's (uuid, place), how far behind it is, and who holds it.
- * How far behind comes from the records the others keep of what it
- * lacks (NAME.missing.L in each other location, missing-file.h): the
- * distinct chunk numbers in all of them (a record of every chunk, a
- * full resync, counts the volume's chunks), times the chunk size; the
- * age of the oldest record is the earliest start time among those
- * files.  A server's records reach the files before the writes they
+ * It only looks, taking no lock or lease (a server may be running):
+ * for each location, whether it answers (a directory is there, a
+ * bucket answers), whether its metadata is the set's (uuid, place),
+ * how far behind it is, and who holds it (a directory's lock, a
+ * bucket's lease).  How far behind comes from the records the others
+ * keep of what it lacks (NAME.missing.L in each other location: a
+ * file in a directory, missing-file.h; an object in a bucket,
+ * s3-missing.h): the distinct chunk numbers in all of them (a record
+ * of every chunk, a full resync, counts the volume's chunks), times the
+ * chunk size; the age of the oldest record is the earliest start time
+ * among them.  A server's records reach the files before the writes they
  * describe are acknowledged, so status never says less than the server
  * knows; the catch-up's copies show once it empties the records.
  *
@@ -28,9 +31,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <nbdkit-plugin.h>
+
 #include "cleanup.h"
 #include "commands.h"
 #include "missing-file.h"
+#include "s3-missing.h"
 #include "set-where.h"
 #include "tool.h"
 #include "volume-meta.h"
@@ -43,7 +49,7 @@ struct loc_status {
   uint64_t lacking;             /* distinct chunks */
   int64_t oldest;               /* start of its oldest record, 0: none */
   char held[512];               /* who holds it, "" nobody */
-  int fd;
+  int fd;                       /* a directory's, else -1 */
 };
 
 struct lacking_map {
@@ -63,10 +69,43 @@ found (void *arg, uint64_t n)
     l->bits[n >> 3] |= (uint8_t) (1u << (n & 7));
 }
 
+/* The records, in directories and in buckets. */
+struct records {
+  const struct set_where *s;
+  struct missing_files *files;
+  struct s3_missing *objects;
+};
+
+/* The record on HOLDER of what LOC lacks into L; its start time into
+ * *T.  1, 0 none, -1 after an error.
+ */
+static int
+read_record (const struct records *rec, unsigned holder, unsigned loc,
+             struct lacking_map *l, int64_t *t)
+{
+  struct s3_missing_info info;
+  int r;
+
+  if (!rec->s->is_bucket[holder]) {
+    if (missing_file_ops.load (rec->files, holder, loc, found, l) == -1)
+      return -1;
+    return missing_file_started (rec->files, holder, loc, t);
+  }
+  r = s3_missing_read (rec->objects, holder, loc, found, l, &info);
+  if (r == 1) {
+    nbdkit_debug ("%s: record of what location %u lacks: %" PRIu64
+                  " chunk(s)%s, started at %" PRId64,
+                  rec->s->path[holder], loc, info.chunks,
+                  info.all ? ", every chunk" : "", info.started);
+    *t = info.started;
+  }
+  return r;
+}
+
 /* What location LOC lacks per the records on the others. */
 static int
-read_records (struct missing_files *f, struct loc_status *st, unsigned nloc,
-              unsigned loc, uint64_t nr_chunks)
+read_records (const struct records *rec, struct loc_status *st,
+              unsigned nloc, unsigned loc, uint64_t nr_chunks)
 {
   const size_t bytes = (size_t) ((nr_chunks + 7) / 8);
   CLEANUP_FREE uint8_t *bits = calloc (bytes ? bytes : 1, 1);
@@ -84,8 +123,7 @@ read_records (struct missing_files *f, struct loc_status *st, unsigned nloc,
 
     if (h == loc || !st[h].meta_ok)
       continue;
-    if (missing_file_ops.load (f, h, loc, found, &l) == -1 ||
-        (r = missing_file_started (f, h, loc, &t)) == -1)
+    if ((r = read_record (rec, h, loc, &l, &t)) == -1)
       return -1;
     if (r == 1 && (st[loc].oldest == 0 || t < st[loc].oldest))
       st[loc].oldest = t;
@@ -98,19 +136,19 @@ read_records (struct missing_files *f, struct loc_status *st, unsigned nloc,
   return 0;
 }
 
-static void
-holder (const char *path, const char *name, char *buf, size_t len)
+/* Who holds location I (BUF, "" nobody): whether it answered. */
+static bool
+holder (struct set_where *s, unsigned i, const char *name, char *buf,
+        size_t len)
 {
-  struct where w;
+  int r;
 
-  buf[0] = '\0';
-  memset (&w, 0, sizeof w);
   error_capture_begin ();
-  if (where_dir_open (path, &w) == 0 &&
-      w.ops->holder (&w, name, buf, len) != 1)
+  r = set_where_holder (s, i, name, buf, len);
+  if (r != 1)
     buf[0] = '\0';
   error_capture_end ();
-  where_close (&w);
+  return r != -1;
 }
 
 static void
@@ -199,15 +237,19 @@ cmd_status (struct where *w, char **args)
   char why[MIRROR_MAX_LOCATIONS][256];
   int ok[MIRROR_MAX_LOCATIONS], dirfds[MIRROR_MAX_LOCATIONS];
   const char *names[MIRROR_MAX_LOCATIONS];
-  struct missing_files *f = NULL;
+  struct s3_client *clients[MIRROR_MAX_LOCATIONS] = { NULL };
+  const char *prefixes[MIRROR_MAX_LOCATIONS] = { NULL };
+  struct records rec = { .s = &s };
   bool healthy = true;
   uint64_t nr_chunks;
   const time_t now = time (NULL);
   int first, r = EXIT_ERROR;
   unsigned i;
 
+  for (i = 0; i < MIRROR_MAX_LOCATIONS; ++i)
+    st[i].fd = -1;
   if (set_where_parse (w->display, &s) == -1)
-    return EXIT_ERROR;
+    goto out;
   first = set_where_read_meta (&s, name, m, ok, why);
   if (first == -1)
     goto out;
@@ -215,7 +257,10 @@ cmd_status (struct where *w, char **args)
   for (i = 0; i < s.n; ++i) {
     const struct volume_meta *ref = &m[first];
 
-    st[i].fd = open (s.path[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s.is_bucket[i])
+      clients[i] = where_s3_client (&s.bucket[i], &prefixes[i]);
+    else
+      st[i].fd = open (s.path[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     st[i].reachable = st[i].fd >= 0;
     dirfds[i] = st[i].fd;
     names[i] = s.path[i];
@@ -231,15 +276,26 @@ cmd_status (struct where *w, char **args)
       snprintf (st[i].why, sizeof st[i].why, "location %" PRIu32 " of a set "
                 "of %" PRIu32 ", given as location %u", m[i].set_index,
                 m[i].set_size, i);
-    if (st[i].reachable)
-      holder (s.path[i], name, st[i].held, sizeof st[i].held);
+    /* A bucket answers if its metadata or its lease could be read
+     * (its metadata may be what is wrong).
+     */
+    if (s.is_bucket[i])
+      st[i].reachable = holder (&s, i, name, st[i].held, sizeof st[i].held)
+        || ok[i] != -1;
+    else if (st[i].reachable)
+      holder (&s, i, name, st[i].held, sizeof st[i].held);
   }
   if (s.n > 1) {
-    f = missing_files_new (name, m[first].uuid, s.n, dirfds, names, true);
-    if (f == NULL)
+    rec.files = missing_files_new (name, m[first].uuid, s.n, dirfds, names,
+                                   true);
+    if (rec.files == NULL)
+      goto out;
+    if (s.buckets &&
+        (rec.objects = s3_missing_new (name, m[first].uuid, s.n, nr_chunks,
+                                       clients, prefixes, true)) == NULL)
       goto out;
     for (i = 0; i < s.n; ++i)
-      if (read_records (f, st, s.n, i, nr_chunks) == -1)
+      if (read_records (&rec, st, s.n, i, nr_chunks) == -1)
         goto out;
   }
   for (i = 0; i < s.n; ++i)
@@ -251,9 +307,10 @@ cmd_status (struct where *w, char **args)
     print_text (name, &s, &m[first], st, healthy, now);
   r = healthy ? EXIT_OK : EXIT_PROBLEMS;
  out:
-  missing_files_free (f);
+  missing_files_free (rec.files);
+  s3_missing_free (rec.objects);
   for (i = 0; i < s.n; ++i)
-    if (st[i].fd > 0)
+    if (st[i].fd >= 0)
       close (st[i].fd);
   set_where_free (&s);
   return r;

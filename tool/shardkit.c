@@ -99,8 +99,9 @@ usage (FILE *fp)
            "\n"
            "WHERE is a directory of volumes, or s3://BUCKET[/PREFIX]; so is\n"
            "copy's DEST (the --endpoint, --region and --profile given serve\n"
-           "both).  For status and scrub, the directories of a set in its\n"
-           "order: DIR1,DIR2,...\n"
+           "both).  For status and scrub, the locations of a set in its\n"
+           "order: LOC1,LOC2,..., each a directory or s3://BUCKET[/PREFIX]\n"
+           "(every bucket on the one --endpoint)\n"
            "\n"
            "Commands:\n");
   for (i = 0; i < NR_COMMANDS; ++i) {

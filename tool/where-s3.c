@@ -396,3 +396,10 @@ where_s3_close (struct where *w)
   free (p);
   w->priv = NULL;
 }
+
+struct s3_client *
+where_s3_client (struct where *w, const char **prefix)
+{
+  *prefix = priv (w)->prefix;
+  return priv (w)->client;
+}

@@ -153,5 +153,11 @@ extern int where_dir_open (const char *path, struct where *w);
 extern void where_dir_close (struct where *w);
 extern int where_s3_open (const char *url, struct where *w);
 extern void where_s3_close (struct where *w);
+/* The client of a bucket W (where_s3_open) and its key prefix ("" or
+ * ending in '/'), both W's.
+ */
+struct s3_client;
+extern struct s3_client *where_s3_client (struct where *w,
+                                          const char **prefix);
 
 #endif

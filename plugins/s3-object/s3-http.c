@@ -825,11 +825,29 @@ static const struct backoff s3_backoff = {
 /* Sleep before attempt N.  Returns -1 if nbdkit is shutting down (the
  * sleep ended early).
  */
+static bool serving;
+
+void
+s3_http_serving (void)
+{
+  __atomic_store_n (&serving, true, __ATOMIC_RELEASE);
+}
+
 static int
 backoff (unsigned n)
 {
   uint64_t d = backoff_delay (&s3_backoff, n, backoff_random ());
-  return nbdkit_nanosleep (d / NS_PER_S, d % NS_PER_S);
+  struct timespec ts = { .tv_sec = d / NS_PER_S, .tv_nsec = d % NS_PER_S };
+
+  /* nbdkit_nanosleep (which ends early at shutdown) aborts on an
+   * assertion in nbdkit 1.32 when called before the server runs (from
+   * .get_ready, checking the volume at start-up): sleep plainly there.
+   */
+  if (__atomic_load_n (&serving, __ATOMIC_ACQUIRE))
+    return nbdkit_nanosleep (ts.tv_sec, ts.tv_nsec);
+  while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+    ;
+  return 0;
 }
 
 /* Success by the letter of the operation (see s3-http.h). */

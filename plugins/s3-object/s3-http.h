@@ -109,6 +109,10 @@ extern void s3_response_free (struct s3_response *resp);
 
 /* Global init/cleanup of libcurl (from .load/.unload). */
 extern void s3_http_global_init (void);
+/* nbdkit serves now (.after_fork): retries may sleep with
+ * nbdkit_nanosleep, which ends at shutdown.
+ */
+extern void s3_http_serving (void);
 extern void s3_http_global_cleanup (void);
 
 #endif

@@ -174,11 +174,14 @@ body_crc (const uint8_t *body, size_t len)
   return crc32c (crc, body + HEADER, len - HEADER);
 }
 
+/* Load the record on HOLDER of what LOC lacks into its struct record
+ * and tell FOUND: 1 if there is an object (damaged included), 0 if
+ * not, -1 after nbdkit_error.
+ */
 static int
-load (void *opaque, unsigned holder, unsigned loc,
-      void (*found) (void *arg, uint64_t n), void *arg)
+load_record (struct s3_missing *m, unsigned holder, unsigned loc,
+             void (*found) (void *arg, uint64_t n), void *arg)
 {
-  struct s3_missing *m = opaque;
   struct record *r = record (m, holder, loc);
   CLEANUP_FREE char *key = s3_missing_key (m->prefixes[holder], m->name, loc);
   CLEANUP_FREE char *text = NULL;
@@ -225,7 +228,7 @@ load (void *opaque, unsigned holder, unsigned loc,
     r->started = time (NULL);
     pthread_mutex_unlock (&r->lock);
     found (arg, MISSING_ALL);
-    return 0;
+    return 1;
   }
   r->started = (int64_t) get_le64 (body + 68);
   if (get_le32 (body + 76) & FLAG_ALL)
@@ -239,7 +242,41 @@ load (void *opaque, unsigned holder, unsigned loc,
   for (n = 0; n < m->nr_chunks; ++n)
     if (body[HEADER + n / 8] & (1u << (n % 8)))
       found (arg, n);
-  return 0;
+  return 1;
+}
+
+static int
+load (void *opaque, unsigned holder, unsigned loc,
+      void (*found) (void *arg, uint64_t n), void *arg)
+{
+  return load_record (opaque, holder, loc, found, arg) == -1 ? -1 : 0;
+}
+
+static void
+found_nothing (void *arg, uint64_t n)
+{
+}
+
+int
+s3_missing_read (struct s3_missing *m, unsigned holder, unsigned loc,
+                 void (*found) (void *arg, uint64_t n), void *arg,
+                 struct s3_missing_info *info)
+{
+  struct record *r = record (m, holder, loc);
+  uint64_t n;
+  int got;
+
+  memset (info, 0, sizeof *info);
+  got = load_record (m, holder, loc, found ? found : found_nothing, arg);
+  if (got != 1)
+    return got;
+  pthread_mutex_lock (&r->lock);
+  info->all = r->all;
+  info->started = r->started;
+  for (n = 0; r->bits && n < m->nr_chunks; ++n)
+    info->chunks += (r->bits[n / 8] >> (n % 8)) & 1;
+  pthread_mutex_unlock (&r->lock);
+  return 1;
 }
 
 /* The object for R now, with R's lock held. */

@@ -60,6 +60,25 @@ extern char *s3_missing_key (const char *prefix, const char *name,
 /* Is REST (what follows "NAME." in a key) the suffix of a record? */
 extern bool s3_missing_suffix (const char *rest);
 
+/* What one record object says, for the volume tool's status. */
+struct s3_missing_info {
+  uint64_t chunks;              /* the bits set: chunks named */
+  bool all;                     /* it names every chunk (or is damaged) */
+  int64_t started;              /* Unix time it was started at */
+};
+
+/* Read the record on HOLDER of what LOC lacks as a load does (FOUND,
+ * if not NULL, is called with each chunk it names and MISSING_ALL),
+ * and say what it holds in *INFO (a damaged object: every chunk,
+ * started now).  Returns 1, 0 if there is no record, -1 after
+ * nbdkit_error.  Call once per record of a struct s3_missing that
+ * nothing else uses (the bits are added to what it has loaded).
+ */
+extern int s3_missing_read (struct s3_missing *m, unsigned holder,
+                            unsigned loc,
+                            void (*found) (void *arg, uint64_t n), void *arg,
+                            struct s3_missing_info *info);
+
 /* The operations; their opaque is the struct s3_missing. */
 extern const struct missing_log_ops s3_missing_ops;
 

@@ -496,6 +496,7 @@ s3_object_after_fork (void)
 {
   unsigned i;
 
+  s3_http_serving ();
   for (i = 0; i < nloc; ++i) {
     if (locs[i].kind != S3_LOCATION_BUCKET)
       continue;

@@ -435,7 +435,7 @@ open_store (struct s3_set *s, uint32_t down)
     return -1;
   if (chunk_engine_set_parallelism (s->vs.engine, s->c.parallel) == -1)
     return -1;
-  if (s->readonly)
+  if (s->readonly || s->c.no_catch_up_thread)
     return 0;
   return volume_set_store_start (&s->vs, s->name);
 }
@@ -536,4 +536,24 @@ struct chunk_engine *
 s3_set_engine (struct s3_set *s)
 {
   return s->vs.engine;
+}
+
+const struct volume_meta *
+s3_set_meta (struct s3_set *s)
+{
+  return &s->meta;
+}
+
+struct volume_set_store *
+s3_set_store (struct s3_set *s)
+{
+  return &s->vs;
+}
+
+struct chunk_store
+s3_set_location_store (struct s3_set *s, unsigned i)
+{
+  if (is_bucket (&s->c, i))
+    return (struct chunk_store) { &bucket_place_ops, &s->bucket[i] };
+  return (struct chunk_store) { &set_location_ops, &s->dir[i] };
 }

@@ -44,6 +44,8 @@ struct s3_set_config {
   unsigned parallel;            /* chunk requests in flight per request */
   const struct s3_lease_config *lease;
   size_t max_open_files;        /* per directory location */
+  /* The volume tool runs the catch-up itself (scrub). */
+  bool no_catch_up_thread;
 };
 
 struct s3_set;
@@ -67,5 +69,14 @@ extern struct s3_set *s3_set_open (const struct s3_set_config *c,
                                    const struct volume_create *create);
 extern void s3_set_close (struct s3_set *s);
 extern struct chunk_engine *s3_set_engine (struct s3_set *s);
+
+/* For the volume tool: the volume's metadata (the first location's that
+ * answered), the redundant store (mirror or EC, volume-set.h), and
+ * location I's own store (EIO while it is down).
+ */
+extern const struct volume_meta *s3_set_meta (struct s3_set *s);
+extern struct volume_set_store *s3_set_store (struct s3_set *s);
+extern struct chunk_store s3_set_location_store (struct s3_set *s,
+                                                 unsigned i);
 
 #endif /* SHARDKIT_S3_SET_H */

@@ -393,6 +393,12 @@ file_set_ec (struct file_set *s)
   return s->vs.ec;
 }
 
+struct volume_set_store *
+file_set_store (struct file_set *s)
+{
+  return &s->vs;
+}
+
 struct chunk_store
 file_set_location_store (struct file_set *s, unsigned i)
 {

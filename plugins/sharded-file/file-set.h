@@ -83,5 +83,10 @@ extern struct mirror_store *file_set_mirror (struct file_set *s);
 extern struct ec_store *file_set_ec (struct file_set *s);
 extern struct chunk_store file_set_location_store (struct file_set *s,
                                                   unsigned i);
+/* The redundant store of a set of several locations (volume-set.h), as
+ * s3_set_store: mirror or ec, what file_set_mirror and file_set_ec say.
+ */
+struct volume_set_store;
+extern struct volume_set_store *file_set_store (struct file_set *s);
 
 #endif /* SHARDKIT_FILE_SET_H */
