@@ -30,7 +30,9 @@ S3_OBJECT_FAULT_TESTS = \
 	test-s3-object-create.py \
 	test-s3-object-path-as-is.py \
 	test-s3-object-shutdown-sleep.py \
-	test-s3-object-flips.py
+	test-s3-object-flips.py \
+	test-s3-object-mirror.py \
+	test-s3-object-ec.py
 TESTS += $(S3_OBJECT_FAULT_TESTS)
 EXTRA_DIST += \
 	$(S3_OBJECT_TESTS) \

@@ -632,7 +632,8 @@ open_layer (struct s3_client *c, const char *prefix, const char *name,
   /* One location of a mirror (sharded-file's set of dir=, synced into
    * a bucket): served alone, its writes would never reach the others.
    */
-  if (v->meta.set_size && !readonly && !(flags & VOLUME_OPEN_LOCATION)) {
+  if (v->meta.set_size && !readonly && !(flags & VOLUME_OPEN_LOCATION) &&
+      !(v->meta.ec_k && (flags & VOLUME_OPEN_SERVE))) {
     nbdkit_error ("volume '%s' is location %" PRIu32 " of a set of %"
                   PRIu32 " (redundancy=%s): serve it with every location "
                   "of its set, or read-only (-r) alone", name,
