@@ -537,7 +537,7 @@ modify (struct ec_store *s, uint64_t n, const struct frags *f, bool fua)
   };
   pthread_rwlock_t *lock = store_set_copy_lock (&s->set, n);
   CLEANUP_RWLOCK_UNLOCK pthread_rwlock_t *locked = NULL;
-  uint32_t up, lacking, ok;
+  uint32_t up, lacking, ok, intended = 0;
   unsigned i;
 
   /* A whole fragment replaces a stale one: exclusive, so that no fix
@@ -550,11 +550,27 @@ modify (struct ec_store *s, uint64_t n, const struct frags *f, bool fua)
   locked = lock;
   up = store_set_up (&s->set);
   lacking = store_set_lacking (&s->set, n) & up;
+  /* The write intent (missing-set.h): a crash in the middle of this
+   * write may leave fragments of two writes, which the next open sorts
+   * out (reconcile_intents) rather than a read that needs the stale
+   * ones some day.
+   */
+  if (store_set_count (up) > 1) {
+    uint32_t failed = 0;
+    missing_set_intend (s->set.missing, up, n, &failed);
+    intended = up;
+    for (i = 0; i < s->n; ++i)
+      if (failed & BIT (i))
+        store_set_mark_down (&s->set, i, EIO, "recording a write intent");
+    up &= ~failed;
+  }
   ok = store_set_fan_out (&s->set, &op, up, true, NULL, NULL);
   for (i = 0; i < s->n; ++i)
     if (ok & lacking & BIT (i))
       missing_set_done (s->set.missing, i, n);
   ok = store_set_settle (&s->set, n, ok);
+  if (intended)
+    missing_set_intend_done (s->set.missing, intended);
   if (store_set_count (ok) < s->c.min_write) {
     nbdkit_error ("%s: chunk %" PRIu64 ": %s reached %u location(s), "
                   "fewer than ec-min-write=%u", s->set.name, n,
@@ -648,6 +664,63 @@ ec_store_compact (struct ec_store *s)
   store_set_compact (&s->set);
 }
 
+/* Chunks a crash may have left with fragments of two writes (write
+ * intents found at load, missing-set.h): the write the most sound
+ * fragments agree on, if K do, is the chunk; every other location is
+ * recorded as lacking it (durably, on those K or more; a read-only
+ * server in memory) and the catch-up rebuilds its fragment.  Fewer
+ * than K holding any fragment while K are absent is a write of a new
+ * chunk cut short: the strays are removed the same way.  Neither: the
+ * crash tore the chunk (a write hole): logged.
+ */
+static int
+reconcile_intents (struct ec_store *s)
+{
+  uint64_t n = 0, count = 0;
+  struct frags f;
+
+  while ((n = missing_set_next_intent (s->set.missing, n)) != MISSING_ALL) {
+    const uint32_t want = store_set_up (&s->set) &
+      ~store_set_lacking (&s->set, n);
+    struct gathered g = { 0 };
+    uint32_t holders = 0, lack, failed = 0;
+
+    if (frags_get (s, &fix_scratch, n, &f) == -1)
+      return -1;
+    gather (s, &f, want, &g);
+    thread_buffer_put (&fix_scratch, f.base);
+    if (store_set_count (g.good) >= s->c.k)
+      holders = g.good;
+    else if (store_set_count (g.absent) >= s->c.k)
+      holders = g.absent;
+    else if (g.sound | g.bad | g.failed) {
+      nbdkit_error ("%s: chunk %" PRIu64 ": a crash while it was written "
+                    "left fewer than %u sound fragments of any one write "
+                    "(%u of the most common): it cannot be read",
+                    s->set.name, n, s->c.k, store_set_count (g.good));
+      n++;
+      continue;
+    }
+    lack = s->set.all & ~holders & ~store_set_lacking (&s->set, n);
+    if (holders && lack) {
+      if (s->c.readonly)
+        missing_set_assume (s->set.missing, lack, n);
+      else if (missing_set_add (s->set.missing, lack, n, holders,
+                                &failed) == -1)
+        return -1;
+      count++;
+    }
+    n++;
+  }
+  if (count) {
+    nbdkit_debug ("%s: %" PRIu64 " chunks were being written when the "
+                  "last server stopped: their other fragments are rebuilt",
+                  s->set.name, count);
+    store_set_kick (&s->set);
+  }
+  return 0;
+}
+
 struct ec_store *
 ec_store_new (const char *name, const struct ec_config *c, uint64_t size,
               uint32_t chunk_size)
@@ -707,7 +780,8 @@ ec_store_new (const char *name, const struct ec_config *c, uint64_t size,
     return NULL;
   }
   if (store_set_init (&s->set, name, &sc,
-                      (size + chunk_size - 1) / chunk_size) == -1) {
+                      (size + chunk_size - 1) / chunk_size) == -1 ||
+      reconcile_intents (s) == -1) {
     ec_store_free (s);
     return NULL;
   }

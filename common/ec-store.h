@@ -75,6 +75,7 @@ struct ec_config {
   struct chunk_store loc[EC_STORE_MAX_LOCATIONS];       /* k + m */
   const char *loc_name[EC_STORE_MAX_LOCATIONS];         /* for messages */
   uint32_t down;                /* locations down at open */
+  bool readonly;                /* the records are only read */
   unsigned min_write;           /* 0: K+1 (K if M is 0) */
   unsigned threads;             /* side-by-side workers */
   const struct missing_log_ops *log;

@@ -159,7 +159,7 @@ volume_set_store_open (struct volume_set_store *vs,
   if (p->ec_k) {
     struct ec_config ec = {
       .k = p->ec_k, .m = p->ec_m, .min_write = p->ec_min_write,
-      .down = l->down, .threads = p->threads,
+      .down = l->down, .threads = p->threads, .readonly = l->readonly,
       .log = l->log, .log_opaque = l->log_opaque,
       .probe = l->probe, .moved = l->moved, .probe_opaque = l->probe_opaque,
     };
