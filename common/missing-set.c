@@ -307,10 +307,17 @@ missing_set_compact (struct missing_set *s, unsigned loc, uint32_t holders,
    */
   if (sync (arg) == -1)
     return -1;
+  /* A holder whose record cannot be emptied keeps it: a stale record
+   * only makes a later open copy those chunks again (slow, never
+   * wrong), and whatever fails there is that holder's trouble, found
+   * by its own requests, not LOC's.
+   */
   for (h = 0; h < s->nloc; ++h)
     if (h != loc && (holders & (UINT32_C (1) << h)) &&
         s->ops->clear (s->opaque, h, loc) == -1)
-      return -1;
+      nbdkit_debug ("%s: the record on location %u of what location %u "
+                    "lacked stays (it could not be emptied)", s->name, h,
+                    loc);
   /* Its write intents too (what they were about is synced now). */
   if (s->ops->clear (s->opaque, loc, loc) == -1)
     return -1;
