@@ -42,6 +42,7 @@ import nbd
 
 from s3_server import CephRGW, S3rver, need_s3_object_plugin
 from set_test import (BucketLocation, DirLocation, check_alone,
+                      kill_during_sync_writes,
                       differential_run, error_lines, failing_run,
                       missing_files, refused, refused_naming, set_args,
                       wait_caught_up, wait_down)
@@ -153,44 +154,11 @@ def kill_during_catch_up():
 
 
 def kill_during_writes():
-    """Sync: nbdkit killed with writes in flight (never acknowledged,
-    so either their old or their new bytes may come back), then a
-    restart: everything flushed is there, two reads of the image give
-    the same bytes, and once caught up every bucket alone holds them:
-    a write that reached one copy and not the other must not leave the
-    copies different with nothing recorded."""
+    """Sync: nbdkit killed with writes in flight (set_test.py,
+    kill_during_sync_writes), on two buckets."""
     locs = buckets(2)
-    args = args_of(locs)
-    sf = Server(args)
-    h = sf.connect()
-    rng = random.Random("%d-kill-writes" % seed)
-    image = bytearray(SIZE)
-    half = SIZE // 2
-    for _ in range(40):
-        off = rng.randrange(0, half - 300 * KiB)
-        data = rng.randbytes(rng.randint(1, 300 * KiB))
-        h.pwrite(data, off)
-        image[off:off + len(data)] = data
-    h.flush()
-    for i in range(24):
-        buf = nbd.Buffer.from_bytearray(bytearray(rng.randbytes(256 * KiB)))
-        h.aio_pwrite(buf, half + (i * 256 * KiB) % (SIZE - half - 256 * KiB))
-    while h.aio_in_flight() > 12:
-        h.poll(10)
-    sf.kill()
-    for x in locs:
-        x.drop_leases()
-    sf = Server(args)
-    h = sf.connect()
-    check(h.pread(half, 0) == bytes(image[:half]),
-          "flushed data lost after kill -9")
-    first, second = digest(h), digest(h)
-    check(first == second, "after kill -9 two reads of the image differ: "
-          "the copies hold different bytes and nothing says so")
-    h.shutdown()
-    wait_caught_up(sf, locs)
-    sf.stop()
-    check_alone(locs, first, SIZE)
+    kill_during_sync_writes(args_of(locs), locs, SIZE,
+                            random.Random("%d-kill-writes" % seed))
     print("[%5.1fs] " % (time.monotonic() - t0) + "kill -9 during sync "
           "writes: flushed data intact, the copies agree", flush=True)
 

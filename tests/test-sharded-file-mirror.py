@@ -25,7 +25,8 @@ import nbd
 
 from differential import (compare_image, flush_and_stop, new_stats,
                           run_rounds, start_against_reference)
-from set_test import missing_files, wait_caught_up
+from set_test import (DirLocation, kill_during_sync_writes, missing_files,
+                      wait_caught_up)
 from set_test import digest as digest_of
 from shardkit_test import (VALGRIND, Server, check, fail, fault_injector,
                            seed_from_env, start_fails, tmpdir, wait_for_output)
@@ -212,4 +213,9 @@ if not VALGRIND:
     failing_location(2, 1, "write-quorum=1")
     failing_location(3, 0, "write-quorum=2")
 kill_during_catch_up()
+locs = [DirLocation(), DirLocation()]
+kill_during_sync_writes(set_args([x.path for x in locs]), locs, SIZE,
+                        random.Random("%d-kill-writes" % seed))
+print("kill -9 during sync writes: flushed data intact, the copies agree",
+      flush=True)
 print("ok in %.1fs" % (time.monotonic() - t0))
