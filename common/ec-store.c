@@ -25,6 +25,7 @@
 #include "crc32c.h"
 #include "ec-codec.h"
 #include "ec-store.h"
+#include "le-bytes.h"
 #include "store-set.h"
 #include "thread-buffer.h"
 
@@ -46,32 +47,9 @@ struct ec_store {
 static struct thread_buffer scratch = THREAD_BUFFER_INIT;
 static struct thread_buffer fix_scratch = THREAD_BUFFER_INIT;
 
-static void
-put_le32 (uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t) v; p[1] = (uint8_t) (v >> 8);
-  p[2] = (uint8_t) (v >> 16); p[3] = (uint8_t) (v >> 24);
-}
 
-static void
-put_le64 (uint8_t *p, uint64_t v)
-{
-  put_le32 (p, (uint32_t) v);
-  put_le32 (p + 4, (uint32_t) (v >> 32));
-}
 
-static uint32_t
-get_le32 (const uint8_t *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-    (uint32_t) p[3] << 24;
-}
 
-static uint64_t
-get_le64 (const uint8_t *p)
-{
-  return get_le32 (p) | (uint64_t) get_le32 (p + 4) << 32;
-}
 
 void
 ec_fragment_seal (uint8_t *frag, size_t frag_len, unsigned i, unsigned k,
@@ -552,7 +530,7 @@ modify (struct ec_store *s, uint64_t n, const struct frags *f, bool fua)
   lacking = store_set_lacking (&s->set, n) & up;
   /* The write intent (missing-set.h): a crash in the middle of this
    * write may leave fragments of two writes, which the next open sorts
-   * out (reconcile_intents) rather than a read that needs the stale
+   * out (store_set_reconcile) rather than a read that needs the stale
    * ones some day.
    */
   if (store_set_count (up) > 1) {
@@ -673,51 +651,27 @@ ec_store_compact (struct ec_store *s)
  * chunk cut short: the strays are removed the same way.  Neither: the
  * crash tore the chunk (a write hole): logged.
  */
-static int
-reconcile_intents (struct ec_store *s)
+static uint32_t
+intent_holders (void *owner, uint64_t n)
 {
-  uint64_t n = 0, count = 0;
+  struct ec_store *s = owner;
+  struct gathered g = { 0 };
   struct frags f;
 
-  while ((n = missing_set_next_intent (s->set.missing, n)) != MISSING_ALL) {
-    const uint32_t want = store_set_up (&s->set) &
-      ~store_set_lacking (&s->set, n);
-    struct gathered g = { 0 };
-    uint32_t holders = 0, lack, failed = 0;
-
-    if (frags_get (s, &fix_scratch, n, &f) == -1)
-      return -1;
-    gather (s, &f, want, &g);
-    thread_buffer_put (&fix_scratch, f.base);
-    if (store_set_count (g.good) >= s->c.k)
-      holders = g.good;
-    else if (store_set_count (g.absent) >= s->c.k)
-      holders = g.absent;
-    else if (g.sound | g.bad | g.failed) {
-      nbdkit_error ("%s: chunk %" PRIu64 ": a crash while it was written "
-                    "left fewer than %u sound fragments of any one write "
-                    "(%u of the most common): it cannot be read",
-                    s->set.name, n, s->c.k, store_set_count (g.good));
-      n++;
-      continue;
-    }
-    lack = s->set.all & ~holders & ~store_set_lacking (&s->set, n);
-    if (holders && lack) {
-      if (s->c.readonly)
-        missing_set_assume (s->set.missing, lack, n);
-      else if (missing_set_add (s->set.missing, lack, n, holders,
-                                &failed) == -1)
-        return -1;
-      count++;
-    }
-    n++;
-  }
-  if (count) {
-    nbdkit_debug ("%s: %" PRIu64 " chunks were being written when the "
-                  "last server stopped: their other fragments are rebuilt",
-                  s->set.name, count);
-    store_set_kick (&s->set);
-  }
+  if (frags_get (s, &fix_scratch, n, &f) == -1)
+    return 0;
+  gather (s, &f, store_set_up (&s->set) & ~store_set_lacking (&s->set, n),
+          &g);
+  thread_buffer_put (&fix_scratch, f.base);
+  if (store_set_count (g.good) >= s->c.k)
+    return g.good;
+  if (store_set_count (g.absent) >= s->c.k)
+    return g.absent;
+  if (g.sound | g.bad | g.failed)
+    nbdkit_error ("%s: chunk %" PRIu64 ": a crash while it was written "
+                  "left fewer than %u sound fragments of any one write "
+                  "(%u of the most common): it cannot be read",
+                  s->set.name, n, s->c.k, store_set_count (g.good));
   return 0;
 }
 
@@ -781,7 +735,8 @@ ec_store_new (const char *name, const struct ec_config *c, uint64_t size,
   }
   if (store_set_init (&s->set, name, &sc,
                       (size + chunk_size - 1) / chunk_size) == -1 ||
-      reconcile_intents (s) == -1) {
+      store_set_reconcile (&s->set, c->readonly, intent_holders,
+                           "their other fragments are rebuilt") == -1) {
     ec_store_free (s);
     return NULL;
   }

@@ -460,35 +460,13 @@ mirror_store_sync_all (struct mirror_store *m)
  * right: the write in flight was never acknowledged, and an
  * acknowledged one is on every location not recorded as lacking it.
  */
-static int
-reconcile_intents (struct mirror_store *m)
+static uint32_t
+intent_holders (void *owner, uint64_t n)
 {
-  uint64_t n = 0, count = 0;
+  struct mirror_store *m = owner;
+  const uint32_t holders = up_mask (m) & ~lacking_mask (m, n);
 
-  while ((n = missing_set_next_intent (m->set.missing, n)) != MISSING_ALL) {
-    uint32_t holders = up_mask (m) & ~lacking_mask (m, n), lack, failed = 0;
-
-    if (holders) {
-      holders = BIT (primary (holders));
-      lack = m->set.all & ~holders & ~lacking_mask (m, n);
-      if (lack) {
-        if (m->c.readonly)
-          missing_set_assume (m->set.missing, lack, n);
-        else if (missing_set_add (m->set.missing, lack, n, holders,
-                                  &failed) == -1)
-          return -1;
-        count++;
-      }
-    }
-    n++;
-  }
-  if (count) {
-    nbdkit_debug ("%s: %" PRIu64 " chunks were being written when the "
-                  "last server stopped: copied from one location to the "
-                  "others", m->set.name, count);
-    kick (m);
-  }
-  return 0;
+  return holders ? BIT (primary (holders)) : 0;
 }
 
 struct mirror_store *
@@ -543,7 +521,8 @@ mirror_store_new (const char *name, const struct mirror_config *c,
   sc.owner = m;
   if (store_set_init (&m->set, name, &sc,
                       (size + chunk_size - 1) / chunk_size) == -1 ||
-      reconcile_intents (m) == -1) {
+      store_set_reconcile (&m->set, c->readonly, intent_holders,
+                           "copied from one location to the others") == -1) {
     mirror_store_free (m);
     return NULL;
   }

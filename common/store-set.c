@@ -319,6 +319,35 @@ store_set_catch_up_location (struct store_set *s, unsigned loc)
   return missing_set_count (s->missing, loc) ? 1 : 0;
 }
 
+int
+store_set_reconcile (struct store_set *s, bool readonly,
+                     uint32_t (*holders) (void *owner, uint64_t n),
+                     const char *what)
+{
+  uint64_t n = 0, count = 0;
+
+  while ((n = missing_set_next_intent (s->missing, n)) != MISSING_ALL) {
+    const uint32_t keep = holders (s->c.owner, n);
+    const uint32_t lack = s->all & ~keep & ~store_set_lacking (s, n);
+    uint32_t failed = 0;
+
+    if (keep && lack) {
+      if (readonly)
+        missing_set_assume (s->missing, lack, n);
+      else if (missing_set_add (s->missing, lack, n, keep, &failed) == -1)
+        return -1;
+      count++;
+    }
+    n++;
+  }
+  if (count) {
+    nbdkit_debug ("%s: %" PRIu64 " chunks were being written when the "
+                  "last server stopped: %s", s->name, count, what);
+    store_set_kick (s);
+  }
+  return 0;
+}
+
 void
 store_set_compact (struct store_set *s)
 {

@@ -181,6 +181,18 @@ extern int store_set_catch_up_location (struct store_set *s, unsigned loc);
  */
 extern int store_set_catch_up (struct store_set *s, uint64_t interval_ns);
 
+/* Before serving: the chunks the write intents found at load name
+ * (missing-set.h, a crash while they were written).  HOLDERS (OWNER, n)
+ * says which locations hold the version to keep (0: nothing to do);
+ * every other location is recorded as lacking n, durably on those
+ * (READONLY: in memory), and the catch-up brings it over.  WHAT (for
+ * the debug line) says how.  0, or -1 after nbdkit_error.
+ */
+extern int store_set_reconcile (struct store_set *s, bool readonly,
+                                uint32_t (*holders) (void *owner,
+                                                     uint64_t n),
+                                const char *what);
+
 /* Empty the records of every up location that lacks nothing (after
  * syncing the locations, as the catch-up does): at a clean close, so
  * that the next open finds no write intents to reconcile.

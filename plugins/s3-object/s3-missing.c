@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "crc32c.h"
+#include "le-bytes.h"
 #include "s3-digest.h"
 #include "s3-missing.h"
 #include "s3-volume.h"
@@ -140,32 +141,9 @@ ensure_bits (struct s3_missing *m, struct record *r)
   return 0;
 }
 
-static void
-put_le32 (uint8_t *p, uint32_t v)
-{
-  for (int i = 0; i < 4; ++i)
-    p[i] = (uint8_t) (v >> (8 * i));
-}
 
-static void
-put_le64 (uint8_t *p, uint64_t v)
-{
-  for (int i = 0; i < 8; ++i)
-    p[i] = (uint8_t) (v >> (8 * i));
-}
 
-static uint32_t
-get_le32 (const uint8_t *p)
-{
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-    (uint32_t) p[3] << 24;
-}
 
-static uint64_t
-get_le64 (const uint8_t *p)
-{
-  return (uint64_t) get_le32 (p) | (uint64_t) get_le32 (p + 4) << 32;
-}
 
 static uint32_t
 body_crc (const uint8_t *body, size_t len)

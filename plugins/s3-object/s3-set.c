@@ -266,28 +266,8 @@ probe_bucket (struct s3_set *s, unsigned i)
 static int
 probe_dir (struct s3_set *s, unsigned i)
 {
-  struct set_location *l = &s->dir[i];
-  struct file_volume *v;
-  bool was_open = l->v != NULL;
-  int fd;
-
-  if (!set_location_moved (l))
-    return file_volume_probe (l->v);
-  v = set_location_reopen (l, s->name, s->c.max_open_files, &fd);
-  if (v == NULL)
-    return -1;
-  if (volume_set_check_location (&s->c.p, s->name, i, &v->meta,
-                                 &s->meta) == -1) {
-    file_volume_close (v);
-    close (fd);
-    return -1;
-  }
-  if (set_location_install (l, v, fd) == -1)
-    return -1;
-  missing_files_set_dirfd (s->files, i, fd);
-  nbdkit_debug ("%s: location %u (%s) opened again%s", s->name, i, l->path,
-                was_open ? " (another directory: caught up in full)" : "");
-  return was_open ? 1 : 0;
+  return set_location_probe (&s->dir[i], i, &s->c.p, &s->meta, s->name,
+                             s->c.max_open_files, s->files);
 }
 
 static int

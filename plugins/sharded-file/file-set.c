@@ -172,40 +172,15 @@ file_set_prepare (const struct file_set_config *c, const char *name,
   return volume_set_enough_up (&p, name, up, why);
 }
 
-/* Does location LOC answer again (mirror_config.probe)?  Where its
- * path names the directory held, as file_volume_probe says.  Where it
- * never answered, or its path names another directory now, the volume
- * is opened there afresh and checked; a location down since the open
- * lacks what the records say (loaded from the others), one that came
- * back as another directory may be any old copy: caught up in full.
+/* Does location LOC answer again (store_set's probe): see
+ * set_location_probe.
  */
 static int
 probe (void *opaque, unsigned loc)
 {
   struct file_set *s = opaque;
-  struct set_location *l = &s->place[loc];
-  struct file_volume *v;
-  bool was_open = l->v != NULL;
-  int fd;
-
-  if (!set_location_moved (l))
-    return file_volume_probe (l->v);
-  v = set_location_reopen (l, s->name, s->c.max_open_files, &fd);
-  if (v == NULL)
-    return -1;
-  if (volume_set_check_location (&s->p, s->name, loc, &v->meta,
-                                 &s->meta) == -1) {
-    file_volume_close (v);
-    close (fd);
-    return -1;
-  }
-  if (set_location_install (l, v, fd) == -1)
-    return -1;                  /* closed V */
-  missing_files_set_dirfd (s->records, loc, fd);
-  nbdkit_debug ("%s: location %u (%s) opened again%s", s->name, loc,
-                l->path, was_open ? " (another directory: caught up in "
-                "full)" : "");
-  return was_open ? 1 : 0;
+  return set_location_probe (&s->place[loc], loc, &s->p, &s->meta, s->name,
+                             s->c.max_open_files, s->records);
 }
 
 static bool

@@ -18,6 +18,7 @@
 
 #include "cleanup.h"
 #include "crc32c.h"
+#include "le-bytes.h"
 #include "missing-file.h"
 #include "mirror-store.h"
 #include "volume-name.h"
@@ -49,19 +50,7 @@ struct missing_files {
   struct record_file files[MIRROR_MAX_LOCATIONS][MIRROR_MAX_LOCATIONS];
 };
 
-static void
-put_le32 (unsigned char *p, uint32_t v)
-{
-  p[0] = v & 0xff; p[1] = (v >> 8) & 0xff;
-  p[2] = (v >> 16) & 0xff; p[3] = (v >> 24) & 0xff;
-}
 
-static uint32_t
-get_le32 (const unsigned char *p)
-{
-  return p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
-    (uint32_t) p[3] << 24;
-}
 
 static void
 file_name (const struct missing_files *f, unsigned loc, char *buf, size_t len)
@@ -92,16 +81,6 @@ make_record (uint64_t n, uint32_t kind, unsigned char *r)
   put_le32 (r + 12, crc32c (0, r, 12));
 }
 
-static uint64_t
-get_le64 (const unsigned char *p)
-{
-  uint64_t n = 0;
-  unsigned i;
-
-  for (i = 0; i < 8; ++i)
-    n |= (uint64_t) p[i] << (8 * i);
-  return n;
-}
 
 static int
 write_all (int fd, const void *buf, size_t len)

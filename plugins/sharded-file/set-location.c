@@ -14,7 +14,9 @@
 #include <nbdkit-plugin.h>
 
 #include "file-volume.h"
+#include "missing-file.h"
 #include "set-location.h"
+#include "volume-set.h"
 #include "volume-name.h"
 
 static struct file_volume *
@@ -243,3 +245,31 @@ const struct chunk_store_ops set_location_ops = {
   .sync = sl_sync,
   .list = sl_list,
 };
+
+int
+set_location_probe (struct set_location *l, unsigned loc,
+                    const struct volume_set_params *set,
+                    const struct volume_meta *first, const char *name,
+                    size_t max_open_files, struct missing_files *records)
+{
+  struct file_volume *v;
+  bool was_open = l->v != NULL;
+  int fd;
+
+  if (!set_location_moved (l))
+    return file_volume_probe (l->v);
+  v = set_location_reopen (l, name, max_open_files, &fd);
+  if (v == NULL)
+    return -1;
+  if (volume_set_check_location (set, name, loc, &v->meta, first) == -1) {
+    file_volume_close (v);
+    close (fd);
+    return -1;
+  }
+  if (set_location_install (l, v, fd) == -1)
+    return -1;                  /* closed V */
+  missing_files_set_dirfd (records, loc, fd);
+  nbdkit_debug ("%s: location %u (%s) opened again%s", name, loc, l->path,
+                was_open ? " (another directory: caught up in full)" : "");
+  return was_open ? 1 : 0;
+}

@@ -81,6 +81,24 @@ extern int set_location_install (struct set_location *l,
 
 extern void set_location_close (struct set_location *l);
 
+/* Does location LOC of set SET (as volume_set_check_location checks it)
+ * answer again (store_set's probe)?  Where its path names the directory
+ * held, as file_volume_probe says.  Where it never answered, or its
+ * path names another directory now, volume NAME is opened there afresh
+ * and checked against FIRST (the set's metadata); a location down since
+ * the open lacks what the records say, one that came back as another
+ * directory may be any old copy: 1, caught up in full.  On a reopen
+ * RECORDS (missing-file.h) get its new directory.  0, 1, or -1.
+ */
+struct volume_set_params;
+struct volume_meta;
+struct missing_files;
+extern int set_location_probe (struct set_location *l, unsigned loc,
+                               const struct volume_set_params *set,
+                               const struct volume_meta *first,
+                               const char *name, size_t max_open_files,
+                               struct missing_files *records);
+
 /* The forwarding store; its opaque is the struct set_location. */
 extern const struct chunk_store_ops set_location_ops;
 
