@@ -409,6 +409,51 @@ copy_out (const struct frags *f, void *buf, uint32_t len, uint32_t off)
   }
 }
 
+/* Read fragment I's trailer and its sub-blocks S0..S1 (the bytes
+ * [S0, S1] * EC_SUB_BLOCK, the last one perhaps shorter) into F, and
+ * check them; the fragment must be of the write *STAMP says (unless
+ * *FIRST: then it says which).  True if all is well.
+ */
+static bool
+read_part (struct ec_store *s, struct frags *f, unsigned i, size_t s0,
+           size_t s1, uint64_t *stamp, bool *first)
+{
+  const struct chunk_store *loc = &s->c.loc[i];
+  uint8_t *t = f->p[i] + f->fl;
+  const size_t rd_off = s0 * EC_SUB_BLOCK;
+  const size_t rd_end = (s1 + 1) * EC_SUB_BLOCK < f->fl ?
+    (s1 + 1) * EC_SUB_BLOCK : f->fl;
+  uint64_t st;
+
+  if (loc->ops->read (loc->opaque, f->n, t,
+                      (uint32_t) ec_trailer_len (f->fl),
+                      (uint32_t) f->fl) != 0 ||
+      !ec_trailer_check (t, f->fl, i, s->c.k, s->c.m, f->n, f->len, &st) ||
+      (!*first && st != *stamp))
+    return false;
+  *stamp = st;
+  *first = false;
+  return loc->ops->read (loc->opaque, f->n, f->p[i] + rd_off,
+                         (uint32_t) (rd_end - rd_off),
+                         (uint32_t) rd_off) == 0 &&
+    ec_fragment_check_range (f->p[i], f->fl, t, s0, s1);
+}
+
+/* The sub-blocks of fragment I that bytes [OFF, OFF+LEN) of the chunk
+ * cover (I holds some of them).
+ */
+static void
+sub_blocks (const struct frags *f, unsigned i, uint32_t len, uint32_t off,
+            size_t *s0, size_t *s1)
+{
+  const uint64_t end = (uint64_t) off + len, fstart = (uint64_t) i * f->fl;
+  const uint64_t a = (off > fstart ? off : fstart) - fstart;
+  const uint64_t b = (end < fstart + f->fl ? end : fstart + f->fl) - fstart;
+
+  *s0 = a / EC_SUB_BLOCK;
+  *s1 = (b - 1) / EC_SUB_BLOCK;
+}
+
 /* The usual read: only the data fragments in NEED hold the bytes
  * asked for.  Read each one's trailer and just the sub-blocks the
  * request covers, and check them against it.  Returns 0 with the bytes
@@ -420,40 +465,65 @@ static int
 read_range (struct ec_store *s, struct frags *f, uint32_t need, void *buf,
             uint32_t len, uint32_t off)
 {
-  const size_t tlen = ec_trailer_len (f->fl);
-  const uint64_t end = (uint64_t) off + len;
-  uint64_t stamp = 0, st;
+  uint64_t stamp = 0;
   bool first = true;
+  size_t s0, s1;
   unsigned i;
 
   for (i = 0; i < s->n; ++i) {
-    const struct chunk_store *loc = &s->c.loc[i];
-    uint8_t *t = f->p[i] + f->fl;
-    const uint64_t fstart = (uint64_t) i * f->fl;
-    uint64_t a, b;
-    size_t s0, s1, rd_off, rd_end;
-
     if (!(need & BIT (i)))
       continue;
-    /* [a, b): the bytes of fragment i the request covers. */
-    a = (off > fstart ? off : fstart) - fstart;
-    b = (end < fstart + f->fl ? end : fstart + f->fl) - fstart;
-    s0 = a / EC_SUB_BLOCK;
-    s1 = (b - 1) / EC_SUB_BLOCK;
-    rd_off = s0 * EC_SUB_BLOCK;
-    rd_end = (s1 + 1) * EC_SUB_BLOCK < f->fl ? (s1 + 1) * EC_SUB_BLOCK : f->fl;
-    if (loc->ops->read (loc->opaque, f->n, t, (uint32_t) tlen,
-                        (uint32_t) f->fl) != 0 ||
-        !ec_trailer_check (t, f->fl, i, s->c.k, s->c.m, f->n, f->len, &st) ||
-        (!first && st != stamp))
-      return 1;
-    stamp = st;
-    first = false;
-    if (loc->ops->read (loc->opaque, f->n, f->p[i] + rd_off,
-                        (uint32_t) (rd_end - rd_off), (uint32_t) rd_off) != 0 ||
-        !ec_fragment_check_range (f->p[i], f->fl, t, s0, s1))
+    sub_blocks (f, i, len, off, &s0, &s1);
+    if (!read_part (s, f, i, s0, s1, &stamp, &first))
       return 1;
   }
+  copy_out (f, buf, len, off);
+  return 0;
+}
+
+/* A read some of whose data fragments are not at hand (their
+ * locations are down or behind): the same sub-blocks of K fragments of
+ * one write that are, rebuilt over just that range (Reed-Solomon works
+ * on each byte position across the fragments on its own), rather than
+ * K whole fragments for a few KiB.  The range is the hull of what the
+ * request covers in each data fragment.  Returns 0, or 1 as
+ * read_range.
+ */
+static int
+read_range_degraded (struct ec_store *s, struct frags *f, uint32_t cand,
+                     uint32_t need, void *buf, uint32_t len, uint32_t off)
+{
+  bool present[EC_STORE_MAX_LOCATIONS] = { false };
+  uint8_t *ptrs[EC_STORE_MAX_LOCATIONS];
+  uint32_t use = need & cand;
+  uint64_t stamp = 0;
+  bool first = true;
+  size_t s0 = SIZE_MAX, s1 = 0, a, b, rd_off, rd_end;
+  unsigned i;
+
+  for (i = 0; i < s->c.k; ++i)
+    if (need & BIT (i)) {
+      sub_blocks (f, i, len, off, &a, &b);
+      s0 = a < s0 ? a : s0;
+      s1 = b > s1 ? b : s1;
+    }
+  /* K sources: the data fragments asked for first, then the others. */
+  for (i = 0; i < s->n && store_set_count (use) < s->c.k; ++i)
+    if (cand & BIT (i))
+      use |= BIT (i);
+  if (store_set_count (use) < s->c.k)
+    return 1;
+  for (i = 0; i < s->n; ++i)
+    if ((use & BIT (i)) && !read_part (s, f, i, s0, s1, &stamp, &first))
+      return 1;
+  rd_off = s0 * EC_SUB_BLOCK;
+  rd_end = (s1 + 1) * EC_SUB_BLOCK < f->fl ? (s1 + 1) * EC_SUB_BLOCK : f->fl;
+  for (i = 0; i < s->n; ++i) {
+    present[i] = use & BIT (i);
+    ptrs[i] = f->p[i] + rd_off;
+  }
+  if (ec_rebuild (s->codec, ptrs, present, rd_end - rd_off) == -1)
+    return 1;
   copy_out (f, buf, len, off);
   return 0;
 }
@@ -476,6 +546,11 @@ ec_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
       need |= BIT (i);
   if (need && (need & cand) == need &&
       read_range (s, &f, need, buf, len, off) == 0) {
+    thread_buffer_put (&scratch, f.base);
+    return 0;
+  }
+  if (need && (need & cand) != need &&
+      read_range_degraded (s, &f, cand, need, buf, len, off) == 0) {
     thread_buffer_put (&scratch, f.base);
     return 0;
   }
