@@ -538,6 +538,13 @@ ec_read (void *store, uint64_t n, void *buf, uint32_t len, uint32_t off)
   uint32_t need = 0, bad;
   unsigned i;
 
+  if (store_set_count (cand) < s->c.k) {
+    nbdkit_error ("%s: chunk %" PRIu64 ": fewer than %u locations that "
+                  "answer hold an up-to-date fragment of it", s->set.name,
+                  n, s->c.k);
+    errno = EIO;
+    return -1;
+  }
   if (frags_get (s, &scratch, n, &f) == -1)
     return -1;
   /* The data fragments that hold the bytes asked for, if all can. */

@@ -69,16 +69,26 @@ missing_set_new (const char *name, unsigned nloc, uint64_t nr_chunks,
     missing_set_free (s);
     return NULL;
   }
+  /* Reader-preferring, as glibc's default, on purpose: a write holds
+   * its targets' locks shared from missing_set_intend to
+   * missing_set_intend_done and takes them shared again inside
+   * (missing_set_add); a waiting compaction must not block that.
+   */
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init (&attr);
+  pthread_rwlockattr_setkind_np (&attr, PTHREAD_RWLOCK_PREFER_READER_NP);
   for (i = 0; i < nloc; ++i) {
-    pthread_rwlock_init (&s->loc[i].lock, NULL);
+    pthread_rwlock_init (&s->loc[i].lock, &attr);
     s->loc[i].bits = calloc (bytes ? bytes : 1, 1);
     s->loc[i].intent = calloc (bytes ? bytes : 1, 1);
     if (s->loc[i].bits == NULL || s->loc[i].intent == NULL) {
       nbdkit_error ("calloc: %m");
+      pthread_rwlockattr_destroy (&attr);
       missing_set_free (s);
       return NULL;
     }
   }
+  pthread_rwlockattr_destroy (&attr);
   return s;
 }
 
@@ -295,6 +305,7 @@ int
 missing_set_compact (struct missing_set *s, unsigned loc, uint32_t holders,
                      int (*sync) (void *arg), void *arg)
 {
+  uint32_t left = 0;
   unsigned h;
 
   if (!missing_set_has_records (s, loc) || missing_set_count (s, loc) > 0)
@@ -307,21 +318,30 @@ missing_set_compact (struct missing_set *s, unsigned loc, uint32_t holders,
    */
   if (sync (arg) == -1)
     return -1;
-  /* A holder whose record cannot be emptied keeps it: a stale record
-   * only makes a later open copy those chunks again (slow, never
-   * wrong), and whatever fails there is that holder's trouble, found
-   * by its own requests, not LOC's.
+  /* A holder whose record cannot be emptied now (it failed, or is
+   * down) keeps it, and the records of LOC stay marked, so that the
+   * next compaction tries again: a stale record left behind could later
+   * say LOC lacks a chunk that only LOC holds.  Whatever fails there is
+   * that holder's trouble, found by its own requests, not LOC's.
    */
-  for (h = 0; h < s->nloc; ++h)
-    if (h != loc && (holders & (UINT32_C (1) << h)) &&
-        s->ops->clear (s->opaque, h, loc) == -1)
-      nbdkit_debug ("%s: the record on location %u of what location %u "
-                    "lacked stays (it could not be emptied)", s->name, h,
-                    loc);
+  for (h = 0; h < s->nloc; ++h) {
+    if (h == loc)
+      continue;
+    if ((holders & (UINT32_C (1) << h)) &&
+        s->ops->clear (s->opaque, h, loc) == 0)
+      continue;
+    left |= UINT32_C (1) << h;
+  }
   /* Its write intents too (what they were about is synced now). */
   if (s->ops->clear (s->opaque, loc, loc) == -1)
     return -1;
   memset (s->loc[loc].intent, 0, (size_t) ((s->nr_chunks + 7) / 8));
+  if (left) {
+    nbdkit_debug ("%s: location %u is caught up, but records of it stay "
+                  "on %d location(s) that could not empty them: tried "
+                  "again later", s->name, loc, __builtin_popcount (left));
+    return 1;
+  }
   __atomic_store_n (&s->loc[loc].records, false, __ATOMIC_RELEASE);
   nbdkit_debug ("%s: location %u is caught up: its records emptied",
                 s->name, loc);

@@ -215,6 +215,7 @@ struct listing {
   const struct store_set *s;
   unsigned loc;
   uint8_t *count;               /* per chunk, up to 255 */
+  uint8_t *stale;               /* copies recorded as stale, per chunk */
 };
 
 static void
@@ -226,8 +227,12 @@ found_chunk (void *opaque, uint64_t n)
    * missing is stale (or should be gone): not part of the volume.
    * Each location lists each chunk once: the counts stay below 33.
    */
-  if (n < l->s->nr_chunks && !missing_set_test (l->s->missing, l->loc, n))
+  if (n >= l->s->nr_chunks)
+    return;
+  if (!missing_set_test (l->s->missing, l->loc, n))
     __atomic_fetch_add (&l->count[n], 1, __ATOMIC_RELAXED);
+  else
+    __atomic_store_n (&l->stale[n], 1, __ATOMIC_RELAXED);
 }
 
 int
@@ -235,11 +240,12 @@ store_set_list (struct store_set *s, unsigned min_holders,
                 void (*found) (void *opaque, uint64_t n), void *opaque)
 {
   CLEANUP_FREE uint8_t *count = calloc (s->nr_chunks ? s->nr_chunks : 1, 1);
+  CLEANUP_FREE uint8_t *stale = calloc (s->nr_chunks ? s->nr_chunks : 1, 1);
   const uint32_t up = store_set_up (s);
-  struct listing l = { .s = s, .count = count };
-  uint64_t n, strays = 0;
+  struct listing l = { .s = s, .count = count, .stale = stale };
+  uint64_t n, strays = 0, unknown = 0;
 
-  if (count == NULL) {
+  if (count == NULL || stale == NULL) {
     nbdkit_error ("%s: calloc: %m", s->name);
     return -1;
   }
@@ -253,7 +259,22 @@ store_set_list (struct store_set *s, unsigned min_holders,
       found (opaque, n);
     else if (count[n])
       strays++;
+    else if (stale[n] && (store_set_lacking (s, n) & up) == up) {
+      /* Copies exist, and every location that is up is recorded as
+       * lacking the chunk: which is right is not known here.  Part of
+       * the volume, so that a read fails (EIO) rather than returning
+       * zeros; the catch-up settles it when a location that holds it
+       * answers.
+       */
+      found (opaque, n);
+      unknown++;
+    }
   }
+  if (unknown)
+    nbdkit_error ("%s: %" PRIu64 " chunks have copies, but every location "
+                  "that answers is recorded as lacking them: they read as "
+                  "errors until a location that holds them answers",
+                  s->name, unknown);
   if (strays)
     nbdkit_error ("%s: %" PRIu64 " chunks are on fewer than %u locations: "
                   "what a write or removal cut short by a crash leaves (it "
@@ -330,12 +351,26 @@ store_set_reconcile (struct store_set *s, bool readonly,
     const uint32_t keep = holders (s->c.owner, n);
     const uint32_t lack = s->all & ~keep & ~store_set_lacking (s, n);
     uint32_t failed = 0;
+    unsigned loc;
 
     if (keep && lack) {
-      if (readonly)
-        missing_set_assume (s->missing, lack, n);
-      else if (missing_set_add (s->missing, lack, n, keep, &failed) == -1)
-        return -1;
+      /* Each choice recorded on every location that answers but the
+       * one it is about (the others that lack the chunk too): whichever
+       * of them answers next time, the same version is kept.
+       */
+      for (loc = 0; loc < s->c.nloc; ++loc) {
+        if (!(lack & SET_BIT (loc)))
+          continue;
+        if (readonly)
+          missing_set_assume (s->missing, SET_BIT (loc), n);
+        else if (missing_set_add (s->missing, SET_BIT (loc), n,
+                                  store_set_up (s) & ~SET_BIT (loc) &
+                                  ~failed, &failed) == -1)
+          return -1;
+      }
+      for (loc = 0; loc < s->c.nloc; ++loc)
+        if (failed & SET_BIT (loc))
+          store_set_mark_down (s, loc, EIO, "recording a reconciled chunk");
       count++;
     }
     n++;

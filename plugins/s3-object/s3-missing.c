@@ -38,6 +38,11 @@ struct record {
    */
   uint64_t wanted, done, failed;
   bool writing;
+  /* The object was read (or found absent) in this process: rewriting
+   * it whole from memory keeps what it said.  Not for a holder that did
+   * not answer at open: its first append reads the object first.
+   */
+  bool loaded;
 };
 
 struct s3_missing {
@@ -49,6 +54,8 @@ struct s3_missing {
   bool readonly;
   struct s3_client *clients[MISSING_MAX_LOCATIONS];
   const char *prefixes[MISSING_MAX_LOCATIONS];
+  int (*may_change) (void *opaque, unsigned holder);
+  void *may_change_opaque;
   struct record *rec;           /* [holder * nloc + loc] */
 };
 
@@ -115,6 +122,15 @@ s3_missing_new (const char *name, const char *uuid, unsigned nloc,
 }
 
 void
+s3_missing_set_guard (struct s3_missing *m,
+                      int (*may_change) (void *opaque, unsigned holder),
+                      void *opaque)
+{
+  m->may_change = may_change;
+  m->may_change_opaque = opaque;
+}
+
+void
 s3_missing_free (struct s3_missing *m)
 {
   unsigned i;
@@ -152,6 +168,11 @@ body_crc (const uint8_t *body, size_t len)
   return crc32c (crc, body + HEADER, len - HEADER);
 }
 
+static void
+found_nothing (void *arg, uint64_t n)
+{
+}
+
 /* Load the record on HOLDER of what LOC lacks into its struct record
  * and tell FOUND: 1 if there is an object (damaged included), 0 if
  * not, -1 after nbdkit_error.
@@ -172,13 +193,22 @@ load_record (struct s3_missing *m, unsigned holder, unsigned loc,
     nbdkit_error ("asprintf: %m");
     return -1;
   }
-  got = s3_get_small (m->clients[holder], key, want + 1, &text, &len);
+  /* Room for a longer object than ours, read as damage below (one
+   * much longer is an error of the GET).
+   */
+  got = s3_get_small (m->clients[holder], key, want + 64 * 1024, &text, &len);
   if (got == -1)
     return -1;
-  if (got == 0)
+  if (got == 0) {
+    r->loaded = true;
     return 0;                   /* no record: lacks nothing */
+  }
   body = (const uint8_t *) text;
-  if (len >= 60 && memcmp (body, MAGIC, 16) == 0 &&
+  /* Only a sound record of another volume or place is refused; damage
+   * (a bad length or digest, whatever the fields say) is below.
+   */
+  if (len == want && memcmp (body, MAGIC, 16) == 0 &&
+      get_le32 (body + 80) == body_crc (body, len) &&
       (memcmp (body + 16, m->uuid, 36) != 0 ||
        get_le32 (body + 52) != loc || get_le32 (body + 56) != holder)) {
     nbdkit_error ("%s: bucket %s: %s is the record of another volume or "
@@ -204,6 +234,7 @@ load_record (struct s3_missing *m, unsigned holder, unsigned loc,
                   want, loc);
     r->all = true;
     r->started = time (NULL);
+    r->loaded = true;
     pthread_mutex_unlock (&r->lock);
     found (arg, MISSING_ALL);
     return 1;
@@ -214,6 +245,7 @@ load_record (struct s3_missing *m, unsigned holder, unsigned loc,
   for (n = 0; n < m->nr_chunks; ++n)
     if (body[HEADER + n / 8] & (1u << (n % 8)))
       r->bits[n / 8] |= (uint8_t) (1u << (n % 8));
+  r->loaded = true;
   pthread_mutex_unlock (&r->lock);
   if (r->all)
     found (arg, MISSING_ALL);
@@ -228,11 +260,6 @@ load (void *opaque, unsigned holder, unsigned loc,
       void (*found) (void *arg, uint64_t n), void *arg)
 {
   return load_record (opaque, holder, loc, found, arg) == -1 ? -1 : 0;
-}
-
-static void
-found_nothing (void *arg, uint64_t n)
-{
 }
 
 int
@@ -298,6 +325,8 @@ put_record (struct s3_missing *m, unsigned holder, unsigned loc,
     nbdkit_error ("asprintf: %m");
     return -1;
   }
+  if (m->may_change && m->may_change (m->may_change_opaque, holder) == -1)
+    return -1;
   if (s3_content_md5 (body, len, md5b64) == -1) {
     nbdkit_error ("s3: %s: MD5: %m", key);
     return -1;
@@ -323,6 +352,12 @@ append (void *opaque, unsigned holder, unsigned loc, const uint64_t *ns,
                   m->name, loc);
     return -1;
   }
+  /* A record not read yet (its holder did not answer at open): what
+   * the object says must stay in it.
+   */
+  if (!__atomic_load_n (&r->loaded, __ATOMIC_ACQUIRE) &&
+      load_record (m, holder, loc, found_nothing, NULL) == -1)
+    return -1;
   pthread_mutex_lock (&r->lock);
   if (ensure_bits (m, r) == -1) {
     pthread_mutex_unlock (&r->lock);
@@ -393,19 +428,23 @@ clear (void *opaque, unsigned holder, unsigned loc)
     nbdkit_error ("%s: read-only: cannot empty the record", m->name);
     return -1;
   }
-  /* No append runs for this record now (missing-set.h): the bits can
-   * be emptied before the DELETE; if it fails the object stays, and the
-   * next load catches up what it names again (harmless).
+  if (m->may_change && m->may_change (m->may_change_opaque, holder) == -1)
+    return -1;
+  /* No append runs for this record now (missing-set.h).  The memory
+   * copy is emptied only once the object is gone: if the DELETE fails,
+   * the next rewrite keeps what the object says.
    */
+  ret = s3_http_request (m->clients[holder], &req, &resp);
+  s3_response_free (&resp);
+  if (ret == -1)
+    return -1;
   pthread_mutex_lock (&r->lock);
   if (r->bits)
     memset (r->bits, 0, m->bitmap_bytes);
   r->all = false;
   r->started = 0;
   pthread_mutex_unlock (&r->lock);
-  ret = s3_http_request (m->clients[holder], &req, &resp);
-  s3_response_free (&resp);
-  return ret;
+  return 0;
 }
 
 const struct missing_log_ops s3_missing_ops = {

@@ -53,6 +53,17 @@ extern struct s3_missing *s3_missing_new (const char *name, const char *uuid,
                                           bool readonly);
 extern void s3_missing_free (struct s3_missing *m);
 
+/* Before each PUT or DELETE of a record in HOLDER's bucket:
+ * MAY_CHANGE (OPAQUE, HOLDER) returns 0 if this server may still change
+ * that bucket (its lease is certainly its own), else -1 with errno: a
+ * server whose lease was taken over never touches the new holder's
+ * records.
+ */
+extern void s3_missing_set_guard (struct s3_missing *m,
+                                  int (*may_change) (void *opaque,
+                                                     unsigned holder),
+                                  void *opaque);
+
 /* Key of the record on a holder about LOC, malloc'd (NULL on ENOMEM). */
 extern char *s3_missing_key (const char *prefix, const char *name,
                              unsigned loc);

@@ -378,6 +378,22 @@ static const struct chunk_store_ops bucket_place_ops = {
   .list = bp_list,
 };
 
+/* May this server still change bucket location H (its records)?  As a
+ * chunk write: only while the lease is certainly its own.
+ */
+static int
+bucket_may_change (void *opaque, unsigned h)
+{
+  struct s3_set *s = opaque;
+  struct s3_volume *v = __atomic_load_n (&s->bucket[h].v, __ATOMIC_ACQUIRE);
+
+  if (v == NULL) {
+    errno = EIO;
+    return -1;
+  }
+  return v->lease ? s3_lease_check (v->lease) : 0;
+}
+
 /* The records and the mirror or EC store over the locations. */
 static int
 open_store (struct s3_set *s, uint32_t down)
@@ -412,6 +428,7 @@ open_store (struct s3_set *s, uint32_t down)
                                clients, prefixes, s->readonly);
   if (s->files == NULL || s->objects == NULL)
     return -1;
+  s3_missing_set_guard (s->objects, bucket_may_change, s);
   if (volume_set_store_open (&s->vs, &s->c.p, s->name, &s->meta, &l) == -1)
     return -1;
   if (chunk_engine_set_parallelism (s->vs.engine, s->c.parallel) == -1)
