@@ -42,7 +42,7 @@ import nbd
 
 from s3_server import CephRGW, S3rver, need_s3_object_plugin
 from set_test import (BucketLocation, DirLocation, check_alone,
-                      kill_during_sync_writes,
+                      kill_during_sync_writes, wait_for_pattern,
                       differential_run, error_lines, failing_run,
                       missing_files, refused, refused_naming, set_args,
                       wait_caught_up, wait_down)
@@ -262,6 +262,52 @@ def refusals():
     print("[%5.1fs] " % (time.monotonic() - t0) + "refusals ok", flush=True)
 
 
+def late_holder_keeps_records():
+    """A bucket that did not answer at open and answers later keeps what
+    its records said when it first takes a new entry: S3 has no append,
+    a record object is rewritten whole, and one never read in this
+    process must be read first (else "C lacks chunk 1" on B would be
+    erased by "C lacks chunk 2")."""
+    a, b, c = buckets(3, proxied=(1, 2))
+    args = args_of([a, b, c], "write-quorum=2")
+    key = "v.missing.2"
+
+    def bits(loc):
+        body = loc.get(key)
+        return {n for n in range(SIZE // CHUNK + 1)
+                if body[84 + n // 8] >> (n % 8) & 1}
+
+    # Run 1: C stops taking chunk writes; chunk 1 is recorded on A and B.
+    sf = Server(args)
+    h = sf.connect()
+    h.pwrite(b"a" * CHUNK, 0)
+    c.proxy.add("status", status=500, code="InternalError", method="PUT",
+                key=r"\.chunk$")
+    h.pwrite(b"b" * CHUNK, CHUNK)
+    h.flush()
+    h.shutdown()
+    sf.stop()
+    check(bits(a) == {1} and bits(b) == {1},
+          "C lacks chunk 1 on A and B: %s %s" % (bits(a), bits(b)))
+    # Run 2: B does not answer at open (C still takes no chunk), then
+    # answers; C misses chunk 2 too.
+    b.fail(cut=0)
+    sf = Server(args)
+    h = sf.connect()
+    b.recover()
+    check(wait_for_pattern(sf, r"location 1 \(.*\) answers"),
+          "B never answered\n" + sf.output()[-3000:])
+    h.pwrite(b"c" * CHUNK, 2 * CHUNK)
+    h.flush()
+    check(bits(b) == {1, 2}, "B's record of what C lacks: %s (chunk 1 "
+          "erased by the rewrite?)" % bits(b))
+    h.shutdown()
+    sf.stop()
+    c.recover()
+    print("[%5.1fs] " % (time.monotonic() - t0) + "a bucket that answered "
+          "late kept its records", flush=True)
+
+
 # ONLY=name,... runs some of them (to replay one with SEED=n).
 only = os.environ.get("ONLY")
 for name, fn in (
@@ -287,7 +333,8 @@ for name, fn in (
             "write-quorum=1")),
         ("kill-catch-up", kill_during_catch_up),
         ("rot", corrupted_copy_at_rest),
-        ("kill-writes", kill_during_writes)):
+        ("kill-writes", kill_during_writes),
+        ("late-holder", late_holder_keeps_records)):
     if not only or name in only.split(","):
         fn()
 print("ok in %.1fs" % (time.monotonic() - t0))
