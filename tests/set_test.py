@@ -309,17 +309,11 @@ def failing_run(args, locs, victims, size, chunk, conns, rounds, rng):
     return want, stats
 
 
-def kill_during_sync_writes(args, locs, size, rng):
-    """A sync mirror (nbdkit ARGS over LOCS, an image of SIZE bytes)
-    killed with writes in flight, never acknowledged, so either their
-    old or their new bytes may come back; then a restart: everything
-    flushed is there, two reads of the image give the same bytes, and
-    once caught up every location alone holds them.  A write that
-    reached one copy and not the other must not leave the copies
-    different with nothing recorded (the write intents of
-    missing-set.h)."""
-    sf = Server(args)
-    h = sf.connect()
+def writes_in_flight(h, size, rng):
+    """Random writes to the lower half of an image of SIZE bytes
+    through H, flushed; then 24 writes of 256 KiB to the upper half sent
+    and not waited for (the caller kills the server while they are in
+    flight).  Returns the image of the lower half as flushed."""
     image = bytearray(size)
     half = size // 2
     for _ in range(40):
@@ -331,6 +325,22 @@ def kill_during_sync_writes(args, locs, size, rng):
     for i in range(24):
         buf = nbd.Buffer.from_bytearray(bytearray(rng.randbytes(256 * KiB)))
         h.aio_pwrite(buf, half + (i * 256 * KiB) % (size - half - 256 * KiB))
+    return image
+
+
+def kill_during_sync_writes(args, locs, size, rng):
+    """A sync mirror (nbdkit ARGS over LOCS, an image of SIZE bytes)
+    killed with writes in flight, never acknowledged, so either their
+    old or their new bytes may come back; then a restart: everything
+    flushed is there, two reads of the image give the same bytes, and
+    once caught up every location alone holds them.  A write that
+    reached one copy and not the other must not leave the copies
+    different with nothing recorded (the write intents of
+    missing-set.h)."""
+    sf = Server(args)
+    h = sf.connect()
+    image = writes_in_flight(h, size, rng)
+    half = size // 2
     while h.aio_in_flight() > 12:
         h.poll(10)
     sf.kill()

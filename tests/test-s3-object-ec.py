@@ -39,7 +39,7 @@ import nbd
 from s3_server import CephRGW, S3rver, need_s3_object_plugin
 from set_test import (BucketLocation, differential_run, error_lines,
                       failing_run, refused, refused_naming, set_args,
-                      wait_caught_up, wait_for_pattern)
+                      wait_caught_up, wait_for_pattern, writes_in_flight)
 from set_test import digest as digest_of
 from shardkit_test import (VALGRIND, Server, check, fail, seed_from_env,
                            start_fails)
@@ -131,18 +131,9 @@ def kill_during_writes(k, m):
     sf = Server(args)
     h = sf.connect()
     rng = random.Random("%d-ec-kill" % seed)
-    image = bytearray(SIZE)
-    half = SIZE // 2
-    for _ in range(40):
-        off = rng.randrange(0, half - 300 * KiB)
-        data = rng.randbytes(rng.randint(1, 300 * KiB))
-        h.pwrite(data, off)
-        image[off:off + len(data)] = data
-    h.flush()
     # Writes to the upper half in flight when nbdkit is killed.
-    for i in range(24):
-        buf = nbd.Buffer.from_bytearray(bytearray(rng.randbytes(256 * KiB)))
-        h.aio_pwrite(buf, half + (i * 256 * KiB) % (SIZE - half - 256 * KiB))
+    image = writes_in_flight(h, SIZE, rng)
+    half = SIZE // 2
     deadline = time.monotonic() + 10
     while not locs[0].proxy.find(method="PUT", key=r"\.chunk$") or \
             h.aio_in_flight() > 20:

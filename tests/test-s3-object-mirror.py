@@ -38,7 +38,6 @@ import os
 import random
 import time
 
-import nbd
 
 from s3_server import CephRGW, S3rver, need_s3_object_plugin
 from set_test import (BucketLocation, DirLocation, check_alone,
