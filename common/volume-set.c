@@ -105,6 +105,69 @@ volume_set_check_location (const struct volume_set_params *p,
   return 0;
 }
 
+int
+volume_set_admit (const struct volume_set_params *p, const char *name,
+                  unsigned i, const struct volume_meta *m,
+                  struct volume_meta *first, uint32_t *up)
+{
+  if (*up == 0)
+    *first = *m;
+  if (volume_set_check_location (p, name, i, m, first) == -1)
+    return -1;
+  *up |= BIT (i);
+  return 0;
+}
+
+int
+volume_set_create (const struct volume_set_params *p, const char *name,
+                   const struct volume_create *create,
+                   const struct volume_set_io *io)
+{
+  uint32_t exists = 0, silent = 0;
+  struct volume_meta m;
+  unsigned i;
+
+  for (i = 0; i < p->nloc; ++i) {
+    int r = io->read_meta (io->opaque, i, name, &m);
+    if (r == -1)
+      silent |= BIT (i);
+    if (r == 1)
+      exists |= BIT (i);
+  }
+  if (exists) {
+    for (i = 0; i < p->nloc; ++i)
+      if (!(exists & BIT (i)) && !(silent & BIT (i))) {
+        nbdkit_error ("volume '%s' exists in some locations but not in %s: "
+                      "the locations of a set are created together, and a "
+                      "replacement location is not supported yet",
+                      name, p->loc_name[i]);
+        errno = ENOENT;
+        return -1;
+      }
+    return 0;
+  }
+  if (create == NULL || create->size == 0)
+    return 0;                   /* opening it says that it does not exist */
+  if (silent) {
+    nbdkit_error ("volume '%s' cannot be created: %s does not answer (the "
+                  "locations of a set are created together)", name,
+                  p->loc_name[__builtin_ctz (silent)]);
+    errno = EIO;
+    return -1;
+  }
+  if (volume_meta_init (&m, create->size, create->chunk_size ?
+                        create->chunk_size : CHUNK_SIZE_DEFAULT) == -1) {
+    nbdkit_error ("cannot make metadata for volume '%s': %m", name);
+    return -1;
+  }
+  for (i = 0; i < p->nloc; ++i) {
+    volume_set_meta_shape (p, i, &m);
+    if (io->create_meta (io->opaque, i, name, &m) == -1)
+      return -1;
+  }
+  return 0;
+}
+
 unsigned
 volume_set_min_up (const struct volume_set_params *p)
 {

@@ -30,6 +30,7 @@
 #include "ec-store.h"
 #include "mirror-store.h"
 #include "missing-set.h"
+#include "volume-layer.h"
 #include "volume-meta.h"
 
 #define VOLUME_SET_MAX_LOCATIONS MIRROR_MAX_LOCATIONS
@@ -88,6 +89,42 @@ extern int volume_set_check_location (const struct volume_set_params *p,
                                       const char *name, unsigned i,
                                       const struct volume_meta *m,
                                       const struct volume_meta *first);
+
+/* Location I answered with metadata *M: check it against the set's
+ * (the first location's that answered, copied into *FIRST while *UP is
+ * still empty) and add it to *UP.  0, or -1 after one nbdkit_error.
+ */
+extern int volume_set_admit (const struct volume_set_params *p,
+                             const char *name, unsigned i,
+                             const struct volume_meta *m,
+                             struct volume_meta *first, uint32_t *up);
+
+/* What a kind of location (a directory, a bucket) does for
+ * volume_set_create.
+ */
+struct volume_set_io {
+  /* Volume NAME's metadata at location I: 1 with *M, 0 if it is not
+   * there, -1 if the location does not answer (quietly or not).
+   */
+  int (*read_meta) (void *opaque, unsigned i, const char *name,
+                    struct volume_meta *m);
+  /* Create it there with *M: 0, or -1 after nbdkit_error. */
+  int (*create_meta) (void *opaque, unsigned i, const char *name,
+                      const struct volume_meta *m);
+  void *opaque;
+};
+
+/* Create volume NAME in every location if CREATE says so and it exists
+ * in none: the same metadata (one uuid) everywhere, each location its
+ * own set-index.  One that exists in some locations only, or cannot be
+ * created while a location does not answer, is refused.  A location
+ * that does not answer is otherwise left to the open, which may go on
+ * without it.  0, or -1 after one nbdkit_error.
+ */
+extern int volume_set_create (const struct volume_set_params *p,
+                              const char *name,
+                              const struct volume_create *create,
+                              const struct volume_set_io *io);
 
 /* The fewest locations that must answer at open. */
 extern unsigned volume_set_min_up (const struct volume_set_params *p);

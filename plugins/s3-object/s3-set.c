@@ -54,106 +54,59 @@ is_bucket (const struct s3_set_config *c, unsigned i)
   return c->loc[i].kind == S3_LOCATION_BUCKET;
 }
 
-/* Read the metadata of volume NAME at location I: 1, 0 if it is not
- * there, -1 if the location does not answer (WHY says why).
+/* The metadata of volume NAME at location I: 1, 0 if it is not there,
+ * -1 if the location does not answer (WHY, if not NULL, says why).
  */
 static int
 read_meta (const struct s3_set_config *c, struct s3_client *client,
            unsigned i, const char *name, struct volume_meta *m,
-           char why[256])
+           char *why)
 {
-  int r;
+  int r = is_bucket (c, i) ?
+    s3_volume_read_meta (client, c->loc[i].prefix, name, m) :
+    set_location_read_meta (c->loc[i].path, name, m);
 
-  if (is_bucket (c, i)) {
-    r = s3_volume_read_meta (client, c->loc[i].prefix, name, m);
-    if (r == -1)
-      snprintf (why, 256, "%s: its volume '%s' cannot be read",
-                c->p.loc_name[i], name);
-    return r;
-  }
-  else {
-    CLEANUP_CLOSE int fd = open (c->loc[i].path,
-                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd == -1) {
-      snprintf (why, 256, "%s: %s", c->p.loc_name[i], strerror (errno));
-      return -1;
-    }
-    r = file_volume_read_meta (fd, c->loc[i].path, name, m);
-    if (r == -1)
-      snprintf (why, 256, "%s: its volume '%s' cannot be read",
-                c->p.loc_name[i], name);
-    return r;
-  }
+  if (r == -1 && why)
+    snprintf (why, 256, "%s: its volume '%s' cannot be read",
+              c->p.loc_name[i], name);
+  return r;
+}
+
+/* The locations of C, through CLIENTS, for volume_set_create. */
+struct set_io {
+  const struct s3_set_config *c;
+  struct s3_client *const *clients;
+};
+
+static int
+io_read_meta (void *opaque, unsigned i, const char *name,
+              struct volume_meta *m)
+{
+  const struct set_io *io = opaque;
+  return read_meta (io->c, io->clients[i], i, name, m, NULL);
 }
 
 static int
-create_meta (const struct s3_set_config *c, struct s3_client *client,
-             unsigned i, const char *name, const struct volume_meta *m)
+io_create_meta (void *opaque, unsigned i, const char *name,
+                const struct volume_meta *m)
 {
+  const struct set_io *io = opaque;
+  const struct s3_set_config *c = io->c;
+
   if (is_bucket (c, i))
-    return s3_volume_create_meta (client, c->loc[i].prefix, name, m);
-  else {
-    CLEANUP_CLOSE int fd = open (c->loc[i].path,
-                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd == -1) {
-      nbdkit_error ("%s: %m", c->p.loc_name[i]);
-      return -1;
-    }
-    return file_volume_create_meta (fd, c->loc[i].path, name, m);
-  }
+    return s3_volume_create_meta (io->clients[i], c->loc[i].prefix, name, m);
+  return set_location_create_meta (c->loc[i].path, name, m);
 }
 
-/* Create the set if it exists nowhere and CREATE asks for it: the same
- * metadata (one uuid) everywhere, each location its own set-index.
- */
+/* Create the set if it exists nowhere and CREATE asks for it. */
 static int
 create_set (const struct s3_set_config *c, struct s3_client *const *clients,
             const char *name, const struct volume_create *create)
 {
-  uint32_t exists = 0, silent = 0;
-  struct volume_meta m;
-  char why[256];
-  unsigned i;
+  struct set_io sio = { c, clients };
+  const struct volume_set_io io = { io_read_meta, io_create_meta, &sio };
 
-  for (i = 0; i < c->p.nloc; ++i) {
-    int r = read_meta (c, clients[i], i, name, &m, why);
-    if (r == -1)
-      silent |= BIT (i);
-    if (r == 1)
-      exists |= BIT (i);
-  }
-  if (exists) {
-    for (i = 0; i < c->p.nloc; ++i)
-      if (!(exists & BIT (i)) && !(silent & BIT (i))) {
-        nbdkit_error ("volume '%s' exists in some locations but not in %s: "
-                      "the locations of a set are created together, and a "
-                      "replacement location is not supported yet",
-                      name, c->p.loc_name[i]);
-        errno = ENOENT;
-        return -1;
-      }
-    return 0;
-  }
-  if (create == NULL || create->size == 0)
-    return 0;                   /* opening it says that it does not exist */
-  if (silent) {
-    nbdkit_error ("volume '%s' cannot be created: %s does not answer (the "
-                  "locations of a set are created together)", name,
-                  c->p.loc_name[__builtin_ctz (silent)]);
-    errno = EIO;
-    return -1;
-  }
-  if (volume_meta_init (&m, create->size, create->chunk_size ?
-                        create->chunk_size : CHUNK_SIZE_DEFAULT) == -1) {
-    nbdkit_error ("cannot make metadata for volume '%s': %m", name);
-    return -1;
-  }
-  for (i = 0; i < c->p.nloc; ++i) {
-    volume_set_meta_shape (&c->p, i, &m);
-    if (create_meta (c, clients[i], i, name, &m) == -1)
-      return -1;
-  }
-  return 0;
+  return volume_set_create (&c->p, name, create, &io);
 }
 
 int
@@ -173,7 +126,7 @@ s3_set_prepare (const struct s3_set_config *c,
    * holds it is found at open: its lease or its lock.)
    */
   for (i = 0; i < c->p.nloc; ++i) {
-    int r = read_meta (c, clients[i], i, name, up ? &m : &first, why[i]);
+    int r = read_meta (c, clients[i], i, name, &m, why[i]);
     if (r == 0) {
       nbdkit_error ("volume '%s' does not exist in %s", name,
                     c->p.loc_name[i]);
@@ -182,10 +135,8 @@ s3_set_prepare (const struct s3_set_config *c,
     }
     if (r == -1)
       continue;
-    if (volume_set_check_location (&c->p, name, i, up ? &m : &first,
-                                   &first) == -1)
+    if (volume_set_admit (&c->p, name, i, &m, &first, &up) == -1)
       return -1;
-    up |= BIT (i);
   }
   return volume_set_enough_up (&c->p, name, up, why);
 }
@@ -445,7 +396,6 @@ s3_set_open (const struct s3_set_config *c, const char *name, bool readonly,
   struct s3_client *clients[VOLUME_SET_MAX_LOCATIONS];
   char why[VOLUME_SET_MAX_LOCATIONS][256];
   uint32_t up = 0;
-  int first = -1;
   struct s3_set *s;
   unsigned i;
 
@@ -491,17 +441,12 @@ s3_set_open (const struct s3_set_config *c, const char *name, bool readonly,
                     name, i, why[i]);
       continue;
     }
-    if (first == -1) {
-      first = (int) i;
-      s->meta = *m;
-    }
-    if (volume_set_check_location (&c->p, name, i, m, &s->meta) == -1)
+    if (volume_set_admit (&c->p, name, i, m, &s->meta, &up) == -1)
       goto err;
-    up |= BIT (i);
   }
   if (volume_set_enough_up (&c->p, name, up, why) == -1 ||
-      volume_check_create (name, c->p.loc_name[first], &s->meta,
-                           create) == -1 ||
+      volume_check_create (name, c->p.loc_name[__builtin_ctz (up)],
+                           &s->meta, create) == -1 ||
       open_store (s, ~up & ((UINT32_C (1) << c->p.nloc) - 1)) == -1)
     goto err;
   return s;

@@ -61,71 +61,36 @@ params_of (const struct file_set_config *c, struct volume_set_params *p)
   p->probe_interval_ns = c->probe_interval_ns;
 }
 
+/* A directory location for volume_set_create. */
+static int
+dir_read_meta (void *opaque, unsigned i, const char *name,
+               struct volume_meta *m)
+{
+  const struct file_set_config *c = opaque;
+  return set_location_read_meta (c->dirnames[i], name, m);
+}
+
+static int
+dir_create_meta (void *opaque, unsigned i, const char *name,
+                 const struct volume_meta *m)
+{
+  const struct file_set_config *c = opaque;
+  return set_location_create_meta (c->dirnames[i], name, m);
+}
+
 /* With several locations: create the set if it exists nowhere and
- * CREATE asks for it.  Each location gets the same metadata (one uuid)
- * but its own set-index.
+ * CREATE asks for it (volume_set_create).
  */
 static int
-create_set (const struct file_set_config *c, const char *name,
+create_set (const struct file_set_config *c,
+            const struct volume_set_params *p, const char *name,
             const struct volume_create *create)
 {
-  uint32_t exists = 0, silent = 0;
-  struct volume_set_params p;
-  struct volume_meta m;
-  unsigned i;
+  const struct volume_set_io io = {
+    dir_read_meta, dir_create_meta, (void *) c,
+  };
 
-  /* A location that does not answer (directory gone, metadata
-   * unreadable) is left to the open, which may go on without it.
-   */
-  for (i = 0; i < c->nloc; ++i) {
-    CLEANUP_CLOSE int fd = open (c->dirnames[i],
-                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int r = fd == -1 ? -1 :
-      file_volume_read_meta (fd, c->dirnames[i], name, &m);
-    if (r == -1)
-      silent |= BIT (i);
-    if (r == 1)
-      exists |= BIT (i);
-  }
-  if (exists) {
-    for (i = 0; i < c->nloc; ++i)
-      if (!(exists & BIT (i)) && !(silent & BIT (i))) {
-        nbdkit_error ("volume '%s' exists in some dir= but not in %s: the "
-                      "locations of a set are created together, and a "
-                      "replacement location is not supported yet",
-                      name, c->dirnames[i]);
-        errno = ENOENT;
-        return -1;
-      }
-    return 0;
-  }
-  if (create == NULL || create->size == 0)
-    return 0;                   /* opening it says that it does not exist */
-  if (silent) {
-    nbdkit_error ("volume '%s' cannot be created: %s does not answer (the "
-                  "locations of a set are created together)", name,
-                  c->dirnames[__builtin_ctz (silent)]);
-    errno = EIO;
-    return -1;
-  }
-  if (volume_meta_init (&m, create->size, create->chunk_size ?
-                        create->chunk_size : CHUNK_SIZE_DEFAULT) == -1) {
-    nbdkit_error ("cannot make metadata for volume '%s': %m", name);
-    return -1;
-  }
-  params_of (c, &p);
-  for (i = 0; i < c->nloc; ++i) {
-    CLEANUP_CLOSE int fd = open (c->dirnames[i],
-                                 O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    volume_set_meta_shape (&p, i, &m);
-    if (fd == -1) {
-      nbdkit_error ("%s: %m", c->dirnames[i]);
-      return -1;
-    }
-    if (file_volume_create_meta (fd, c->dirnames[i], name, &m) == -1)
-      return -1;
-  }
-  return 0;
+  return volume_set_create (p, name, create, &io);
 }
 
 int
@@ -141,7 +106,7 @@ file_set_prepare (const struct file_set_config *c, const char *name,
   params_of (c, &p);
   if (c->nloc == 1)
     return file_volume_prepare (c->dirfds[0], c->dirnames[0], name, create);
-  if (create_set (c, name, create) == -1)
+  if (create_set (c, &p, name, create) == -1)
     return -1;
   /* A location that does not answer is not an error while enough do;
    * one that answers must be the right one, and not in use.
@@ -156,18 +121,15 @@ file_set_prepare (const struct file_set_config *c, const char *name,
     }
     if (file_volume_prepare (fd, c->dirnames[i], name,
                              up ? NULL : create) == -1 ||
-        file_volume_read_meta (fd, c->dirnames[i], name,
-                               up ? &m : &first) != 1) {
+        file_volume_read_meta (fd, c->dirnames[i], name, &m) != 1) {
       if (errno == EWOULDBLOCK)
         return -1;
       snprintf (why[i], sizeof why[i], "%s: its volume '%s' cannot be "
                 "read", c->dirnames[i], name);
       continue;
     }
-    if (volume_set_check_location (&p, name, i, up ? &m : &first,
-                                   &first) == -1)
+    if (volume_set_admit (&p, name, i, &m, &first, &up) == -1)
       return -1;
-    up |= BIT (i);
   }
   return volume_set_enough_up (&p, name, up, why);
 }
@@ -276,7 +238,7 @@ file_set_open (const struct file_set_config *c, const char *name,
     nbdkit_error ("strdup: %m");
     goto err;
   }
-  if (!readonly && create_set (c, name, create) == -1)
+  if (!readonly && create_set (c, &s->p, name, create) == -1)
     goto err;
   /* Degraded open: a location that does not answer starts down (and is
    * probed, and caught up when it answers) while enough others do.
@@ -284,7 +246,6 @@ file_set_open (const struct file_set_config *c, const char *name,
   {
     char why[MIRROR_MAX_LOCATIONS][256];
     uint32_t up = 0;
-    int first = -1;
 
     for (i = 0; i < c->nloc; ++i) {
       struct set_location *l = &s->place[i];
@@ -298,18 +259,13 @@ file_set_open (const struct file_set_config *c, const char *name,
                       name, i, l->why);
         continue;
       }
-      if (first == -1) {
-        first = (int) i;
-        s->meta = l->v->meta;
-      }
-      if (volume_set_check_location (&s->p, name, i, &l->v->meta,
-                                     &s->meta) == -1)
+      if (volume_set_admit (&s->p, name, i, &l->v->meta, &s->meta,
+                            &up) == -1)
         goto err;
-      up |= BIT (i);
     }
     if (volume_set_enough_up (&s->p, name, up, why) == -1 ||
-        volume_check_create (name, c->dirnames[first], &s->meta,
-                             create) == -1 ||
+        volume_check_create (name, c->dirnames[__builtin_ctz (up)],
+                             &s->meta, create) == -1 ||
         open_store (s, c, name, readonly, ~up & ((1u << c->nloc) - 1)) == -1)
       goto err;
   }

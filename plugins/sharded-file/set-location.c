@@ -67,6 +67,36 @@ open_volume (const char *path, const char *name, bool readonly,
   return v;
 }
 
+int
+set_location_read_meta (const char *path, const char *name,
+                        struct volume_meta *m)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r;
+
+  if (fd == -1)
+    return -1;
+  r = file_volume_read_meta (fd, path, name, m);
+  close (fd);
+  return r;
+}
+
+int
+set_location_create_meta (const char *path, const char *name,
+                          const struct volume_meta *m)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int r;
+
+  if (fd == -1) {
+    nbdkit_error ("%s: %m", path);
+    return -1;
+  }
+  r = file_volume_create_meta (fd, path, name, m);
+  close (fd);
+  return r;
+}
+
 char *
 set_location_path (const char *value)
 {

@@ -50,6 +50,18 @@ struct set_location {
  */
 extern char *set_location_path (const char *value);
 
+/* Volume NAME's metadata in the directory PATH, opened by its path:
+ * 1 with *M, 0 if it is not there, -1 if the directory or the metadata
+ * cannot be read.  (volume_set_create's read_meta.)
+ */
+extern int set_location_read_meta (const char *path, const char *name,
+                                   struct volume_meta *m);
+/* Create volume NAME in the directory PATH with metadata *M: 0, or -1
+ * after nbdkit_error.
+ */
+extern int set_location_create_meta (const char *path, const char *name,
+                                     const struct volume_meta *m);
+
 /* Open volume NAME in the directory PATH into L (see file_volume_open
  * for READONLY, FLAGS, MAX_OPEN_FILES).  Returns 0 if it answers, 1 if
  * it does not (L->why says why; nothing logged for a directory or a
