@@ -309,6 +309,16 @@ def failing_run(args, locs, victims, size, chunk, conns, rounds, rng):
     return want, stats
 
 
+def random_writes(h, image, limit, count, rng):
+    """COUNT writes of 1 to 300 KiB of random bytes through H at random
+    offsets below LIMIT, copied into IMAGE (a bytearray)."""
+    for _ in range(count):
+        off = rng.randrange(0, limit - 300 * KiB)
+        data = rng.randbytes(rng.randint(1, 300 * KiB))
+        h.pwrite(data, off)
+        image[off:off + len(data)] = data
+
+
 def writes_in_flight(h, size, rng):
     """Random writes to the lower half of an image of SIZE bytes
     through H, flushed; then 24 writes of 256 KiB to the upper half sent
@@ -316,11 +326,7 @@ def writes_in_flight(h, size, rng):
     flight).  Returns the image of the lower half as flushed."""
     image = bytearray(size)
     half = size // 2
-    for _ in range(40):
-        off = rng.randrange(0, half - 300 * KiB)
-        data = rng.randbytes(rng.randint(1, 300 * KiB))
-        h.pwrite(data, off)
-        image[off:off + len(data)] = data
+    random_writes(h, image, half, 40, rng)
     h.flush()
     for i in range(24):
         buf = nbd.Buffer.from_bytearray(bytearray(rng.randbytes(256 * KiB)))

@@ -44,7 +44,7 @@ from set_test import (BucketLocation, DirLocation, check_alone,
                       kill_during_sync_writes, wait_for_pattern,
                       differential_run, error_lines, failing_run,
                       missing_files, refused, refused_naming, set_args,
-                      wait_caught_up, wait_down)
+                      random_writes, wait_caught_up, wait_down)
 from set_test import digest as digest_of
 from shardkit_test import (VALGRIND, Server, check, seed_from_env,
                            start_fails, tmpdir)
@@ -115,11 +115,7 @@ def kill_during_catch_up():
     locs[1].fail(cut=0)
     rng = random.Random("%d-kill" % seed)
     image = bytearray(SIZE)
-    for _ in range(60):
-        off = rng.randrange(0, SIZE - 300 * KiB)
-        data = rng.randbytes(rng.randint(1, 300 * KiB))
-        h.pwrite(data, off)
-        image[off:off + len(data)] = data
+    random_writes(h, image, SIZE, 60, rng)
     h.flush()
     check(wait_down(sf, 1), "location 1 never marked down\n" +
           sf.output()[-3000:])

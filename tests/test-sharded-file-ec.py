@@ -28,7 +28,7 @@ import nbd
 
 from differential import (compare_image, flush_and_stop, new_stats,
                           run_rounds, start_against_reference)
-from set_test import missing_files, wait_caught_up
+from set_test import missing_files, random_writes, wait_caught_up
 from set_test import digest as digest_of
 from shardkit_test import (VALGRIND, Server, check, fail, fault_injector,
                            seed_from_env, start_fails, tmpdir, wait_for_output)
@@ -168,11 +168,7 @@ def kill_during_writes(k, m):
     rng = random.Random("%d-ec-kill" % seed)
     image = bytearray(SIZE)
     half = SIZE // 2
-    for _ in range(60):
-        off = rng.randrange(0, half - 300 * KiB)
-        data = rng.randbytes(rng.randint(1, 300 * KiB))
-        h.pwrite(data, off)
-        image[off:off + len(data)] = data
+    random_writes(h, image, half, 60, rng)
     h.flush()
     # Writes to the upper half in flight when nbdkit is killed.
     buf = nbd.Buffer(256 * KiB)

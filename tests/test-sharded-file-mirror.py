@@ -26,7 +26,7 @@ import nbd
 from differential import (compare_image, flush_and_stop, new_stats,
                           run_rounds, start_against_reference)
 from set_test import (DirLocation, kill_during_sync_writes, missing_files,
-                      wait_caught_up)
+                      random_writes, wait_caught_up)
 from set_test import digest as digest_of
 from shardkit_test import (VALGRIND, Server, check, fail, fault_injector,
                            seed_from_env, start_fails, tmpdir, wait_for_output)
@@ -138,11 +138,7 @@ def kill_during_catch_up():
             f.write(dirs[1])
     rng = random.Random("%d-kill" % seed)
     image = bytearray(SIZE)
-    for _ in range(60):
-        off = rng.randrange(0, SIZE - 300 * KiB)
-        data = rng.randbytes(rng.randint(1, 300 * KiB))
-        h.pwrite(data, off)
-        image[off:off + len(data)] = data
+    random_writes(h, image, SIZE, 60, rng)
     h.flush()
     if faults:
         check(wait_for_output(sf, "(%s) is down" % dirs[1]),

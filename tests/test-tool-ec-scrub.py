@@ -28,14 +28,13 @@ import hashlib
 import itertools
 import os
 import random
-import subprocess
 import time
 
 from set_test import missing_files
 from set_test import digest as digest_of
-from shardkit_test import (SRCDIR, VALGRIND, Server, check, seed_from_env,
+from shardkit_test import (VALGRIND, Server, check, seed_from_env,
                            tmpdir)
-from tool_test import TOOL, Result, refused
+from tool_test import refused, run
 
 KiB = 1024
 MiB = KiB * KiB
@@ -48,18 +47,8 @@ seed = seed_from_env()
 
 def scrub(dirs, *extra):
     """shardkit scrub DIRS v, under valgrind with SHARDKIT_VALGRIND."""
-    args = ["scrub", ",".join(dirs), "v"] + list(extra)
-    pre = []
-    if VALGRIND:
-        pre = ["valgrind", "--quiet", "--leak-check=full",
-               "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
-               "--error-exitcode=119",
-               "--suppressions=" + os.path.join(SRCDIR, "valgrind.supp")]
-    p = subprocess.run(pre + [TOOL] + args, capture_output=True, text=True,
-                       timeout=600, stdin=subprocess.DEVNULL)
-    r = Result(args, p)
-    check(r.rc != 119, "valgrind found errors: %r" % r)
-    return r
+    return run("scrub", ",".join(dirs), "v", *extra, timeout=600,
+               valgrind=True)
 
 
 def set_args(dirs, k, m, *extra):

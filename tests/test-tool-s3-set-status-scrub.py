@@ -25,11 +25,11 @@ too."""
 
 import hashlib
 import os
-import subprocess
 
 from s3_server import CephRGW, free_port, need_s3_object_plugin
-from shardkit_test import SRCDIR, VALGRIND, Server, check
-from tool_test import TOOL, Result, refused
+from shardkit_test import Server, check
+from tool_test import refused
+from tool_test import run as tool_run
 
 KiB = 1024
 MiB = KiB * KiB
@@ -45,21 +45,7 @@ DEAD = "http://127.0.0.1:%d" % free_port()
 def run(*args):
     """shardkit ARGS on the gateway, under valgrind with
     SHARDKIT_VALGRIND."""
-    e = dict(os.environ, AWS_ACCESS_KEY_ID=s3.access_key,
-             AWS_SECRET_ACCESS_KEY=s3.secret_key)
-    e.pop("AWS_PROFILE", None)
-    a = ["--endpoint=" + s3.endpoint, "--url-style=path"] + list(args)
-    pre = []
-    if VALGRIND:
-        pre = ["valgrind", "--quiet", "--leak-check=full",
-               "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
-               "--error-exitcode=119",
-               "--suppressions=" + os.path.join(SRCDIR, "valgrind.supp")]
-    p = subprocess.run(pre + [TOOL] + a, env=e, capture_output=True,
-                       text=True, timeout=600, stdin=subprocess.DEVNULL)
-    r = Result(a, p)
-    check(r.rc != 119, "valgrind found errors: %r" % r)
-    return r
+    return tool_run(*args, s3=s3, timeout=600, valgrind=True)
 
 
 def ok(*args):

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 
-from shardkit_test import BUILDDIR, check, fail, skip
+from shardkit_test import BUILDDIR, SRCDIR, VALGRIND, check, fail, skip
 
 TOOL = os.path.join(BUILDDIR, "tool", "shardkit")
 if not os.access(TOOL, os.X_OK):
@@ -36,10 +36,11 @@ class Result:
             " ".join(self.args), self.rc, self.out, self.err)
 
 
-def run(*args, env=None, s3=None, timeout=300):
+def run(*args, env=None, s3=None, timeout=300, valgrind=False):
     """Run shardkit ARGS.  S3: an s3_server.S3Server whose endpoint and
     keys (in the environment, as the credentials chain reads them) are
-    given."""
+    given.  VALGRIND: under valgrind when SHARDKIT_VALGRIND is set, an
+    error or a definite leak failing the test."""
     e = dict(os.environ)
     pre = []
     if s3 is not None:
@@ -50,9 +51,18 @@ def run(*args, env=None, s3=None, timeout=300):
     if env:
         e.update(env)
     a = pre + [str(x) for x in args]
-    p = subprocess.run([TOOL] + a, env=e, capture_output=True, text=True,
+    vg = []
+    if valgrind and VALGRIND:
+        vg = ["valgrind", "--quiet", "--leak-check=full",
+              "--show-leak-kinds=definite", "--errors-for-leak-kinds=definite",
+              "--error-exitcode=119",
+              "--suppressions=" + os.path.join(SRCDIR, "valgrind.supp")]
+    p = subprocess.run(vg + [TOOL] + a, env=e, capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
-    return Result(a, p)
+    r = Result(a, p)
+    if vg:
+        check(r.rc != 119, "valgrind found errors: %r" % r)
+    return r
 
 
 def ok(*args, **kw):
